@@ -1,0 +1,54 @@
+/** Validated, typed configuration. Produced by config/load.ts from YAML; see ../shared/interface.md. */
+
+export type DigestAlgorithm = 'MD5' | 'SHA-256';
+export type TransportName = 'udp' | 'tcp';
+
+export interface ListenConfig {
+  transport: TransportName;
+  host: string; // IPv4/IPv6 literal or hostname, without brackets
+  port: number;
+  url: string; // as written in the config, for logs
+}
+
+export interface DeviceConfig {
+  username: string;
+  password: string;
+}
+
+export interface ExtensionConfig {
+  number: string;
+  name: string;
+  busyOnBusy: boolean;
+  /** Seconds; per-extension override of calls.ringTimeout. */
+  ringTimeout?: number;
+  declineEndsCall: boolean;
+  devices: DeviceConfig[];
+}
+
+export interface TrunkConfig {
+  name: string;
+  host: string; // IP literal
+  port?: number; // when given, only this source port is trusted
+}
+
+export interface Config {
+  domain: string;
+  listen: ListenConfig[];
+  advertise?: string;
+  http: { host: string; port: number; adminToken?: string };
+  auth: { algorithms: DigestAlgorithm[] };
+  registrar: { minExpires: number; maxExpires: number; defaultExpires: number };
+  calls: { ringTimeout: number; maxCallDuration: number };
+  storage: { path?: string; redis?: string };
+  trunks: TrunkConfig[];
+  extensions: ExtensionConfig[];
+  log: { level: string };
+}
+
+export interface ConfigError {
+  /** Dotted path of the offending key, e.g. "extensions[1].devices[0].username". */
+  key: string;
+  /** 1-based line in the YAML file, 0 when unknown. */
+  line: number;
+  message: string;
+}

@@ -1,0 +1,48 @@
+/** What the HTTP layer may see and change of the running proxy. Implemented in src/app.ts. */
+import type { Binding } from '../state/types.js';
+
+export interface RegistrationView {
+  contact: string;
+  expiresAt: string; // ISO 8601
+  source: string;
+  transport: string;
+  userAgent: string;
+}
+
+export interface DeviceView {
+  username: string;
+  registrations: RegistrationView[];
+}
+
+export interface ExtensionView {
+  number: string;
+  name: string;
+  busyOnBusy: boolean;
+  activeCalls: number;
+  devices: DeviceView[];
+}
+
+export interface CallView {
+  id: string;
+  extension: string;
+  direction: 'inbound' | 'outbound';
+  device: string;
+  state: 'confirmed';
+  startedAt: string; // ISO 8601
+}
+
+export interface AdminView {
+  listExtensions(): ExtensionView[];
+  getExtension(number: string): ExtensionView | undefined;
+  /** Returns false when the extension does not exist. Persists the setting. */
+  setBusyOnBusy(number: string, value: boolean): boolean;
+  listCalls(): CallView[];
+  /** The extension number a device belongs to when username/password are right, else undefined. Constant-time compare. */
+  deviceLogin(username: string, password: string): string | undefined;
+  /** The admin token currently configured (changes on SIGHUP), undefined when none. */
+  adminToken(): string | undefined;
+  /** True once every SIP listener is bound. */
+  ready(): boolean;
+}
+
+export type { Binding };
