@@ -1,0 +1,377 @@
+/**
+ * The embedded default store: an append-only journal plus an occasional snapshot, in one
+ * directory, no server needed.
+ *
+ *   state.jsonl    one record per line: {"k":kind,"key":key,"v":value} or {"k":kind,"key":key,"d":1}
+ *   snapshot.json  {"version":1,"state":[[kind,[[key,value],...]],...]}, written atomically
+ *
+ * Durability model: put/del only queue a line; one setImmediate per event-loop turn writes the
+ * whole batch with a single write(2). Once written, data sits in the page cache, which survives
+ * a kill -9 of the process (not a power cut: we fsync only snapshots and on close, because an
+ * fsync per batch would cost milliseconds on every REGISTER). So anything the proxy answered
+ * in an earlier turn is on disk when the process dies.
+ *
+ * The store keeps its own copy of the live state (values as JSON text) so it can compact
+ * without asking callers for anything.
+ */
+import {
+  closeSync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  writeSync,
+} from 'node:fs';
+import { readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Persistence } from './types.js';
+
+export interface PersistenceLogger {
+  warn(obj: object, msg: string): void;
+}
+
+export interface FilePersistenceOptions {
+  /** Compact once the journal holds more than this many records. Default 10,000. */
+  compactAfter?: number;
+  logger?: PersistenceLogger;
+}
+
+export interface FilePersistenceStats {
+  /** write(2) calls that appended a batch to the journal. */
+  writes: number;
+  /** Records currently in the journal (since the last compaction). */
+  journalRecords: number;
+  compactions: number;
+}
+
+type Loaded = Map<string, Map<string, unknown>>;
+
+const JOURNAL = 'state.jsonl';
+const SNAPSHOT = 'snapshot.json';
+const SNAPSHOT_TMP = 'snapshot.json.tmp';
+const SNAPSHOT_VERSION = 1;
+/** After a failed write, how long until we try again (by compacting) without new changes. */
+const RETRY_MS = 5000;
+
+const defaultLogger: PersistenceLogger = {
+  warn: (obj, msg) => process.emitWarning(`${msg} ${JSON.stringify(obj)}`, 'FilePersistenceWarning'),
+};
+
+export class FilePersistence implements Persistence {
+  readonly stats: FilePersistenceStats = { writes: 0, journalRecords: 0, compactions: 0 };
+
+  private readonly dir: string;
+  private readonly compactAfter: number;
+  private readonly logger: PersistenceLogger;
+  /** kind -> key -> value as JSON text: what a snapshot would contain right now. */
+  private state = new Map<string, Map<string, string>>();
+  /** Journal lines not yet written. */
+  private pending: string[] = [];
+  private flushScheduled: NodeJS.Immediate | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private fd: number | undefined;
+  private loaded = false;
+  private closed = false;
+  /**
+   * A journal write failed (disk full, I/O error): the journal may miss records or end in a
+   * torn line. The memory copy is complete, so the next flush rewrites everything as a
+   * snapshot instead of appending.
+   */
+  private broken = false;
+
+  constructor(dir: string, opts: FilePersistenceOptions = {}) {
+    this.dir = dir;
+    this.compactAfter = opts.compactAfter ?? 10_000;
+    this.logger = opts.logger ?? defaultLogger;
+  }
+
+  /**
+   * Reads snapshot.json, then replays state.jsonl over it. Damaged lines (a torn last line after
+   * kill -9 mid-write) are skipped with a warning; a damaged snapshot is moved aside. Must be
+   * called once, before any put/del: a compaction needs to know the state already on disk.
+   */
+  async load(): Promise<Loaded> {
+    if (this.closed) throw new Error('FilePersistence: load() after close()');
+    if (this.loaded) return this.copyState();
+    mkdirSync(this.dir, { recursive: true });
+
+    const state = new Map<string, Map<string, string>>();
+    await this.readSnapshot(state);
+
+    const journalPath = join(this.dir, JOURNAL);
+    const journal = await readOptional(journalPath);
+    // 'a': every write lands at the end even after ftruncate, without tracking an offset.
+    this.fd = openSync(journalPath, 'a');
+    if (journal !== undefined && journal.length > 0) this.replayJournal(journal, state);
+
+    this.state = state;
+    this.loaded = true;
+    if (this.stats.journalRecords > this.compactAfter) this.tryCompact();
+    return this.copyState();
+  }
+
+  put(kind: string, key: string, value: unknown): void {
+    if (!this.writable()) return;
+    // Serialized now, not at flush time: the caller may mutate the object afterwards.
+    const v = JSON.stringify(value) ?? 'null';
+    let m = this.state.get(kind);
+    if (m === undefined) this.state.set(kind, (m = new Map()));
+    m.set(key, v);
+    this.pending.push(`{"k":${JSON.stringify(kind)},"key":${JSON.stringify(key)},"v":${v}}`);
+    this.scheduleFlush();
+  }
+
+  del(kind: string, key: string): void {
+    if (!this.writable()) return;
+    // The memory copy is complete after load(), so an unknown key has nothing to delete on
+    // disk either: skip the record.
+    if (this.state.get(kind)?.delete(key) !== true) return;
+    this.pending.push(`{"k":${JSON.stringify(kind)},"key":${JSON.stringify(key)},"d":1}`);
+    this.scheduleFlush();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.flushScheduled !== undefined) clearImmediate(this.flushScheduled);
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.flushScheduled = this.retryTimer = undefined;
+    if (this.fd === undefined) return;
+    this.flush();
+    try {
+      // A graceful stop should survive a power cut too; once per shutdown is cheap.
+      fsyncSync(this.fd);
+    } catch (err) {
+      this.logger.warn({ err, dir: this.dir }, 'persistence: fsync on close failed');
+    }
+    closeSync(this.fd);
+    this.fd = undefined;
+  }
+
+  private writable(): boolean {
+    if (this.closed) {
+      this.logger.warn({ dir: this.dir }, 'persistence: change after close() ignored');
+      return false;
+    }
+    if (!this.loaded) throw new Error('FilePersistence: call load() before put()/del()');
+    return true;
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled !== undefined) return;
+    this.flushScheduled = setImmediate(() => {
+      this.flushScheduled = undefined;
+      this.flush();
+    });
+  }
+
+  /** Writes the pending batch with one write(2); never throws (it runs from setImmediate). */
+  private flush(): void {
+    if (this.broken) {
+      // Everything pending is already in the memory copy, which the snapshot will contain.
+      if (this.tryCompact()) {
+        this.pending = [];
+        this.broken = false;
+      } else {
+        this.scheduleRetry();
+      }
+      return;
+    }
+    if (this.pending.length === 0 || this.fd === undefined) return;
+    const batch = this.pending;
+    this.pending = [];
+    try {
+      writeFully(this.fd, Buffer.from(batch.join('\n') + '\n', 'utf8'));
+      this.stats.writes++;
+      this.stats.journalRecords += batch.length;
+    } catch (err) {
+      this.logger.warn({ err, dir: this.dir, records: batch.length }, 'persistence: journal write failed; will rewrite from memory');
+      this.broken = true;
+      this.scheduleRetry();
+      return;
+    }
+    if (this.stats.journalRecords > this.compactAfter) this.tryCompact();
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer !== undefined || this.closed) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.flush();
+    }, RETRY_MS);
+    this.retryTimer.unref(); // never keeps the process alive on its own
+  }
+
+  /**
+   * Writes the memory copy to snapshot.json (tmp + fsync + rename, so a crash leaves either
+   * the old or the new snapshot), then empties the journal. A crash between the rename and the
+   * truncation is harmless: replaying the old journal over the new snapshot ends in the same
+   * state, because each key's last journal record is its value in the snapshot.
+   * Synchronous on purpose: it runs once per `compactAfter` changes, and no append can slip
+   * in between the snapshot and the truncation.
+   */
+  private tryCompact(): boolean {
+    if (this.fd === undefined) return false;
+    const tmpPath = join(this.dir, SNAPSHOT_TMP);
+    try {
+      const kinds: string[] = [];
+      for (const [kind, entries] of this.state) {
+        const items: string[] = [];
+        for (const [key, v] of entries) items.push(`[${JSON.stringify(key)},${v}]`);
+        kinds.push(`[${JSON.stringify(kind)},[${items.join(',')}]]`);
+      }
+      const text = `{"version":${SNAPSHOT_VERSION},"state":[${kinds.join(',')}]}\n`;
+      const tmpFd = openSync(tmpPath, 'w');
+      try {
+        writeFully(tmpFd, Buffer.from(text, 'utf8'));
+        fsyncSync(tmpFd);
+      } finally {
+        closeSync(tmpFd);
+      }
+      renameSync(tmpPath, join(this.dir, SNAPSHOT));
+      fsyncDir(this.dir);
+      ftruncateSync(this.fd, 0);
+      this.stats.journalRecords = 0;
+      this.stats.compactions++;
+      return true;
+    } catch (err) {
+      this.logger.warn({ err, dir: this.dir }, 'persistence: compaction failed');
+      return false;
+    }
+  }
+
+  private async readSnapshot(state: Map<string, Map<string, string>>): Promise<void> {
+    const path = join(this.dir, SNAPSHOT);
+    const buf = await readOptional(path);
+    if (buf === undefined) return;
+    let entries: Array<[string, Array<[string, unknown]>]>;
+    try {
+      const doc: unknown = JSON.parse(buf.toString('utf8'));
+      if (!isSnapshot(doc)) throw new Error(`not a version ${SNAPSHOT_VERSION} snapshot`);
+      entries = doc.state;
+    } catch (err) {
+      // Cannot happen through our own writes (atomic rename); a hand edit or a newer version
+      // could. Keep the file for a human instead of overwriting it at the next compaction.
+      const aside = `${path}.bad-${Date.now()}`;
+      this.logger.warn({ err, path, movedTo: aside }, 'persistence: unreadable snapshot moved aside');
+      await rename(path, aside);
+      return;
+    }
+    for (const [kind, items] of entries) {
+      const m = new Map<string, string>();
+      for (const [key, value] of items) m.set(key, JSON.stringify(value) ?? 'null');
+      state.set(kind, m);
+    }
+  }
+
+  private replayJournal(buf: Buffer, state: Map<string, Map<string, string>>): void {
+    const lastNl = buf.lastIndexOf(0x0a);
+    const complete = buf.subarray(0, lastNl + 1).toString('utf8');
+    const tail = buf.subarray(lastNl + 1);
+
+    let bad = 0;
+    let firstBad = 0;
+    let records = 0;
+    const lines = complete.split('\n');
+    lines.pop(); // the empty string after the final '\n'
+    for (let i = 0; i < lines.length; i++) {
+      records++;
+      if (!applyLine(lines[i]!, state)) {
+        if (bad++ === 0) firstBad = i + 1;
+      }
+    }
+    if (bad > 0) {
+      this.logger.warn({ dir: this.dir, bad, firstBadLine: firstBad }, 'persistence: skipped damaged journal lines');
+    }
+
+    if (tail.length > 0) {
+      // No trailing newline: the process died inside a write. A torn record is never valid
+      // JSON (its closing brace comes last), so a record that parses is whole and is kept.
+      if (applyLine(tail.toString('utf8'), state)) {
+        records++;
+        writeFully(this.fd!, Buffer.from('\n'));
+      } else {
+        // Cut it off, or the next batch would be glued onto it and its first record lost.
+        this.logger.warn({ dir: this.dir, bytes: tail.length }, 'persistence: dropped torn last journal line');
+        ftruncateSync(this.fd!, lastNl + 1);
+      }
+    }
+    this.stats.journalRecords = records;
+  }
+
+  /** Fresh maps with parsed values, so callers cannot alter the store's own copy. */
+  private copyState(): Loaded {
+    const out: Loaded = new Map();
+    for (const [kind, entries] of this.state) {
+      const m = new Map<string, unknown>();
+      for (const [key, v] of entries) m.set(key, JSON.parse(v));
+      out.set(kind, m);
+    }
+    return out;
+  }
+}
+
+/** Applies one journal line; false when it is not a well-formed record. */
+function applyLine(line: string, state: Map<string, Map<string, string>>): boolean {
+  let rec: unknown;
+  try {
+    rec = JSON.parse(line);
+  } catch {
+    return false;
+  }
+  if (typeof rec !== 'object' || rec === null) return false;
+  const r = rec as { k?: unknown; key?: unknown; v?: unknown; d?: unknown };
+  if (typeof r.k !== 'string' || typeof r.key !== 'string') return false;
+  if (r.d === 1) {
+    state.get(r.k)?.delete(r.key);
+    return true;
+  }
+  if (!('v' in r)) return false;
+  let m = state.get(r.k);
+  if (m === undefined) state.set(r.k, (m = new Map()));
+  m.set(r.key, JSON.stringify(r.v));
+  return true;
+}
+
+function isSnapshot(doc: unknown): doc is { version: number; state: Array<[string, Array<[string, unknown]>]> } {
+  if (typeof doc !== 'object' || doc === null) return false;
+  const d = doc as { version?: unknown; state?: unknown };
+  if (d.version !== SNAPSHOT_VERSION || !Array.isArray(d.state)) return false;
+  return d.state.every(
+    (kind: unknown) =>
+      Array.isArray(kind) &&
+      kind.length === 2 &&
+      typeof kind[0] === 'string' &&
+      Array.isArray(kind[1]) &&
+      kind[1].every((item: unknown) => Array.isArray(item) && item.length === 2 && typeof item[0] === 'string'),
+  );
+}
+
+async function readOptional(path: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** write(2) may write less than asked (rare on files, but allowed): loop until done. */
+function writeFully(fd: number, buf: Buffer): void {
+  let off = 0;
+  while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+}
+
+/** Makes a rename durable. Not supported on every platform (Windows): best effort. */
+function fsyncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    // best effort
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
