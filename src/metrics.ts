@@ -1,0 +1,158 @@
+/**
+ * Prometheus metrics (prom-client 15) on a registry of our own, so that several proxies in one
+ * process (tests) never share counters and nothing leaks into prom-client's global registry.
+ *
+ * The SIP hot path only bumps plain numbers; prom-client objects are filled in at scrape time
+ * from each metric's collect(). A scrape happens every few seconds, a SIP message thousands of
+ * times a second, so the cost belongs to the scrape.
+ */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type CallOutcome = 'answered' | 'busy_on_busy' | 'no_answer' | 'cancelled' | 'declined' | 'unavailable';
+
+export const CALL_OUTCOMES: readonly CallOutcome[] = [
+  'answered',
+  'busy_on_busy',
+  'no_answer',
+  'cancelled',
+  'declined',
+  'unavailable',
+];
+
+/** Read at scrape time only; implemented by the core over its in-memory state. */
+export interface MetricsSource {
+  registeredDevices(): number;
+  contacts(): number;
+  activeCallsByExtension(): ReadonlyMap<string, number>;
+  transactionsInFlight(): number;
+}
+
+/** Called by the SIP core. label: the method for requests, the status class ("2xx") for responses. */
+export interface SipMetrics {
+  messageIn(label: string): void;
+  messageOut(label: string): void;
+  callOutcome(o: CallOutcome): void;
+}
+
+/**
+ * The only label values we export for `kind`. The method of a request comes off the wire, so an
+ * open set would let anyone create one time series per random method name (unbounded memory in
+ * us and in Prometheus); everything else is counted as "other".
+ */
+const KNOWN_KINDS: readonly string[] = [
+  'INVITE', 'ACK', 'BYE', 'CANCEL', 'REGISTER', 'OPTIONS', 'INFO', 'UPDATE', 'PRACK',
+  'SUBSCRIBE', 'NOTIFY', 'REFER', 'MESSAGE', 'PUBLISH',
+  '1xx', '2xx', '3xx', '4xx', '5xx', '6xx',
+];
+const OTHER_KIND = 'other';
+
+/** Per-label totals. Pre-filled so that the hot path is one get and one set, no allocation. */
+class LabelCounts {
+  private readonly counts = new Map<string, number>();
+  private other = 0;
+
+  constructor() {
+    for (const k of KNOWN_KINDS) this.counts.set(k, 0);
+  }
+
+  bump(label: string): void {
+    const n = this.counts.get(label);
+    if (n === undefined) this.other++;
+    else this.counts.set(label, n + 1);
+  }
+
+  /** Non-zero totals only: a series appears once something was seen, like a plain Counter. */
+  *entries(): IterableIterator<[string, number]> {
+    for (const [k, n] of this.counts) if (n > 0) yield [k, n];
+    if (this.other > 0) yield [OTHER_KIND, this.other];
+  }
+}
+
+export function createMetrics(source: MetricsSource): { registry: Registry; sip: SipMetrics } {
+  const registry = new Registry();
+  // Process metrics, GC, heap, and nodejs_eventloop_lag_seconds (issue 3 asks for event-loop lag).
+  collectDefaultMetrics({ register: registry });
+
+  const inCounts = new LabelCounts();
+  const outCounts = new LabelCounts();
+  const outcomes = new Map<CallOutcome, number>(CALL_OUTCOMES.map((o) => [o, 0]));
+
+  new Gauge({
+    name: 'sipbob_registered_devices',
+    help: 'Devices with at least one unexpired registration',
+    registers: [registry],
+    collect() {
+      this.set(source.registeredDevices());
+    },
+  });
+
+  new Gauge({
+    name: 'sipbob_contacts',
+    help: 'Unexpired contact bindings (a device may hold several)',
+    registers: [registry],
+    collect() {
+      this.set(source.contacts());
+    },
+  });
+
+  new Gauge({
+    name: 'sipbob_active_calls',
+    help: 'Confirmed calls per extension (the number Busy on Busy looks at)',
+    labelNames: ['extension'] as const,
+    registers: [registry],
+    collect() {
+      // reset() first so an extension whose calls ended (or that was removed) drops out.
+      this.reset();
+      for (const [extension, n] of source.activeCallsByExtension()) this.set({ extension }, n);
+    },
+  });
+
+  new Gauge({
+    name: 'sipbob_transactions_in_flight',
+    help: 'SIP transactions not yet terminated',
+    registers: [registry],
+    collect() {
+      this.set(source.transactionsInFlight());
+    },
+  });
+
+  // The counters below are rebuilt from our monotonic totals at every scrape: reset() then
+  // inc(total) yields exactly the total, so to Prometheus they are ordinary counters.
+  new Counter({
+    name: 'sipbob_calls_total',
+    help: 'Finished call attempts by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      // inc(0) keeps every outcome visible from the first scrape, so rate() works from the start.
+      for (const [outcome, n] of outcomes) this.inc({ outcome }, n);
+    },
+  });
+
+  new Counter({
+    name: 'sipbob_sip_messages_total',
+    help: 'SIP messages by direction and kind (request method or response status class)',
+    labelNames: ['direction', 'kind'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [kind, n] of inCounts.entries()) this.inc({ direction: 'in', kind }, n);
+      for (const [kind, n] of outCounts.entries()) this.inc({ direction: 'out', kind }, n);
+    },
+  });
+
+  const sip: SipMetrics = {
+    messageIn(label) {
+      inCounts.bump(label);
+    },
+    messageOut(label) {
+      outCounts.bump(label);
+    },
+    callOutcome(o) {
+      outcomes.set(o, (outcomes.get(o) ?? 0) + 1);
+    },
+  };
+
+  return { registry, sip };
+}
