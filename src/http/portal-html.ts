@@ -72,11 +72,16 @@ table.devices th {
 }
 table.devices td { padding: 9px 10px; border-bottom: 1px solid var(--line); vertical-align: top; }
 table.devices tr:last-child td { border-bottom: 0; }
-table.devices td.contact code { word-break: break-all; }
+table.devices td.contact .seg { display: inline-block; max-width: 100%; overflow-wrap: anywhere; }
+table.devices .nowrap { white-space: nowrap; }
+table.devices th.col-device { width: 17%; }
+table.devices th.col-status { width: 15%; }
+table.devices th.col-ua { width: 24%; }
+table.devices th.col-expires { width: 11%; }
 .button, button {
   font: inherit; font-weight: 600; border-radius: 8px; border: 1px solid var(--line); background: var(--card);
   color: var(--text); padding: 7px 14px; cursor: pointer; display: inline-flex; align-items: center; gap: 6px;
-  min-height: 38px; text-decoration: none;
+  min-height: 38px; text-decoration: none; -webkit-tap-highlight-color: transparent;
 }
 .button:hover, button:hover { background: #f6f8fb; text-decoration: none; }
 button.primary { background: var(--accent); border-color: var(--accent); color: #fff; }
@@ -92,7 +97,8 @@ button:focus-visible, .button:focus-visible, a:focus-visible, input:focus-visibl
 .field { display: flex; flex-direction: column; gap: 6px; margin: 14px 0; }
 .field label { font-weight: 600; font-size: 14px; }
 .field input {
-  font: inherit; padding: 9px 12px; border: 1px solid #cdd5df; border-radius: 8px; background: #fff; min-height: 42px;
+  font: inherit; font-size: 16px; /* 16px: iOS zooms into smaller inputs */
+  padding: 9px 12px; border: 1px solid #cdd5df; border-radius: 8px; background: #fff; min-height: 42px;
 }
 .field input:focus { border-color: var(--accent); outline: none; box-shadow: 0 0 0 3px rgba(31, 91, 216, 0.18); }
 .divider { display: flex; align-items: center; gap: 12px; color: var(--muted); font-size: 13px; margin: 20px 0 6px; }
@@ -131,7 +137,7 @@ button:focus-visible, .button:focus-visible, a:focus-visible, input:focus-visibl
   table.devices tr:last-child { border-bottom: 0; }
   table.devices td { border: 0; padding: 3px 0; display: flex; justify-content: space-between; gap: 16px; text-align: right; }
   table.devices td::before { content: attr(data-label); color: var(--muted); font-size: 13px; text-align: left; flex: none; }
-  table.devices td.contact code { text-align: right; }
+  table.devices td.contact code { text-align: right; min-width: 0; }
 }
 `;
 
@@ -293,12 +299,20 @@ const JS = String.raw`
   }
 
   // ---- shared pieces ------------------------------------------------------------------
+  // A contact URI wraps only between its parts (user@, host:port, ;params), never inside a
+  // user name or address: each part is an inline-block that breaks internally only if it alone
+  // is wider than the cell.
+  function contact(uri) {
+    var parts = uri.match(/[^@;]*@|;[^;]*|[^@;]+/g) || [uri];
+    return h('code', null, parts.map(function (p) { return h('span', { class: 'seg', text: p }); }));
+  }
+
   function deviceTable(ext) {
     var rows = [];
     ext.devices.forEach(function (d) {
       if (d.registrations.length === 0) {
         rows.push(h('tr', null, [
-          h('td', { 'data-label': 'Device', class: 'mono', text: d.username }),
+          h('td', { 'data-label': 'Device', class: 'nowrap' }, [h('code', { text: d.username })]),
           h('td', { 'data-label': 'Status' }, [h('span', { class: 'dot off', text: 'Not registered' })]),
           h('td', { 'data-label': 'Contact', class: 'contact muted', text: '\u2014' }),
           h('td', { 'data-label': 'User agent', class: 'muted', text: '\u2014' }),
@@ -308,11 +322,11 @@ const JS = String.raw`
       }
       d.registrations.forEach(function (r) {
         rows.push(h('tr', null, [
-          h('td', { 'data-label': 'Device', class: 'mono', text: d.username }),
+          h('td', { 'data-label': 'Device', class: 'nowrap' }, [h('code', { text: d.username })]),
           h('td', { 'data-label': 'Status' }, [h('span', { class: 'dot ok', text: 'Registered' })]),
-          h('td', { 'data-label': 'Contact', class: 'contact', title: r.source + ' (' + r.transport + ')' }, [h('code', { text: r.contact })]),
+          h('td', { 'data-label': 'Contact', class: 'contact', title: 'from ' + r.source }, [contact(r.contact)]),
           h('td', { 'data-label': 'User agent', text: r.userAgent || '\u2014' }),
-          h('td', { 'data-label': 'Expires', title: new Date(r.expiresAt).toLocaleString(), text: relative(r.expiresAt) })
+          h('td', { 'data-label': 'Expires', class: 'nowrap', title: new Date(r.expiresAt).toLocaleString(), text: relative(r.expiresAt) })
         ]));
       });
     });
@@ -320,8 +334,8 @@ const JS = String.raw`
       return h('p', { class: 'muted', text: 'No devices configured.' });
     }
     return h('table', { class: 'devices' }, [
-      h('thead', null, [h('tr', null, ['Device', 'Status', 'Contact', 'User agent', 'Expires'].map(function (t) {
-        return h('th', { scope: 'col', text: t });
+      h('thead', null, [h('tr', null, [['Device', 'device'], ['Status', 'status'], ['Contact', 'contact'], ['User agent', 'ua'], ['Expires', 'expires']].map(function (c) {
+        return h('th', { scope: 'col', class: 'col-' + c[1], text: c[0] });
       }))]),
       h('tbody', null, rows)
     ]);
