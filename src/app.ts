@@ -1,0 +1,185 @@
+/**
+ * Wires the rooms together: transports -> proxy core (transactions, registrar, calls, policy)
+ * -> state; the HTTP layer sees the result through AdminView. Also reload and shutdown.
+ */
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import { CallTracker } from './calls/tracker.js';
+import { removedDevices } from './config/diff.js';
+import type { Config } from './config/types.js';
+import type { AdminView, CallView, ExtensionView } from './http/view.js';
+import { startHttp, type HttpServer } from './http/server.js';
+import { createMetrics } from './metrics.js';
+import { Proxy } from './proxy/proxy.js';
+import { Authenticator } from './registrar/authenticator.js';
+import { LocationService } from './registrar/location.js';
+import { Registrar } from './registrar/registrar.js';
+import { Directory } from './state/directory.js';
+import { FilePersistence } from './state/file-persistence.js';
+import { MemoryPersistence } from './state/memory-persistence.js';
+import type { Persistence } from './state/types.js';
+import { TransactionLayer } from './transaction/layer.js';
+import { Transports, type Endpoint } from './transport/transports.js';
+
+const SWEEP_MS = 1000;
+
+export class App {
+  private config: Config;
+  private readonly persistence: Persistence;
+  readonly directory: Directory;
+  readonly location: LocationService;
+  readonly calls: CallTracker;
+  private readonly transports: Transports;
+  private readonly layer: TransactionLayer;
+  private readonly proxy: Proxy;
+  private http: HttpServer | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
+  private listening = false;
+  private readonly metrics;
+
+  constructor(config: Config, private readonly log: Logger) {
+    this.config = config;
+    this.persistence = config.storage.path
+      ? new FilePersistence(config.storage.path, { logger: log.child({ room: 'state' }) })
+      : new MemoryPersistence();
+    this.directory = new Directory(config, this.persistence);
+    this.location = new LocationService(this.persistence);
+    this.calls = new CallTracker(this.persistence, Date.now, {
+      ended: (call, why) => log.info({ callId: call.callId, parties: call.parties, why }, 'call ended'),
+    });
+    this.metrics = createMetrics({
+      registeredDevices: () => this.location.registeredDevices(),
+      contacts: () => this.location.contacts(),
+      activeCallsByExtension: () => this.calls.activeByExtension(),
+      transactionsInFlight: () => this.layer.inFlight,
+    });
+    const sip = this.metrics.sip;
+    this.transports = new Transports(config.listen, config.advertise, log.child({ room: 'transport' }), (data, source, local) =>
+      this.proxy.onMessage(data, source, local),
+    );
+    this.layer = new TransactionLayer((dest, data, onError) => this.send(dest, data, onError));
+    const auth = new Authenticator(this.directory, () => ({
+      realm: this.config.domain,
+      algorithms: this.config.auth.algorithms,
+      ourHosts: this.proxy.ourHosts,
+    }));
+    const registrar = new Registrar(this.location, auth, () => ({ domain: this.config.domain, ...this.config.registrar }));
+    this.proxy = new Proxy({
+      config: () => this.config,
+      transports: this.transports,
+      layer: this.layer,
+      directory: this.directory,
+      location: this.location,
+      auth,
+      registrar,
+      calls: this.calls,
+      metrics: sip,
+      log,
+    });
+  }
+
+  /** Count every message out by method or status class, read off its first bytes. */
+  private send(dest: Endpoint, data: Buffer, onError?: () => void): void {
+    if (data[0] === 83 && data[1] === 73 && data[2] === 80 && data[3] === 47) this.metrics.sip.messageOut(`${String.fromCharCode(data[8]!)}xx`);
+    else {
+      const sp = data.indexOf(32);
+      this.metrics.sip.messageOut(data.toString('latin1', 0, sp > 0 && sp < 20 ? sp : 0));
+    }
+    this.transports.send(dest, data, onError);
+  }
+
+  async start(): Promise<void> {
+    const stored = await this.persistence.load();
+    this.directory.restore(stored.get('setting'));
+    this.location.restore(stored.get('binding'), (u) => this.directory.device(u) !== undefined);
+    this.calls.restore(stored.get('call'));
+    this.log.info(
+      { bindings: this.location.contacts(), calls: this.calls.size, storage: this.config.storage.path ?? 'memory' },
+      'state restored',
+    );
+    await this.transports.start();
+    this.proxy.refreshIdentity();
+    this.sweeper = setInterval(() => {
+      this.location.sweep();
+      this.calls.sweep();
+    }, SWEEP_MS);
+    this.sweeper.unref();
+    this.http = await startHttp({
+      host: this.config.http.host,
+      port: this.config.http.port,
+      view: this.view(),
+      metrics: this.metrics.registry,
+      logger: this.log.child({ room: 'http' }),
+    });
+    this.listening = true;
+    this.log.info({ listen: this.config.listen.map((l) => l.url), http: `${this.config.http.host}:${this.config.http.port}` }, 'sipbob started');
+  }
+
+  /** SIGHUP: new extensions, devices and settings; registrations and calls stay. */
+  reload(next: Config): void {
+    const gone = removedDevices(this.config, next);
+    for (const u of gone) this.location.removeAll(u);
+    if (JSON.stringify(next.listen) !== JSON.stringify(this.config.listen) || JSON.stringify(next.http) !== JSON.stringify({ ...this.config.http, adminToken: next.http.adminToken })) {
+      this.log.warn('listen addresses changed: they apply after a restart');
+    }
+    this.config = { ...next, listen: this.config.listen, http: { ...this.config.http, adminToken: next.http.adminToken } };
+    this.directory.load(this.config);
+    this.proxy.refreshIdentity();
+    this.log.info({ extensions: next.extensions.length, removedDevices: gone }, 'config reloaded');
+  }
+
+  async stop(): Promise<void> {
+    this.listening = false;
+    if (this.sweeper) clearInterval(this.sweeper);
+    await this.http?.close();
+    await this.transports.close();
+    this.layer.close();
+    await this.persistence.close();
+  }
+
+  private view(): AdminView {
+    const extView = (number: string): ExtensionView | undefined => {
+      const e = this.directory.extension(number);
+      if (!e) return undefined;
+      return {
+        number: e.number,
+        name: e.name,
+        busyOnBusy: this.directory.busyOnBusy(e.number),
+        activeCalls: this.calls.activeFor(e.number),
+        devices: e.devices.map((d) => ({
+          username: d.username,
+          registrations: this.location.lookup(d.username).map((b) => ({
+            contact: b.contact,
+            expiresAt: new Date(b.expiresAt).toISOString(),
+            source: b.source,
+            transport: b.transport,
+            userAgent: b.userAgent,
+          })),
+        })),
+      };
+    };
+    return {
+      listExtensions: () => [...this.directory.allExtensions()].map((e) => extView(e.number)!),
+      getExtension: extView,
+      setBusyOnBusy: (number, value) => this.directory.setBusyOnBusy(number, value),
+      listCalls: () => {
+        const out: CallView[] = [];
+        for (const c of this.calls.all()) {
+          for (const p of c.parties) {
+            out.push({ id: c.id, extension: p.extension, direction: p.direction, device: p.device, state: 'confirmed', startedAt: new Date(c.startedAt).toISOString() });
+          }
+        }
+        return out;
+      },
+      deviceLogin: (username, password) => {
+        const d = this.directory.device(username);
+        // Compare digests so the comparison takes the same time whatever the lengths.
+        const a = createHash('sha256').update(password).digest();
+        const b = createHash('sha256').update(d?.password ?? '\u0000no-device').digest();
+        return d && timingSafeEqual(a, b) ? d.extension : undefined;
+      },
+      adminToken: () => this.config.http.adminToken,
+      ready: () => this.listening,
+    };
+  }
+}

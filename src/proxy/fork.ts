@@ -1,0 +1,249 @@
+/**
+ * A forked request: RFC 3261 §16's "response context". One server transaction upstream, one
+ * client transaction per target (branch) downstream. Forwards provisional responses and every
+ * 2xx, CANCELs the other branches once one answers, and otherwise picks the best final
+ * response (§16.7) when all branches are done.
+ */
+import type { Logger } from 'pino';
+import type { SipMessage } from '../sip/message.js';
+import type { ClientTransaction } from '../transaction/client.js';
+import type { TransactionLayer } from '../transaction/layer.js';
+import type { ServerTransaction } from '../transaction/server.js';
+import { TIMER_C, type Timer } from '../transaction/timers.js';
+import type { Endpoint } from '../transport/transports.js';
+import { chooseBest, upstreamStatus } from './best-response.js';
+
+export interface BranchTarget {
+  uri: string;
+  dest: Endpoint;
+  /** Device username and its extension when the target is a registered device. */
+  device: string;
+  extension: string;
+}
+
+export type CallOutcomeName = 'answered' | 'busy-on-busy' | 'no-answer' | 'cancelled' | 'declined' | 'unavailable';
+
+export interface BranchReport {
+  device: string;
+  status: number; // final status, 0 when none
+}
+
+/** What a Fork needs from the proxy. */
+export interface ForkHost {
+  readonly layer: TransactionLayer;
+  readonly log: Logger;
+  /** The request for one branch with our Via (branch id) on top. */
+  buildBranchRequest(target: BranchTarget, branchId: string): { data: Buffer; via: string };
+  /** CANCEL or ACK for a branch (§9.1, §17.1.1.3): same R-URI, our Via, From/To/Call-ID, CSeq number. */
+  buildBranchAux(method: 'CANCEL' | 'ACK', target: BranchTarget, via: string, to: string, extra: string[]): Buffer;
+  /** The response with our top Via removed, ready to go upstream. */
+  upstream(res: SipMessage): Buffer;
+  newBranchId(): string;
+  /** Final answer generated here (480 on ring timeout, 487 after CANCEL...). */
+  localResponse(status: number, reason: string): Buffer;
+}
+
+export interface ForkOptions {
+  ringTimeoutMs: number; // 0: none (in-dialog requests)
+  declineEndsCall: boolean;
+  onAnswer?(target: BranchTarget, res: SipMessage): void;
+  onDone?(outcome: CallOutcomeName, status: number, branches: BranchReport[]): void;
+}
+
+interface Branch {
+  target: BranchTarget;
+  id: string;
+  via: string;
+  tx: ClientTransaction | undefined;
+  provisional: boolean;
+  final: number;
+  finalRes: SipMessage | undefined;
+  cancelSent: boolean;
+  timerC: Timer | undefined;
+}
+
+const COMPLETED_ELSEWHERE = 'Reason: SIP;cause=200;text="Call completed elsewhere"';
+
+export class Fork {
+  private branches: Branch[] = [];
+  /** Final response sent upstream. */
+  private done = false;
+  private answered = false;
+  private cancelledBy: 'caller' | 'timeout' | undefined;
+  private ringTimer: Timer | undefined;
+  private readonly isInvite: boolean;
+
+  constructor(
+    private readonly host: ForkHost,
+    private readonly serverTx: ServerTransaction,
+    private readonly toHeader: string,
+    targets: readonly BranchTarget[],
+    private readonly opts: ForkOptions,
+  ) {
+    this.isInvite = serverTx.request.method === 'INVITE';
+    for (const target of targets) {
+      this.branches.push({
+        target,
+        id: host.newBranchId(),
+        via: '',
+        tx: undefined,
+        provisional: false,
+        final: 0,
+        finalRes: undefined,
+        cancelSent: false,
+        timerC: undefined,
+      });
+    }
+  }
+
+  start(): void {
+    const timers = this.host.layer.timers;
+    if (this.opts.ringTimeoutMs > 0) {
+      this.ringTimer = timers.schedule(this.opts.ringTimeoutMs, () => this.cancelAll('timeout'));
+    }
+    const method = this.serverTx.request.method;
+    for (const b of this.branches) {
+      const { data, via } = this.host.buildBranchRequest(b.target, b.id);
+      b.via = via;
+      b.tx = this.host.layer.sendRequest(
+        b.id,
+        method,
+        b.target.dest,
+        data,
+        {
+          onResponse: (res) => this.onBranchResponse(b, res),
+          onFailure: (status) => this.onBranchFinal(b, status, undefined),
+        },
+        this.isInvite ? (res) => this.host.buildBranchAux('ACK', b.target, b.via, res.header('to') ?? this.toHeader, []) : undefined,
+      );
+      if (this.isInvite) this.armTimerC(b);
+    }
+  }
+
+  /** Timer C (§16.6 step 11): a branch that rings for ever is CANCELled, one that never answered counts as 408. */
+  private armTimerC(b: Branch): void {
+    const timers = this.host.layer.timers;
+    timers.cancel(b.timerC);
+    b.timerC = timers.schedule(TIMER_C, () => {
+      if (b.final) return;
+      if (b.provisional) this.cancelBranch(b, []);
+      else {
+        b.tx?.terminate();
+        this.onBranchFinal(b, 408, undefined);
+      }
+    });
+  }
+
+  private onBranchResponse(b: Branch, res: SipMessage): void {
+    const code = res.status;
+    if (code < 200) {
+      if (code === 100) return; // hop-by-hop (§16.7 step 5)
+      b.provisional = true;
+      if (this.isInvite) this.armTimerC(b);
+      if (this.cancelledBy !== undefined || this.answered) {
+        // CANCEL waited for a provisional response (§9.1).
+        this.cancelBranch(b, this.answered ? [COMPLETED_ELSEWHERE] : []);
+        return;
+      }
+      if (!this.done) this.serverTx.respond(code, this.host.upstream(res));
+      return;
+    }
+    if (code < 300) {
+      // Every 2xx goes upstream, also late ones from a forking race (§16.7 step 5, RFC 6026).
+      const first = !this.answered;
+      if (!b.final) b.final = code;
+      this.host.layer.timers.cancel(b.timerC);
+      this.answered = true;
+      this.serverTx.respond(code, this.host.upstream(res));
+      this.opts.onAnswer?.(b.target, res);
+      if (first) {
+        this.done = true;
+        this.stopRingTimer();
+        for (const o of this.branches) if (o !== b && !o.final) this.cancelBranch(o, [COMPLETED_ELSEWHERE]);
+        this.opts.onDone?.('answered', code, this.report());
+      }
+      return;
+    }
+    this.onBranchFinal(b, code, res);
+  }
+
+  private onBranchFinal(b: Branch, code: number, res: SipMessage | undefined): void {
+    if (b.final) return;
+    b.final = code;
+    b.finalRes = res;
+    this.host.layer.timers.cancel(b.timerC);
+    if (code >= 600 && this.opts.declineEndsCall && !this.done && this.cancelledBy === undefined) {
+      // declineEndsCall: one device's reject button ends the call for all (RFC 3261 §16.7 step 5 default).
+      for (const o of this.branches) if (o !== b && !o.final) this.cancelBranch(o, []);
+    }
+    this.maybeFinish();
+  }
+
+  /** The caller's CANCEL (§16.10) or the ring timeout: cancel every branch still pending. */
+  cancelAll(why: 'caller' | 'timeout'): void {
+    if (this.done || this.cancelledBy !== undefined) return;
+    this.cancelledBy = why;
+    this.stopRingTimer();
+    for (const b of this.branches) if (!b.final) this.cancelBranch(b, []);
+    this.maybeFinish();
+  }
+
+  private cancelBranch(b: Branch, reason: string[]): void {
+    if (b.final || b.cancelSent) return;
+    if (!b.provisional) {
+      // No provisional response yet: a CANCEL may not be sent (§9.1). Stop retransmitting
+      // and count the branch as timed out, so the caller is not kept waiting for Timer B;
+      // a late 1xx on the terminated transaction is dropped.
+      if (this.cancelledBy !== undefined || this.answered || this.opts.declineEndsCall) {
+        b.tx?.terminate();
+        this.onBranchFinal(b, 408, undefined);
+      }
+      return;
+    }
+    b.cancelSent = true;
+    const cancel = this.host.buildBranchAux('CANCEL', b.target, b.via, this.toHeader, reason);
+    this.host.layer.sendRequest(b.id, 'CANCEL', b.target.dest, cancel, { onResponse: () => {}, onFailure: () => {} });
+  }
+
+  private maybeFinish(): void {
+    if (this.done) return;
+    if (this.branches.some((b) => !b.final)) return;
+    this.done = true;
+    this.stopRingTimer();
+    if (this.cancelledBy === 'caller') {
+      this.serverTx.respond(487, this.host.localResponse(487, 'Request Terminated'));
+      this.opts.onDone?.('cancelled', 487, this.report());
+      return;
+    }
+    if (this.cancelledBy === 'timeout') {
+      this.serverTx.respond(480, this.host.localResponse(480, 'Temporarily Unavailable (no answer)'));
+      this.opts.onDone?.('no-answer', 480, this.report());
+      return;
+    }
+    const i = chooseBest(this.branches.map((b) => b.final));
+    const best = this.branches[i]!;
+    const status = upstreamStatus(best.final);
+    const data =
+      best.finalRes && status === best.final
+        ? this.host.upstream(best.finalRes)
+        : this.host.localResponse(status, status === 408 ? 'Request Timeout' : status === 500 ? 'Server Error' : 'Failed');
+    this.serverTx.respond(status, data);
+    this.opts.onDone?.(outcomeOf(status), status, this.report());
+  }
+
+  private stopRingTimer(): void {
+    this.host.layer.timers.cancel(this.ringTimer);
+    this.ringTimer = undefined;
+  }
+
+  private report(): BranchReport[] {
+    return this.branches.map((b) => ({ device: b.target.device, status: b.final }));
+  }
+}
+
+/** DND and decline codes (phones differ: Yealink 480/486, Linphone 603) are "declined", never busy. */
+function outcomeOf(status: number): CallOutcomeName {
+  if (status === 486 || status === 480 || status === 600 || status === 603) return 'declined';
+  if (status === 408) return 'no-answer';
+  return 'unavailable';
+}

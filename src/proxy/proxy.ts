@@ -1,0 +1,597 @@
+/**
+ * The proxy core (RFC 3261 §16): validates requests, matches them to transactions, hands
+ * REGISTER to the registrar, routes INVITEs to the devices of an extension (or to a trunk),
+ * relays in-dialog requests along the Record-Route, and feeds the call tracker.
+ */
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import type { Logger } from 'pino';
+import type { Config, TrunkConfig } from '../config/types.js';
+import type { CallTracker } from '../calls/tracker.js';
+import type { SipMetrics, CallOutcome } from '../metrics.js';
+import { decideNewCall } from '../policy/busy-on-busy.js';
+import type { Authenticator } from '../registrar/authenticator.js';
+import type { LocationService } from '../registrar/location.js';
+import type { Registrar } from '../registrar/registrar.js';
+import { parseCSeq, parseNameAddr, parseVia, tagOf, type Via } from '../sip/headers.js';
+import { splitList, type HeaderField, type SipMessage } from '../sip/message.js';
+import { isOtherVersion, parseMessage } from '../sip/parser.js';
+import { buildResponse, rewrite, stripTopVia, withFirstValue, withoutFirstValues } from '../sip/serialize.js';
+import { getParam, hostPort, parseUri, unescapeUser } from '../sip/uri.js';
+import type { Directory } from '../state/directory.js';
+import type { CallParty } from '../state/types.js';
+import { serverKey, type TransactionLayer } from '../transaction/layer.js';
+import type { ServerTransaction } from '../transaction/server.js';
+import type { Endpoint, LocalAddress, Transports } from '../transport/transports.js';
+import { Fork, type BranchTarget, type CallOutcomeName, type ForkHost } from './fork.js';
+import { RateLimitedLog } from './rate-limited-log.js';
+
+const ALLOW = 'Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO, PRACK, NOTIFY, REFER, MESSAGE';
+const MAX_FORWARDS_DEFAULT = 70;
+
+export interface ProxyDeps {
+  config: () => Config;
+  transports: Transports;
+  layer: TransactionLayer;
+  directory: Directory;
+  location: LocationService;
+  auth: Authenticator;
+  registrar: Registrar;
+  calls: CallTracker;
+  metrics: SipMetrics;
+  log: Logger;
+}
+
+/** Per-request facts computed once while routing. */
+interface Incoming {
+  req: SipMessage;
+  source: Endpoint;
+  local: LocalAddress;
+  via: Via;
+  /** Top Via value with received/rport filled in (RFC 3581), or undefined when unchanged. */
+  stampedVia: string | undefined;
+  replyTo: Endpoint;
+  callId: string;
+  fromTag: string;
+  toTag: string;
+  cseq: number;
+  maxForwards: number;
+}
+
+export class Proxy {
+  readonly layer: TransactionLayer;
+  readonly log: Logger;
+  private readonly forks = new Map<string, Fork>();
+  private readonly badInput: RateLimitedLog;
+  private branchSeq = 0;
+  private readonly branchPrefix = `z9hG4bK-sb${randomBytes(4).toString('hex')}`;
+  private readonly toTagSeed = randomBytes(4).toString('hex');
+  /** Hosts naming this proxy (lower case): listeners, advertise, the domain. */
+  ourHosts = new Set<string>();
+  private ourPorts = new Set<number>();
+
+  constructor(private readonly d: ProxyDeps) {
+    this.layer = d.layer;
+    this.log = d.log;
+    this.badInput = new RateLimitedLog(d.log, 10_000, 20);
+    this.refreshIdentity();
+  }
+
+  /** Recompute who we are (after start and on reload). */
+  refreshIdentity(): void {
+    const cfg = this.d.config();
+    this.ourHosts = new Set([cfg.domain.toLowerCase()]);
+    if (cfg.advertise) this.ourHosts.add(cfg.advertise.toLowerCase());
+    this.ourPorts = new Set();
+    for (const l of cfg.listen) {
+      this.ourHosts.add(l.host.toLowerCase());
+      this.ourPorts.add(l.port);
+    }
+    for (const l of this.d.transports.locals) this.ourHosts.add(l.host.toLowerCase());
+  }
+
+  get activeForks(): number {
+    return this.forks.size;
+  }
+
+  /** Entry point for every datagram or framed stream message. Never throws. */
+  onMessage(data: Buffer, source: Endpoint, local: LocalAddress): void {
+    try {
+      const r = parseMessage(data);
+      if (!r.ok) {
+        this.malformed(r.error, r.msg, data, source);
+        return;
+      }
+      const msg = r.msg;
+      if (msg.isRequest) {
+        this.d.metrics.messageIn(msg.method);
+        this.onRequest(msg, source, local);
+      } else {
+        this.d.metrics.messageIn(`${Math.floor(msg.status / 100)}xx`);
+        this.onResponse(msg);
+      }
+    } catch (err) {
+      this.badInput.warn({ err, source: `${source.address}:${source.port}` }, 'message handling failed; dropped');
+    }
+  }
+
+  private malformed(error: string, msg: SipMessage | undefined, data: Buffer, source: Endpoint): void {
+    this.badInput.warn({ source: `${source.transport}:${source.address}:${source.port}`, error, bytes: data.length }, 'malformed message');
+    // Answer 400 (or 505) only to a request whose Via we can read; responses and the rest are dropped.
+    if (!msg || !msg.isRequest || msg.method === 'ACK') {
+      if (!msg && isOtherVersion(data)) this.log.debug('unsupported SIP version without parsable headers');
+      return;
+    }
+    const viaValue = msg.values('via')[0];
+    const via = viaValue ? parseVia(viaValue) : undefined;
+    if (!via) return;
+    const replyTo = this.replyTarget(via, source);
+    this.sendTo(replyTo, buildResponse(msg, 400, `Bad Request (${error})`, { toTag: this.localTag() }));
+  }
+
+  // ---------------------------------------------------------------- requests
+
+  private onRequest(req: SipMessage, source: Endpoint, local: LocalAddress): void {
+    const viaValues = req.values('via');
+    const via = viaValues.length ? parseVia(viaValues[0]!) : undefined;
+    if (!via) {
+      this.badInput.warn({ source: `${source.address}:${source.port}` }, 'request without valid Via dropped');
+      return;
+    }
+    const replyTo = this.replyTarget(via, source);
+    const reject = (status: number, reason: string, headers: string[] = []): void => {
+      if (req.method === 'ACK') return;
+      this.sendTo(replyTo, buildResponse(req, status, reason, { toTag: this.localTag(), headers }));
+    };
+    const callId = req.header('call-id');
+    const from = req.header('from');
+    const to = req.header('to');
+    const cseq = parseCSeq(req.header('cseq'));
+    if (callId === undefined || from === undefined || to === undefined || cseq === undefined) {
+      return reject(400, 'Bad Request (missing or bad Call-ID, From, To or CSeq)');
+    }
+    if (cseq.method !== req.method) return reject(400, 'Bad Request (CSeq method does not match)');
+    const fromNa = parseNameAddr(from);
+    const toNa = parseNameAddr(to);
+    if (!fromNa || !toNa) return reject(400, 'Bad Request (bad From or To)');
+    let maxForwards = MAX_FORWARDS_DEFAULT;
+    const mf = req.header('max-forwards');
+    if (mf !== undefined) {
+      maxForwards = /^\d{1,3}$/.test(mf) ? Number(mf) : -1;
+      if (maxForwards < 0 || maxForwards > 255) return reject(400, 'Bad Request (bad Max-Forwards)');
+    }
+    const inc: Incoming = {
+      req,
+      source,
+      local,
+      via,
+      stampedVia: stampVia(viaValues[0]!, via, source),
+      replyTo,
+      callId,
+      fromTag: tagOf(from),
+      toTag: tagOf(to),
+      cseq: cseq.seq,
+      maxForwards,
+    };
+    const key = serverKey(req, via, cseq.seq, inc.fromTag);
+
+    if (req.method === 'ACK') {
+      const tx = this.layer.findServer(key);
+      if (tx) return tx.ack(); // ACK for our non-2xx final response (§17.2.1)
+      return this.routeInDialog(inc, undefined); // ACK for a 2xx: its own transaction (§13.2.2.4)
+    }
+    const existing = this.layer.findServer(key);
+    if (existing) return existing.retransmission();
+
+    if (req.method === 'CANCEL') {
+      const tx = this.layer.createServer(key, req, replyTo);
+      const inviteKey = key.slice(0, key.lastIndexOf('\n') + 1) + 'INVITE';
+      const inviteTx = this.layer.findServer(inviteKey);
+      const fork = this.forks.get(inviteKey);
+      if (!inviteTx) return tx.respond(481, this.response(inc, 481, 'Call/Transaction Does Not Exist'));
+      tx.respond(200, this.response(inc, 200, 'OK'));
+      fork?.cancelAll('caller');
+      if (!fork && inviteTx.lastStatus < 200) inviteTx.respond(487, this.response({ ...inc, req: inviteTx.request }, 487, 'Request Terminated'));
+      return;
+    }
+
+    const tx = this.layer.createServer(key, req, replyTo);
+    if (req.method === 'INVITE') tx.respond(100, this.response(inc, 100, 'Trying'));
+
+    if (inc.maxForwards === 0) return this.respond(tx, inc, 483, 'Too Many Hops');
+    const proxyRequire = req.header('proxy-require');
+    if (proxyRequire !== undefined) return this.respond(tx, inc, 420, 'Bad Extension', [`Unsupported: ${proxyRequire}`]);
+    const ruri = parseUri(req.uri);
+    if (!ruri || (ruri.scheme !== 'sip' && ruri.scheme !== 'sips' && ruri.scheme !== 'tel')) {
+      return this.respond(tx, inc, 416, 'Unsupported URI Scheme');
+    }
+    if (this.isLoop(inc, viaValues)) return this.respond(tx, inc, 482, 'Loop Detected');
+
+    if (inc.toTag !== '') return this.routeInDialog(inc, tx);
+
+    const uriIsOurs = ruri.scheme !== 'tel' && this.ourHosts.has(ruri.host);
+    switch (req.method) {
+      case 'REGISTER': {
+        if (!uriIsOurs) return this.respond(tx, inc, 403, 'Forbidden (not our domain)');
+        const require = req.header('require');
+        if (require !== undefined) return this.respond(tx, inc, 420, 'Bad Extension', [`Unsupported: ${require}`]);
+        const r = this.d.registrar.register(req, source);
+        return this.respond(tx, inc, r.status, r.reason, r.headers);
+      }
+      case 'OPTIONS':
+        if (uriIsOurs && (ruri.user === '' || !this.d.directory.extension(unescapeUser(ruri.user)))) {
+          return this.respond(tx, inc, 200, 'OK', [ALLOW, 'Accept: application/sdp']);
+        }
+        return this.routeInitial(inc, tx, ruri.user, uriIsOurs);
+      case 'INVITE':
+      case 'MESSAGE':
+        return this.routeInitial(inc, tx, ruri.user, uriIsOurs);
+      case 'BYE':
+        return this.respond(tx, inc, 481, 'Call/Transaction Does Not Exist');
+      default:
+        return this.respond(tx, inc, 405, 'Method Not Allowed', [ALLOW]);
+    }
+  }
+
+  /** Out-of-dialog INVITE (or MESSAGE/OPTIONS to a number): authenticate, then fork or reject. */
+  private routeInitial(inc: Incoming, tx: ServerTransaction, rawUser: string, uriIsOurs: boolean): void {
+    const cfg = this.d.config();
+    const req = inc.req;
+    const trunk = this.trunkOf(inc.source, cfg.trunks);
+    let caller: CallParty | undefined;
+    if (!trunk) {
+      const a = this.d.auth.authenticate(req, 'proxy');
+      if (!a.ok) return this.respond(tx, inc, a.status, a.reason, a.headers);
+      caller = { extension: a.device.extension, device: a.device.username, direction: 'outbound' };
+    }
+    const number = unescapeUser(rawUser.split(';')[0]!);
+    const ext = uriIsOurs || trunk ? this.d.directory.extension(number) : undefined;
+    const logCall = (outcome: CallOutcomeName, status: number, extra: object = {}): void => {
+      if (req.method !== 'INVITE') return;
+      this.d.metrics.callOutcome(metricOutcome(outcome));
+      this.log.info(
+        { callId: inc.callId, extension: ext?.number ?? number, from: caller?.device ?? trunk?.name ?? '', outcome, status, ...extra },
+        'call outcome',
+      );
+    };
+    if (ext) {
+      if (req.method === 'INVITE' && decideNewCall(this.d.directory.busyOnBusy(ext.number), this.d.calls.activeFor(ext.number)) === 'busy') {
+        this.respond(tx, inc, 486, 'Busy Here');
+        return logCall('busy-on-busy', 486, { branches: [] });
+      }
+      const targets: BranchTarget[] = [];
+      for (const dev of ext.devices) {
+        if (caller && dev.username === caller.device) continue; // do not ring the calling device itself
+        for (const b of this.d.location.lookup(dev.username)) {
+          const dest = parseSource(b.source);
+          if (dest) targets.push({ uri: b.contact, dest, device: b.username, extension: ext.number });
+        }
+      }
+      if (targets.length === 0) {
+        this.respond(tx, inc, 480, 'Temporarily Unavailable');
+        return logCall('unavailable', 480, { branches: [] });
+      }
+      const ringSec = ext.ringTimeout ?? cfg.calls.ringTimeout;
+      return this.fork(inc, tx, targets, ringSec * 1000, ext.declineEndsCall, caller, logCall);
+    }
+    // Not an extension: a device may call out through the first trunk.
+    const out = cfg.trunks[0];
+    if (!caller || !out || number === '') {
+      this.respond(tx, inc, 404, 'Not Found');
+      return logCall('unavailable', 404, { branches: [] });
+    }
+    const port = out.port ?? 5060;
+    const target: BranchTarget = {
+      uri: `sip:${rawUser}@${hostPort(out.host, port)}`,
+      dest: { transport: 'udp', address: out.host, port },
+      device: '',
+      extension: '',
+    };
+    return this.fork(inc, tx, [target], cfg.calls.ringTimeout * 1000 * 4, false, caller, logCall);
+  }
+
+  private fork(
+    inc: Incoming,
+    tx: ServerTransaction,
+    targets: BranchTarget[],
+    ringTimeoutMs: number,
+    declineEndsCall: boolean,
+    caller: CallParty | undefined,
+    logCall: (o: CallOutcomeName, s: number, extra?: object) => void,
+  ): void {
+    const edits = this.forwardEdits(inc, 0);
+    const recordRoute = inc.req.method === 'INVITE';
+    const host = this.branchHost(inc, edits, recordRoute);
+    const isInvite = inc.req.method === 'INVITE';
+    const fork = new Fork(host, tx, inc.req.header('to') ?? '', targets, {
+      ringTimeoutMs: isInvite ? ringTimeoutMs : 0,
+      declineEndsCall,
+      onAnswer: (target, res) => {
+        if (!isInvite) return;
+        const parties: CallParty[] = [];
+        if (caller) parties.push(caller);
+        if (target.extension) parties.push({ extension: target.extension, device: target.device, direction: 'inbound' });
+        if (parties.length === 0) return;
+        this.d.calls.confirmed(inc.callId, inc.fromTag, tagOf(res.header('to')), parties, this.d.config().calls.maxCallDuration);
+      },
+      onDone: (outcome, status, branches) => logCall(outcome, status, { branches }),
+    });
+    this.forks.set(tx.key, fork);
+    tx.onTerminated = () => this.forks.delete(tx.key);
+    fork.start();
+  }
+
+  /**
+   * In-dialog requests (To tag present) and ACKs for 2xx: loose routing along the route set
+   * (§16.4, §16.12). Only requests that carry our Record-Route are relayed: this is not an
+   * open relay. BYE ends the tracked call.
+   */
+  private routeInDialog(inc: Incoming, tx: ServerTransaction | undefined): void {
+    const req = inc.req;
+    const routes = this.ourRoutes(req);
+    if (routes.popped === 0) {
+      if (tx) this.respond(tx, inc, 404, 'Not Found (no route)');
+      return;
+    }
+    const next = routes.nextRoute ?? req.uri;
+    const dest = this.resolve(next);
+    if (!dest) {
+      if (tx) this.respond(tx, inc, 404, 'Not Found (no next hop)');
+      return;
+    }
+    if (req.method === 'BYE') {
+      const call = this.d.calls.find(inc.callId, inc.fromTag, inc.toTag);
+      if (call) this.d.calls.end(call, 'bye');
+    }
+    const edits = this.forwardEdits(inc, routes.popped);
+    if (!tx) {
+      // ACK for 2xx is forwarded statelessly; its Via branch derives from the upstream one.
+      const local = this.d.transports.localFor(dest.transport);
+      const via = `SIP/2.0/${local.transport.toUpperCase()} ${hostPort(local.host, local.port)};branch=${this.branchPrefix}a${inc.via.branch};rport`;
+      this.sendTo(dest, rewrite(req, `${req.method} ${req.uri} SIP/2.0`, `Via: ${via}\r\n`, edits));
+      return;
+    }
+    const host = this.branchHost(inc, edits, false);
+    const target: BranchTarget = { uri: req.uri, dest, device: '', extension: '' };
+    const fork = new Fork(host, tx, req.header('to') ?? '', [target], { ringTimeoutMs: 0, declineEndsCall: false });
+    this.forks.set(tx.key, fork);
+    tx.onTerminated = () => this.forks.delete(tx.key);
+    fork.start();
+  }
+
+  /** Our own Route entries at the top (one, or two with double record-routing) and the next one. */
+  private ourRoutes(req: SipMessage): { popped: number; nextRoute: string | undefined } {
+    const routes = req.values('route');
+    let popped = 0;
+    while (popped < routes.length && this.isOurUri(parseNameAddr(routes[popped]!)?.uri)) popped++;
+    const nextRoute = popped < routes.length ? parseNameAddr(routes[popped]!)?.uri : undefined;
+    return { popped, nextRoute };
+  }
+
+  private isOurUri(uri: string | undefined): boolean {
+    const u = uri && parseUri(uri);
+    if (!u) return false;
+    if (u.host === this.d.config().domain.toLowerCase()) return true;
+    return this.ourHosts.has(u.host) && this.ourPorts.has(u.port || 5060);
+  }
+
+  /** Header edits shared by every branch: Max-Forwards, stamped Via, our Route entries, our credentials. */
+  private forwardEdits(inc: Incoming, popRoutes: number): Map<HeaderField, string | null> {
+    const req = inc.req;
+    const edits = new Map<HeaderField, string | null>();
+    let mfSeen = false;
+    let firstVia = true;
+    let toPop = popRoutes;
+    for (const h of req.headers) {
+      switch (h.name) {
+        case 'max-forwards':
+          mfSeen = true;
+          edits.set(h, `Max-Forwards: ${inc.maxForwards - 1}`);
+          break;
+        case 'via':
+          if (firstVia && inc.stampedVia !== undefined) edits.set(h, withFirstValue(req, h, inc.stampedVia, 'Via'));
+          firstVia = false;
+          break;
+        case 'route':
+          if (toPop > 0) {
+            const inLine = splitList(req.value(h)).length;
+            const drop = Math.min(toPop, inLine);
+            edits.set(h, withoutFirstValues(req, h, drop, 'Route'));
+            toPop -= drop;
+          }
+          break;
+        case 'proxy-authorization': {
+          // §22.3: credentials for our realm are consumed here, not passed on.
+          const v = req.value(h);
+          if (v.indexOf(`"${this.d.config().domain}"`) !== -1) edits.set(h, null);
+          break;
+        }
+        default:
+          break;
+      }
+    }
+    if (!mfSeen) edits.set(MAX_FORWARDS_MARK, `Max-Forwards: ${inc.maxForwards - 1}`);
+    return edits;
+  }
+
+  /** The per-request ForkHost: builds branch requests from the shared edits. */
+  private branchHost(inc: Incoming, edits: Map<HeaderField, string | null>, recordRoute: boolean): ForkHost {
+    const req = inc.req;
+    const mfLine = edits.get(MAX_FORWARDS_MARK);
+    edits.delete(MAX_FORWARDS_MARK);
+    const self = this;
+    const cseqNum = inc.cseq;
+    const routeLines = remainingRoutes(req, edits);
+    const hash = loopHash(inc);
+    return {
+      layer: this.layer,
+      log: this.log,
+      newBranchId: () => this.newBranchId(hash),
+      upstream: (res) => stripTopVia(res),
+      localResponse: (status, reason) => this.response(inc, status, reason),
+      buildBranchRequest(target, branchId) {
+        const local = self.d.transports.localFor(target.dest.transport);
+        const via = `SIP/2.0/${local.transport.toUpperCase()} ${hostPort(local.host, local.port)};branch=${branchId};rport`;
+        let prepend = `Via: ${via}\r\n`;
+        if (recordRoute) prepend += self.recordRoute(inc.local, local);
+        if (mfLine) prepend += `${mfLine}\r\n`;
+        return { data: rewrite(req, `${req.method} ${target.uri} SIP/2.0`, prepend, edits), via };
+      },
+      buildBranchAux(method, target, via, to, extra) {
+        let s = `${method} ${target.uri} SIP/2.0\r\nVia: ${via}\r\nMax-Forwards: 70\r\n`;
+        s += `From: ${req.header('from')}\r\nTo: ${to}\r\nCall-ID: ${inc.callId}\r\nCSeq: ${cseqNum} ${method}\r\n`;
+        s += routeLines;
+        for (const line of extra) s += `${line}\r\n`;
+        s += 'Content-Length: 0\r\n\r\n';
+        return Buffer.from(s, 'utf8');
+      },
+    };
+  }
+
+  /**
+   * Record-Route (§16.6 step 4). When the two legs use different transports, two entries
+   * (Kamailio's double record-routing) so each side reaches us on its own transport.
+   */
+  private recordRoute(inbound: LocalAddress, outbound: LocalAddress): string {
+    const rr = (l: LocalAddress): string => `Record-Route: <sip:${hostPort(l.host, l.port)};transport=${l.transport};lr>\r\n`;
+    if (inbound.transport === outbound.transport && inbound.host === outbound.host && inbound.port === outbound.port) return rr(inbound);
+    return rr(outbound) + rr(inbound);
+  }
+
+  private newBranchId(hash: string): string {
+    return `${this.branchPrefix}${hash}.${(++this.branchSeq).toString(36)}`;
+  }
+
+  private localTag(): string {
+    return `${this.toTagSeed}${(++this.branchSeq).toString(36)}`;
+  }
+
+  /**
+   * §16.3 step 4: a request that carries one of our Vias whose branch holds the loop hash of
+   * this very request (same Request-URI, Call-ID, From tag, CSeq) came back unchanged: a loop.
+   * A spiral (new Request-URI) has another hash and is let through.
+   */
+  private isLoop(inc: Incoming, viaValues: string[]): boolean {
+    if (viaValues.length < 2) return false;
+    const mark = this.branchPrefix + loopHash(inc) + '.';
+    for (let i = 1; i < viaValues.length; i++) {
+      const v = parseVia(viaValues[i]!);
+      if (v && v.branch.startsWith(mark)) return true;
+    }
+    return false;
+  }
+
+  // ---------------------------------------------------------------- responses
+
+  private onResponse(res: SipMessage): void {
+    const viaValue = res.values('via')[0];
+    const via = viaValue ? parseVia(viaValue) : undefined;
+    if (!via) return;
+    const cseq = parseCSeq(res.header('cseq'));
+    if (!cseq) return;
+    const tx = this.layer.findClient(via.branch, cseq.method);
+    if (tx) return tx.receive(res);
+    // No transaction (it ended): a late 2xx to an INVITE still goes upstream (§16.7 step 10 / RFC 6026).
+    if (res.status >= 200 && res.status < 300 && cseq.method === 'INVITE' && via.branch.startsWith(this.branchPrefix)) {
+      const next = res.values('via')[1];
+      const up = next ? parseVia(next) : undefined;
+      if (up) this.sendTo(responseTarget(up), stripTopVia(res));
+    }
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private response(inc: Incoming, status: number, reason: string, headers: string[] = []): Buffer {
+    const opts: { toTag?: string; topVia?: string; headers: string[] } = { headers };
+    if (status > 100) opts.toTag = this.localTag();
+    if (inc.stampedVia !== undefined) opts.topVia = inc.stampedVia;
+    return buildResponse(inc.req, status, reason, opts);
+  }
+
+  private respond(tx: ServerTransaction, inc: Incoming, status: number, reason: string, headers: string[] = []): void {
+    tx.respond(status, this.response(inc, status, reason, headers));
+  }
+
+  private replyTarget(via: Via, source: Endpoint): Endpoint {
+    if (source.transport !== 'udp') return source;
+    // RFC 3581: with rport, answer the source port; otherwise the Via port, at the source address (received).
+    return { transport: 'udp', address: source.address, port: via.rport !== undefined ? source.port : via.port || 5060 };
+  }
+
+  sendTo(dest: Endpoint, data: Buffer): void {
+    this.d.transports.send(dest, data);
+  }
+
+  private trunkOf(source: Endpoint, trunks: readonly TrunkConfig[]): TrunkConfig | undefined {
+    for (const t of trunks) if (t.host === source.address && (t.port === undefined || t.port === source.port)) return t;
+    return undefined;
+  }
+
+  /**
+   * Where a URI is reached: a registered contact goes to the address it registered from (NAT),
+   * anything else to host:port with its transport parameter. Hostnames other than ours are
+   * not resolved (no DNS in a PBX core): undefined.
+   */
+  private resolve(uri: string): Endpoint | undefined {
+    const b = this.d.location.byContactUri(uri);
+    if (b) return parseSource(b.source);
+    const u = parseUri(uri);
+    if (!u || !net.isIP(u.host)) return undefined;
+    const t = (getParam(u.params, 'transport') ?? 'udp').toLowerCase();
+    return { transport: t === 'tcp' ? 'tcp' : 'udp', address: u.host, port: u.port || 5060 };
+  }
+}
+
+/** Marker key for the Max-Forwards line to insert when the request had none. */
+const MAX_FORWARDS_MARK: HeaderField = { name: '', start: 0, end: 0, valueStart: 0, valueEnd: 0 };
+
+/** Route header lines left after our entries are popped, for CANCEL/ACK of a branch. */
+function remainingRoutes(req: SipMessage, edits: Map<HeaderField, string | null>): string {
+  let s = '';
+  for (const h of req.headers) {
+    if (h.name !== 'route') continue;
+    const e = edits.get(h);
+    if (e === null) continue;
+    s += (e ?? `Route: ${req.value(h)}`) + '\r\n';
+  }
+  return s;
+}
+
+/** RFC 3581 §4: fill received and rport in the top Via when the source differs or rport asked. */
+export function stampVia(value: string, via: Via, source: Endpoint): string | undefined {
+  const needReceived = via.host !== source.address;
+  const needRport = via.rport === '' && source.transport === 'udp';
+  if (!needReceived && !needRport) return undefined;
+  let v = value;
+  if (needRport) v = v.replace(/;\s*rport(?=;|$|\s)/i, `;rport=${source.port}`);
+  if (needReceived && via.received === undefined) v += `;received=${source.address}`;
+  return v;
+}
+
+function parseSource(s: string): Endpoint | undefined {
+  const a = s.indexOf(':');
+  const b = s.lastIndexOf(':');
+  if (a <= 0 || b <= a) return undefined;
+  const t = s.slice(0, a);
+  return { transport: t === 'tcp' ? 'tcp' : 'udp', address: s.slice(a + 1, b), port: Number(s.slice(b + 1)) };
+}
+
+function responseTarget(via: Via): Endpoint {
+  const port = via.rport ? Number(via.rport) : via.port || 5060;
+  return { transport: via.transport === 'TCP' ? 'tcp' : 'udp', address: via.received ?? via.host, port };
+}
+
+function metricOutcome(o: CallOutcomeName): CallOutcome {
+  return o === 'busy-on-busy' ? 'busy_on_busy' : o === 'no-answer' ? 'no_answer' : o;
+}
+
+/** FNV-1a over the fields that identify a request for loop detection (§16.6 step 8). */
+function loopHash(inc: Incoming): string {
+  const s = `${inc.req.uri}\n${inc.callId}\n${inc.fromTag}\n${inc.cseq}`;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0).toString(36);
+}

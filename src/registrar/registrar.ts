@@ -1,0 +1,124 @@
+/**
+ * The registrar (RFC 3261 §10.3): authenticates REGISTER, applies Contact/Expires rules and
+ * answers with the device's current bindings.
+ */
+import type { RegistrarConfig } from './types.js';
+import type { SipMessage } from '../sip/message.js';
+import { parseCSeq, parseNameAddr } from '../sip/headers.js';
+import { getParam, parseUri, unescapeUser } from '../sip/uri.js';
+import type { Endpoint } from '../transport/transports.js';
+import type { Binding } from '../state/types.js';
+import type { Authenticator } from './authenticator.js';
+import type { LocationService } from './location.js';
+
+export interface Reply {
+  status: number;
+  reason: string;
+  headers: string[];
+}
+
+/** Seconds for a Contact: its expires param, else the Expires header, else the default. */
+function requestedExpires(params: string, headerExpires: number | undefined, def: number): number | undefined {
+  const p = getParam(params, 'expires');
+  if (p !== undefined) return parseSeconds(p);
+  return headerExpires ?? def;
+}
+
+/** Delta-seconds; values beyond 32 bits are treated as "very long" (RFC 3261 §20.19), garbage as undefined. */
+function parseSeconds(v: string): number | undefined {
+  const t = v.trim();
+  if (t === '' || t.length > 40) return undefined;
+  for (let i = 0; i < t.length; i++) {
+    const c = t.charCodeAt(i);
+    if (c < 48 || c > 57) return undefined;
+  }
+  return t.length > 10 ? 0xffffffff : Number(t);
+}
+
+export class Registrar {
+  constructor(
+    private readonly location: LocationService,
+    private readonly auth: Authenticator,
+    private readonly config: () => RegistrarConfig,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  register(req: SipMessage, source: Endpoint): Reply {
+    const cfg = this.config();
+    const to = parseNameAddr(req.header('to') ?? '');
+    const toUri = to && parseUri(to.uri);
+    if (!toUri || (toUri.scheme !== 'sip' && toUri.scheme !== 'sips')) return { status: 400, reason: 'Bad To Header', headers: [] };
+    const auth = this.auth.authenticate(req, 'registrar');
+    if (!auth.ok) return { status: auth.status, reason: auth.reason, headers: auth.headers };
+    const device = auth.device;
+    // A device registers its own AOR only (Kamailio: auth_check with To-user check).
+    if (unescapeUser(toUri.user) !== device.username || toUri.host !== cfg.domain.toLowerCase()) {
+      return { status: 403, reason: 'Forbidden (AOR does not match credentials)', headers: [] };
+    }
+    const callId = req.header('call-id') ?? '';
+    const cseq = parseCSeq(req.header('cseq'))?.seq ?? 0;
+    let headerExpires: number | undefined;
+    const eh = req.header('expires');
+    if (eh !== undefined) {
+      headerExpires = parseSeconds(eh);
+      if (headerExpires === undefined) return { status: 400, reason: 'Bad Expires', headers: [] };
+    }
+    const contacts = req.values('contact');
+    if (contacts.length === 1 && contacts[0] === '*') {
+      // §10.3 step 6: "*" only with Expires: 0.
+      if (headerExpires !== 0) return { status: 400, reason: 'Contact * requires Expires: 0', headers: [] };
+      this.location.removeAll(device.username);
+      return this.ok([]);
+    }
+    const changes: { uri: string; expires: number; q: number | undefined }[] = [];
+    for (const c of contacts) {
+      if (c === '*') return { status: 400, reason: 'Contact * mixed with contacts', headers: [] };
+      const na = parseNameAddr(c);
+      const u = na && parseUri(na.uri);
+      if (!na || !u) return { status: 400, reason: 'Bad Contact', headers: [] };
+      const exp = requestedExpires(na.params, headerExpires, cfg.defaultExpires);
+      if (exp === undefined) return { status: 400, reason: 'Bad Contact expires', headers: [] };
+      if (exp > 0 && exp < cfg.minExpires) {
+        return { status: 423, reason: 'Interval Too Brief', headers: [`Min-Expires: ${cfg.minExpires}`] };
+      }
+      const q = getParam(na.params, 'q');
+      changes.push({ uri: na.uri, expires: Math.min(exp, cfg.maxExpires), q: q === undefined ? undefined : Number(q) || undefined });
+    }
+    const existing = this.location.lookup(device.username);
+    for (const ch of changes) {
+      const old = existing.find((b) => b.contact === ch.uri);
+      // §10.3 step 7: an older or repeated CSeq for the same Call-ID is out of order.
+      if (old && old.callId === callId && cseq <= old.cseq) {
+        return { status: 500, reason: 'Out of order REGISTER', headers: ['Retry-After: 1'] };
+      }
+    }
+    const now = this.now();
+    for (const ch of changes) {
+      if (ch.expires === 0) {
+        this.location.remove(device.username, ch.uri);
+        continue;
+      }
+      const b: Binding = {
+        username: device.username,
+        extension: device.extension,
+        contact: ch.uri,
+        expiresAt: now + ch.expires * 1000,
+        callId,
+        cseq,
+        source: `${source.transport}:${source.address}:${source.port}`,
+        transport: source.transport,
+        userAgent: (req.header('user-agent') ?? '').slice(0, 200),
+      };
+      if (ch.q !== undefined) b.qValue = ch.q;
+      this.location.upsert(b);
+    }
+    return this.ok(this.location.lookup(device.username));
+  }
+
+  private ok(bindings: Binding[]): Reply {
+    const now = this.now();
+    const headers = bindings.map((b) => `Contact: <${b.contact}>;expires=${Math.max(0, Math.round((b.expiresAt - now) / 1000))}`);
+    headers.push(`Date: ${new Date(now).toUTCString()}`);
+    return { status: 200, reason: 'OK', headers };
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * Parsers for the header fields the route reads: name-addr (From, To, Contact, Route,
+ * Record-Route), Via and CSeq. Each returns undefined on malformed input instead of throwing.
+ */
+import { isTokenCharCode } from './chars.js';
+import { getParam } from './uri.js';
+
+export interface NameAddr {
+  display: string;
+  /** The URI without angle brackets. */
+  uri: string;
+  /** Header parameters (";tag=..;expires=..") as received, "" when none. */
+  params: string;
+}
+
+/** name-addr or addr-spec followed by header params (RFC 3261 §20.10, §20.20, §20.39). */
+export function parseNameAddr(v: string): NameAddr | undefined {
+  let i = 0;
+  while (v.charCodeAt(i) === 32 || v.charCodeAt(i) === 9) i++;
+  let display = '';
+  if (v.charCodeAt(i) === 34 /* " */) {
+    let j = i + 1;
+    while (j < v.length && v.charCodeAt(j) !== 34) {
+      if (v.charCodeAt(j) === 92) j++;
+      j++;
+    }
+    if (j >= v.length) return undefined; // unterminated quoted display name
+    display = v.slice(i + 1, j);
+    i = j + 1;
+  }
+  const lt = v.indexOf('<', i);
+  if (lt !== -1) {
+    if (display === '') display = v.slice(i, lt).trim();
+    const gt = v.indexOf('>', lt + 1);
+    if (gt === -1) return undefined;
+    const uri = v.slice(lt + 1, gt).trim();
+    if (uri === '') return undefined;
+    return { display, uri, params: v.slice(gt + 1).trim() };
+  }
+  if (display !== '') return undefined; // a quoted display name needs <uri>
+  // addr-spec form: header params follow the first ';' (RFC 3261 §20.10: URI params are
+  // only possible inside <>).
+  const rest = v.slice(i).trim();
+  const semi = rest.indexOf(';');
+  const uri = semi === -1 ? rest : rest.slice(0, semi);
+  if (uri === '' || uri.indexOf(':') === -1) return undefined;
+  return { display: '', uri: uri.trim(), params: semi === -1 ? '' : rest.slice(semi) };
+}
+
+/** The tag parameter of a From/To value, "" when absent. */
+export function tagOf(v: string | undefined): string {
+  if (v === undefined) return '';
+  const na = parseNameAddr(v);
+  return (na && getParam(na.params, 'tag')) || '';
+}
+
+export interface Via {
+  transport: string; // upper case: UDP, TCP...
+  host: string; // lower case, IPv6 without brackets
+  port: number; // 0 when absent
+  params: string; // ";branch=..;rport" as received
+  branch: string;
+  /** "" when rport is a flag, undefined when absent. */
+  rport: string | undefined;
+  received: string | undefined;
+}
+
+/** One via-parm: "SIP/2.0/UDP host:port;params" (RFC 3261 §20.42). */
+export function parseVia(v: string): Via | undefined {
+  let i = 0;
+  const n = v.length;
+  // sent-protocol = protocol-name SLASH protocol-version SLASH transport, LWS allowed around '/'
+  const parts: string[] = [];
+  for (let k = 0; k < 3; k++) {
+    while (i < n && (v.charCodeAt(i) === 32 || v.charCodeAt(i) === 9)) i++;
+    const s = i;
+    while (i < n && isTokenCharCode(v.charCodeAt(i))) i++;
+    if (i === s) return undefined;
+    parts.push(v.slice(s, i));
+    while (i < n && (v.charCodeAt(i) === 32 || v.charCodeAt(i) === 9)) i++;
+    if (k < 2) {
+      if (v.charCodeAt(i) !== 47) return undefined;
+      i++;
+    }
+  }
+  if (parts[0]!.toUpperCase() !== 'SIP' || parts[1] !== '2.0') return undefined;
+  const transport = parts[2]!.toUpperCase();
+  while (i < n && (v.charCodeAt(i) === 32 || v.charCodeAt(i) === 9)) i++;
+  let host: string;
+  if (v.charCodeAt(i) === 91) {
+    const close = v.indexOf(']', i);
+    if (close === -1) return undefined;
+    host = v.slice(i + 1, close).toLowerCase();
+    i = close + 1;
+  } else {
+    const s = i;
+    while (i < n) {
+      const c = v.charCodeAt(i);
+      if (c === 58 || c === 59 || c === 32 || c === 9) break;
+      i++;
+    }
+    host = v.slice(s, i).toLowerCase();
+  }
+  if (host === '') return undefined;
+  while (i < n && (v.charCodeAt(i) === 32 || v.charCodeAt(i) === 9)) i++;
+  let port = 0;
+  if (v.charCodeAt(i) === 58) {
+    i++;
+    while (i < n && (v.charCodeAt(i) === 32 || v.charCodeAt(i) === 9)) i++;
+    const s = i;
+    while (i < n && v.charCodeAt(i) >= 48 && v.charCodeAt(i) <= 57) i++;
+    if (i === s || i - s > 5) return undefined;
+    port = Number(v.slice(s, i));
+    if (port > 65535) return undefined;
+  }
+  while (i < n && (v.charCodeAt(i) === 32 || v.charCodeAt(i) === 9)) i++;
+  const params = v.slice(i);
+  if (params !== '' && !wellFormedParams(params)) return undefined;
+  return {
+    transport,
+    host,
+    port,
+    params,
+    branch: getParam(params, 'branch') ?? '',
+    rport: getParam(params, 'rport'),
+    received: getParam(params, 'received'),
+  };
+}
+
+/** ";name[=value]" repeated, each name a token: rejects ";;" (RFC 4475 badinv01). */
+function wellFormedParams(p: string): boolean {
+  let i = 0;
+  const n = p.length;
+  while (i < n) {
+    if (p.charCodeAt(i) !== 59) return false;
+    i++;
+    while (i < n && (p.charCodeAt(i) === 32 || p.charCodeAt(i) === 9)) i++;
+    const s = i;
+    while (i < n && isTokenCharCode(p.charCodeAt(i))) i++;
+    if (i === s) return false;
+    while (i < n && (p.charCodeAt(i) === 32 || p.charCodeAt(i) === 9)) i++;
+    if (p.charCodeAt(i) === 61) {
+      i++;
+      while (i < n && (p.charCodeAt(i) === 32 || p.charCodeAt(i) === 9)) i++;
+      if (p.charCodeAt(i) === 34) {
+        const close = p.indexOf('"', i + 1);
+        if (close === -1) return false;
+        i = close + 1;
+      } else {
+        const s2 = i;
+        // token, or an IPv6 reference for received=
+        while (i < n && (isTokenCharCode(p.charCodeAt(i)) || p.charCodeAt(i) === 58 || p.charCodeAt(i) === 91 || p.charCodeAt(i) === 93)) i++;
+        if (i === s2) return false;
+      }
+      while (i < n && (p.charCodeAt(i) === 32 || p.charCodeAt(i) === 9)) i++;
+    }
+  }
+  return true;
+}
+
+export interface CSeq {
+  seq: number;
+  method: string;
+}
+
+/** "1234 INVITE"; seq must fit 32 bits (RFC 3261 §8.1.1.5: less than 2**31). */
+export function parseCSeq(v: string | undefined): CSeq | undefined {
+  if (v === undefined) return undefined;
+  let i = 0;
+  let seq = 0;
+  while (i < v.length && v.charCodeAt(i) >= 48 && v.charCodeAt(i) <= 57) {
+    seq = seq * 10 + (v.charCodeAt(i) - 48);
+    if (seq > 0x7fffffff) return undefined;
+    i++;
+  }
+  if (i === 0) return undefined;
+  const method = v.slice(i).trim();
+  if (method === '' || (v.charCodeAt(i) !== 32 && v.charCodeAt(i) !== 9)) return undefined;
+  for (let k = 0; k < method.length; k++) if (!isTokenCharCode(method.charCodeAt(k))) return undefined;
+  return { seq, method };
+}
+
+export { getParam };

@@ -1,0 +1,148 @@
+/**
+ * A parsed SIP message (RFC 3261 §7) over its raw bytes.
+ *
+ * Parsing is lazy in the Kamailio way: one linear pass finds the start line and the
+ * boundaries of every header line; names are normalised (compact forms, case) but values are
+ * decoded only when the route asks for them. Relaying copies untouched header lines byte for
+ * byte (see serialize.ts).
+ */
+
+export interface HeaderField {
+  /** Lower-case long form: "v" becomes "via". */
+  readonly name: string;
+  /** Offset of the header line's first byte in raw. */
+  readonly start: number;
+  /** Offset just past the line's terminator (including folded continuation lines). */
+  readonly end: number;
+  readonly valueStart: number;
+  readonly valueEnd: number;
+}
+
+export class SipMessage {
+  /** Whole message as received (header part plus the body Content-Length allows). */
+  readonly raw: Buffer;
+  readonly isRequest: boolean;
+  /** Request method, upper case as received (methods are case-sensitive, RFC 3261 §7.1). */
+  readonly method: string;
+  readonly uri: string;
+  readonly status: number;
+  readonly reason: string;
+  readonly headers: readonly HeaderField[];
+  /** Offset of the body in raw. */
+  readonly bodyStart: number;
+  readonly bodyLength: number;
+  /** Decoded header values by name, filled on first use. */
+  private cache: Map<string, string | undefined> | undefined;
+
+  constructor(
+    raw: Buffer,
+    isRequest: boolean,
+    method: string,
+    uri: string,
+    status: number,
+    reason: string,
+    headers: HeaderField[],
+    bodyStart: number,
+    bodyLength: number,
+  ) {
+    this.raw = raw;
+    this.isRequest = isRequest;
+    this.method = method;
+    this.uri = uri;
+    this.status = status;
+    this.reason = reason;
+    this.headers = headers;
+    this.bodyStart = bodyStart;
+    this.bodyLength = bodyLength;
+  }
+
+  get body(): Buffer {
+    return this.raw.subarray(this.bodyStart, this.bodyStart + this.bodyLength);
+  }
+
+  /** Value of a header field line, with folding (CRLF + WSP) collapsed to one space. */
+  value(h: HeaderField): string {
+    const s = this.raw.toString('utf8', h.valueStart, h.valueEnd);
+    return s.indexOf('\n') === -1 ? s : unfold(s);
+  }
+
+  /** First header of that name (lower-case long form), or undefined. */
+  field(name: string): HeaderField | undefined {
+    const hs = this.headers;
+    for (let i = 0; i < hs.length; i++) if (hs[i]!.name === name) return hs[i];
+    return undefined;
+  }
+
+  /** Value of the first header of that name. Cached: the route reads Call-ID, CSeq... often. */
+  header(name: string): string | undefined {
+    let c = this.cache;
+    if (c === undefined) c = this.cache = new Map();
+    else if (c.has(name)) return c.get(name);
+    const h = this.field(name);
+    const v = h === undefined ? undefined : this.value(h);
+    c.set(name, v);
+    return v;
+  }
+
+  /** Every header line of that name, in order. */
+  fields(name: string): HeaderField[] {
+    const out: HeaderField[] = [];
+    for (const h of this.headers) if (h.name === name) out.push(h);
+    return out;
+  }
+
+  /** All values of a list header (Via, Route, Contact...): every line, split at top-level commas. */
+  values(name: string): string[] {
+    const out: string[] = [];
+    for (const h of this.headers) if (h.name === name) splitList(this.value(h), out);
+    return out;
+  }
+}
+
+function unfold(s: string): string {
+  let out = '';
+  let i = 0;
+  while (i < s.length) {
+    const c = s.charCodeAt(i);
+    if (c === 13 || c === 10) {
+      // Skip the line break and the whitespace that starts the continuation line.
+      while (i < s.length && isWsp(s.charCodeAt(i))) i++;
+      out += ' ';
+      continue;
+    }
+    out += s[i];
+    i++;
+  }
+  return out;
+}
+
+function isWsp(c: number): boolean {
+  return c === 32 || c === 9 || c === 13 || c === 10;
+}
+
+/**
+ * Split a header value at commas that are outside quotes and angle brackets
+ * (RFC 3261 §7.3.1), trimming each element. Appends to out.
+ */
+export function splitList(v: string, out: string[] = []): string[] {
+  let start = 0;
+  let inQuote = false;
+  let inAngle = false;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (inQuote) {
+      if (c === 92 /* \ */) i++;
+      else if (c === 34) inQuote = false;
+    } else if (c === 34) inQuote = true;
+    else if (c === 60 /* < */) inAngle = true;
+    else if (c === 62 /* > */) inAngle = false;
+    else if (c === 44 /* , */ && !inAngle) {
+      const part = v.slice(start, i).trim();
+      if (part !== '') out.push(part);
+      start = i + 1;
+    }
+  }
+  const last = v.slice(start).trim();
+  if (last !== '') out.push(last);
+  return out;
+}

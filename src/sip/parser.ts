@@ -1,0 +1,214 @@
+/**
+ * SIP message parser (RFC 3261 §7, §25) on Buffer. One linear pass with Buffer.indexOf for
+ * line ends; no regular expressions, so hostile input costs time proportional to its length.
+ */
+import { SipMessage, type HeaderField } from './message.js';
+import { isTokenCharCode } from './chars.js';
+
+/** Largest message accepted on any transport (a UDP datagram cannot be larger). */
+export const MAX_MESSAGE_SIZE = 65535;
+const MAX_HEADERS = 256;
+
+/** RFC 3261 §7.3.3 plus the compact forms in common use (RFC 3515, 3265, 4028...). */
+const COMPACT: Readonly<Record<string, string>> = {
+  i: 'call-id',
+  m: 'contact',
+  e: 'content-encoding',
+  l: 'content-length',
+  c: 'content-type',
+  f: 'from',
+  s: 'subject',
+  k: 'supported',
+  t: 'to',
+  v: 'via',
+  r: 'refer-to',
+  o: 'event',
+  u: 'allow-events',
+  x: 'session-expires',
+  b: 'referred-by',
+  a: 'accept-contact',
+  j: 'reject-contact',
+  d: 'request-disposition',
+  y: 'identity',
+};
+
+/** Headers that RFC 3261 allows only once; a second copy makes the request malformed (RFC 4475 §3.3.8). */
+const SINGLE = new Set(['call-id', 'cseq', 'from', 'to', 'max-forwards', 'content-length']);
+
+export type ParseResult =
+  | { ok: true; msg: SipMessage }
+  /** msg is set when headers were indexed, so a 400 can still be formed. */
+  | { ok: false; error: string; msg?: SipMessage };
+
+/**
+ * Parse one message. For datagrams, bytes past Content-Length are ignored (RFC 3261 §18.3);
+ * stream framing (framer.ts) hands over exactly one message.
+ */
+export function parseMessage(buf: Buffer): ParseResult {
+  if (buf.length > MAX_MESSAGE_SIZE) return { ok: false, error: 'message too large' };
+  let pos = 0;
+  // RFC 3261 §7.5: implementations should ignore CRLFs before the start line.
+  while (pos < buf.length && (buf[pos] === 13 || buf[pos] === 10)) pos++;
+  const lineEnd = buf.indexOf(10, pos);
+  if (lineEnd === -1) return { ok: false, error: 'no start line' };
+  const startLine = buf.toString('latin1', pos, trimCr(buf, pos, lineEnd));
+  const sl = parseStartLine(startLine);
+  if (typeof sl === 'string') return { ok: false, error: sl };
+
+  const headers: HeaderField[] = [];
+  let p = lineEnd + 1;
+  let bodyStart = -1;
+  let contentLength = -1;
+  let error: string | undefined;
+  const seen = new Set<string>();
+  while (p < buf.length) {
+    const nl = buf.indexOf(10, p);
+    const eol = nl === -1 ? buf.length : nl;
+    const textEnd = trimCr(buf, p, eol);
+    if (textEnd === p) {
+      bodyStart = nl === -1 ? buf.length : nl + 1;
+      break;
+    }
+    // Folded continuation lines (start with SP/HT) belong to this header (RFC 3261 §7.3.1).
+    let end = nl === -1 ? buf.length : nl + 1;
+    let valueEnd = textEnd;
+    while (end < buf.length && (buf[end] === 32 || buf[end] === 9)) {
+      const nl2 = buf.indexOf(10, end);
+      const eol2 = nl2 === -1 ? buf.length : nl2;
+      valueEnd = trimCr(buf, end, eol2);
+      end = nl2 === -1 ? buf.length : nl2 + 1;
+    }
+    const colon = buf.indexOf(58, p);
+    if (colon === -1 || colon >= valueEnd) {
+      error ??= 'header line without colon';
+      p = end;
+      continue;
+    }
+    let nameEnd = colon;
+    while (nameEnd > p && (buf[nameEnd - 1] === 32 || buf[nameEnd - 1] === 9)) nameEnd--;
+    if (nameEnd === p || !isTokenRange(buf, p, nameEnd)) {
+      error ??= 'bad header name';
+      p = end;
+      continue;
+    }
+    let name = buf.toString('latin1', p, nameEnd).toLowerCase();
+    if (name.length === 1) name = COMPACT[name] ?? name;
+    let vs = colon + 1;
+    while (vs < valueEnd && (buf[vs] === 32 || buf[vs] === 9)) vs++;
+    let ve = valueEnd;
+    while (ve > vs && (buf[ve - 1] === 32 || buf[ve - 1] === 9)) ve--;
+    if (SINGLE.has(name)) {
+      if (seen.has(name)) error ??= `duplicate ${name} header`;
+      seen.add(name);
+    }
+    if (name === 'content-length') {
+      contentLength = parseDecimal(buf, vs, ve, MAX_MESSAGE_SIZE);
+      if (contentLength < 0) error ??= 'bad Content-Length';
+    }
+    headers.push({ name, start: p, end, valueStart: vs, valueEnd: ve });
+    if (headers.length > MAX_HEADERS) return { ok: false, error: 'too many headers' };
+    p = end;
+  }
+  if (bodyStart === -1) {
+    // No empty line: valid only for a datagram that ends right after the last header.
+    bodyStart = buf.length;
+  }
+  const available = buf.length - bodyStart;
+  let bodyLength = available;
+  if (contentLength >= 0) {
+    if (contentLength > available) error ??= 'Content-Length larger than message';
+    else bodyLength = contentLength;
+  }
+  const raw = bodyStart + bodyLength === buf.length ? buf : buf.subarray(0, bodyStart + bodyLength);
+  const msg = new SipMessage(
+    raw,
+    sl.isRequest,
+    sl.method,
+    sl.uri,
+    sl.status,
+    sl.reason,
+    headers,
+    bodyStart,
+    Math.min(bodyLength, available),
+  );
+  if (error !== undefined) return { ok: false, error, msg };
+  return { ok: true, msg };
+}
+
+interface StartLine {
+  isRequest: boolean;
+  method: string;
+  uri: string;
+  status: number;
+  reason: string;
+}
+
+function parseStartLine(line: string): StartLine | string {
+  if (line.length > 8192) return 'start line too long';
+  if (line.charCodeAt(0) === 83 && /* S */ startsWithVersion(line, 0)) {
+    // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
+    if (line.charCodeAt(7) !== 32) return 'bad status line';
+    let i = 8;
+    let code = 0;
+    const digitsStart = i;
+    while (i < line.length && line.charCodeAt(i) >= 48 && line.charCodeAt(i) <= 57) {
+      code = code * 10 + (line.charCodeAt(i) - 48);
+      i++;
+    }
+    if (i - digitsStart !== 3 || code < 100 || code > 699) return 'bad status code';
+    if (i < line.length && line.charCodeAt(i) !== 32) return 'bad status line';
+    return { isRequest: false, method: '', uri: '', status: code, reason: line.slice(i + 1) };
+  }
+  const sp1 = line.indexOf(' ');
+  const sp2 = line.lastIndexOf(' ');
+  if (sp1 <= 0 || sp2 <= sp1) return 'bad request line';
+  const method = line.slice(0, sp1);
+  for (let i = 0; i < method.length; i++) if (!isTokenCharCode(method.charCodeAt(i))) return 'bad method';
+  // Tolerate extra spaces around the Request-URI (RFC 4475 §3.1.2.9 allows liberal handling).
+  const uri = line.slice(sp1 + 1, sp2).trim();
+  if (uri === '' || uri.indexOf(' ') !== -1) return 'bad Request-URI';
+  if (!startsWithVersion(line, sp2 + 1) || line.length !== sp2 + 8) return 'unsupported SIP version';
+  return { isRequest: true, method, uri, status: 0, reason: '' };
+}
+
+/** "SIP/2.0", case-insensitive per RFC 3261 §7.1. */
+function startsWithVersion(s: string, i: number): boolean {
+  return (
+    (s.charCodeAt(i) | 32) === 115 &&
+    (s.charCodeAt(i + 1) | 32) === 105 &&
+    (s.charCodeAt(i + 2) | 32) === 112 &&
+    s.charCodeAt(i + 3) === 47 &&
+    s.charCodeAt(i + 4) === 50 &&
+    s.charCodeAt(i + 5) === 46 &&
+    s.charCodeAt(i + 6) === 48
+  );
+}
+
+/** True when the line names a SIP version other than 2.0, so 505 is the right answer. */
+export function isOtherVersion(buf: Buffer): boolean {
+  const nl = buf.indexOf(10);
+  const line = buf.toString('latin1', 0, nl === -1 ? Math.min(buf.length, 8192) : Math.min(nl, 8192)).trimEnd();
+  const sp = line.lastIndexOf(' ');
+  return sp > 0 && line.slice(sp + 1, sp + 5).toUpperCase() === 'SIP/' && !startsWithVersion(line, sp + 1);
+}
+
+function trimCr(buf: Buffer, start: number, eol: number): number {
+  return eol > start && buf[eol - 1] === 13 ? eol - 1 : eol;
+}
+
+/** Non-negative decimal within max, or -1. */
+export function parseDecimal(buf: Buffer, s: number, e: number, max: number): number {
+  if (s >= e || e - s > 10) return -1;
+  let n = 0;
+  for (let i = s; i < e; i++) {
+    const c = buf[i]!;
+    if (c < 48 || c > 57) return -1;
+    n = n * 10 + (c - 48);
+  }
+  return n > max ? -1 : n;
+}
+
+function isTokenRange(buf: Buffer, s: number, e: number): boolean {
+  for (let i = s; i < e; i++) if (!isTokenCharCode(buf[i]!)) return false;
+  return true;
+}

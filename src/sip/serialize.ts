@@ -1,0 +1,136 @@
+/**
+ * Building outgoing messages. Relayed messages keep every header line the proxy does not
+ * change as the raw bytes received, copied in contiguous runs (one Buffer slice per run of
+ * untouched lines), as Kamailio's lumps do.
+ */
+import type { HeaderField, SipMessage } from './message.js';
+import { splitList } from './message.js';
+
+const CRLF = '\r\n';
+
+/** Header edits applied while copying: null drops the line, a string replaces it. */
+type Edit = string | null;
+
+/**
+ * Copy msg with a new start line, lines inserted first, per-header edits, and lines appended
+ * before Content-Length. Adds Content-Length when missing (needed when a UDP request goes out
+ * over TCP).
+ */
+export function rewrite(
+  msg: SipMessage,
+  startLine: string,
+  prepend: string,
+  edits: ReadonlyMap<HeaderField, Edit> | undefined,
+  append = '',
+): Buffer {
+  const parts: Buffer[] = [Buffer.from(startLine + CRLF + prepend, 'utf8')];
+  const raw = msg.raw;
+  let runStart = -1;
+  let runEnd = -1;
+  let hasLength = false;
+  for (const h of msg.headers) {
+    if (h.name === 'content-length') hasLength = true;
+    const edit = edits?.get(h);
+    if (edit === undefined) {
+      if (runStart === -1) runStart = h.start;
+      runEnd = h.end;
+      continue;
+    }
+    if (runStart !== -1) parts.push(terminated(raw, runStart, runEnd));
+    runStart = -1;
+    if (edit !== null) parts.push(Buffer.from(edit + CRLF, 'utf8'));
+  }
+  if (runStart !== -1) parts.push(terminated(raw, runStart, runEnd));
+  let tail = append;
+  if (!hasLength) tail += `Content-Length: ${msg.bodyLength}${CRLF}`;
+  tail += CRLF;
+  parts.push(Buffer.from(tail, 'utf8'));
+  if (msg.bodyLength > 0) parts.push(msg.body);
+  return Buffer.concat(parts);
+}
+
+/** Raw header lines [s, e); a last line without terminator gets one. */
+function terminated(raw: Buffer, s: number, e: number): Buffer {
+  const b = raw.subarray(s, e);
+  return raw[e - 1] === 10 ? b : Buffer.concat([b, Buffer.from(CRLF)]);
+}
+
+/** Header line that keeps the values of h after dropping the first `drop` of them; null when none remain. */
+export function withoutFirstValues(msg: SipMessage, h: HeaderField, drop: number, displayName: string): Edit {
+  const values = splitList(msg.value(h));
+  if (values.length <= drop) return null;
+  return `${displayName}: ${values.slice(drop).join(', ')}`;
+}
+
+/** Header line of h with its first value replaced. */
+export function withFirstValue(msg: SipMessage, h: HeaderField, first: string, displayName: string): string {
+  const values = splitList(msg.value(h));
+  values[0] = first;
+  return `${displayName}: ${values.join(', ')}`;
+}
+
+export interface ResponseOptions {
+  /** To-tag to add when the request's To has none. */
+  toTag?: string;
+  /** Replacement for the first Via value (with received/rport filled in). */
+  topVia?: string;
+  /** Extra header lines, each without CRLF. */
+  headers?: readonly string[];
+  body?: string;
+  contentType?: string;
+}
+
+/**
+ * A response generated here (RFC 3261 §8.2.6): Via, From, To, Call-ID and CSeq copied from the
+ * request, To-tag added, Content-Length always set.
+ */
+export function buildResponse(req: SipMessage, status: number, reason: string, opts: ResponseOptions = {}): Buffer {
+  let s = `SIP/2.0 ${status} ${reason}${CRLF}`;
+  let firstVia = true;
+  for (const h of req.headers) {
+    switch (h.name) {
+      case 'via':
+        if (firstVia && opts.topVia !== undefined) s += withFirstValue(req, h, opts.topVia, 'Via') + CRLF;
+        else s += `Via: ${req.value(h)}${CRLF}`;
+        firstVia = false;
+        break;
+      case 'from':
+        s += `From: ${req.value(h)}${CRLF}`;
+        break;
+      case 'to': {
+        const v = req.value(h);
+        s += opts.toTag !== undefined && !hasTag(v) ? `To: ${v};tag=${opts.toTag}${CRLF}` : `To: ${v}${CRLF}`;
+        break;
+      }
+      case 'call-id':
+        s += `Call-ID: ${req.value(h)}${CRLF}`;
+        break;
+      case 'cseq':
+        s += `CSeq: ${req.value(h)}${CRLF}`;
+        break;
+      default:
+        break;
+    }
+  }
+  if (opts.headers) for (const line of opts.headers) s += line + CRLF;
+  s += 'Server: sipbob' + CRLF;
+  const body = opts.body ?? '';
+  if (body !== '') s += `Content-Type: ${opts.contentType ?? 'text/plain'}${CRLF}`;
+  s += `Content-Length: ${Buffer.byteLength(body)}${CRLF}${CRLF}${body}`;
+  return Buffer.from(s, 'utf8');
+}
+
+/** True when a From/To value carries a tag parameter (outside the URI's angle brackets). */
+export function hasTag(v: string): boolean {
+  const gt = v.lastIndexOf('>');
+  const params = gt === -1 ? v : v.slice(gt + 1);
+  const i = params.toLowerCase().indexOf('tag=');
+  return i !== -1 && (i === 0 || params.charCodeAt(i - 1) === 59 || params.charCodeAt(i - 1) === 32);
+}
+
+/** Response with the top Via removed, for relaying upstream (RFC 3261 §16.7 step 9). */
+export function stripTopVia(res: SipMessage): Buffer {
+  const via = res.field('via');
+  if (via === undefined) return res.raw;
+  return rewrite(res, `SIP/2.0 ${res.status} ${res.reason}`, '', new Map([[via, withoutFirstValues(res, via, 1, 'Via')]]));
+}

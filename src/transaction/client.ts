@@ -1,0 +1,123 @@
+/**
+ * Client transactions (RFC 3261 §17.1, with RFC 6026's Accepted state for INVITE).
+ * Retransmits the request on UDP (Timers A/E), times out (Timers B/F), ACKs non-2xx final
+ * responses itself (§17.1.1.3) and hands every response the user must see to onResponse.
+ */
+import type { SipMessage } from '../sip/message.js';
+import type { Endpoint } from '../transport/transports.js';
+import type { TxEnv } from './server.js';
+import { T1, T2, T4, TIMEOUT_64T1, type Timer } from './timers.js';
+
+export interface ClientUser {
+  /** Provisional and final responses; 2xx retransmissions too (a proxy forwards every 2xx). */
+  onResponse(res: SipMessage): void;
+  /** Timer B/F fired or the transport failed: the user acts as if 408/503 arrived (§16.7, §8.1.3.1). */
+  onFailure(status: 408 | 503): void;
+}
+
+type ClientState = 'calling' | 'trying' | 'proceeding' | 'completed' | 'accepted' | 'terminated';
+
+export class ClientTransaction {
+  state: ClientState;
+  private timerRetransmit: Timer | undefined;
+  private timerTimeout: Timer | undefined;
+  private timerEnd: Timer | undefined;
+  private interval = T1;
+  private ackBuf: Buffer | undefined;
+
+  constructor(
+    private readonly env: TxEnv,
+    readonly key: string,
+    readonly isInvite: boolean,
+    readonly dest: Endpoint,
+    private readonly request: Buffer,
+    private readonly user: ClientUser,
+    /** Builds the ACK for a non-2xx final response (same branch, To of the response). */
+    private readonly makeAck: ((res: SipMessage) => Buffer) | undefined,
+  ) {
+    this.state = isInvite ? 'calling' : 'trying';
+  }
+
+  get reliable(): boolean {
+    return this.dest.transport !== 'udp';
+  }
+
+  start(): void {
+    this.env.send(this.dest, this.request, () => this.fail(503));
+    if (!this.reliable) this.scheduleRetransmit();
+    this.timerTimeout = this.env.timers.schedule(TIMEOUT_64T1, () => this.fail(408)); // Timer B / F
+  }
+
+  private scheduleRetransmit(): void {
+    this.timerRetransmit = this.env.timers.schedule(this.interval, () => {
+      const s = this.state;
+      if (s !== 'calling' && s !== 'trying' && s !== 'proceeding') return;
+      this.env.send(this.dest, this.request);
+      // Timer A doubles without cap; Timer E doubles up to T2 and stays at T2 in Proceeding.
+      this.interval = this.isInvite ? this.interval * 2 : s === 'proceeding' ? T2 : Math.min(this.interval * 2, T2);
+      this.scheduleRetransmit();
+    });
+  }
+
+  receive(res: SipMessage): void {
+    const code = res.status;
+    const s = this.state;
+    if (s === 'terminated') return;
+    if (code < 200) {
+      if (s === 'completed' || s === 'accepted') return;
+      if (this.isInvite) {
+        // §17.1.1.2: a provisional response stops Timer A.
+        this.env.timers.cancel(this.timerRetransmit);
+      } else if (s === 'trying') {
+        this.interval = T2;
+      }
+      this.state = 'proceeding';
+      this.user.onResponse(res);
+      return;
+    }
+    if (this.isInvite && code < 300) {
+      if (s !== 'accepted') {
+        this.stopRunning();
+        this.state = 'accepted';
+        this.timerEnd = this.env.timers.schedule(TIMEOUT_64T1, () => this.terminate()); // Timer M
+      }
+      this.user.onResponse(res);
+      return;
+    }
+    if (s === 'completed' || s === 'accepted') {
+      // Retransmitted final response: re-send our ACK, do not bother the user (§17.1.1.2).
+      if (this.ackBuf) this.env.send(this.dest, this.ackBuf);
+      return;
+    }
+    this.stopRunning();
+    this.state = 'completed';
+    if (this.isInvite && this.makeAck) {
+      this.ackBuf = this.makeAck(res);
+      this.env.send(this.dest, this.ackBuf);
+    }
+    this.user.onResponse(res);
+    // Timer D (32 s, INVITE) or K (T4, non-INVITE) on UDP; zero on reliable transports.
+    if (this.reliable) this.terminate();
+    else this.timerEnd = this.env.timers.schedule(this.isInvite ? 32000 : T4, () => this.terminate());
+  }
+
+  private stopRunning(): void {
+    this.env.timers.cancel(this.timerRetransmit);
+    this.env.timers.cancel(this.timerTimeout);
+  }
+
+  private fail(status: 408 | 503): void {
+    const s = this.state;
+    if (s === 'completed' || s === 'accepted' || s === 'terminated') return;
+    this.terminate();
+    this.user.onFailure(status);
+  }
+
+  terminate(): void {
+    if (this.state === 'terminated') return;
+    this.state = 'terminated';
+    this.stopRunning();
+    this.env.timers.cancel(this.timerEnd);
+    this.env.terminated(this.key, 'client');
+  }
+}

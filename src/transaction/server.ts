@@ -1,0 +1,113 @@
+/**
+ * Server transactions (RFC 3261 §17.2, with RFC 6026's Accepted state for INVITE).
+ * The transaction absorbs request retransmissions by re-sending its last response and, on
+ * UDP, retransmits final INVITE responses until the ACK arrives.
+ */
+import type { SipMessage } from '../sip/message.js';
+import type { Endpoint } from '../transport/transports.js';
+import { T1, T2, T4, TIMEOUT_64T1, type Timer, type TimerQueue } from './timers.js';
+
+export interface TxEnv {
+  timers: TimerQueue;
+  send(dest: Endpoint, data: Buffer, onError?: () => void): void;
+  /** Called once when the transaction reaches Terminated, so the layer can forget it. */
+  terminated(key: string, kind: 'server' | 'client'): void;
+}
+
+type ServerState = 'trying' | 'proceeding' | 'completed' | 'confirmed' | 'accepted' | 'terminated';
+
+export class ServerTransaction {
+  state: ServerState;
+  /** Status of the last response sent, 0 before any. */
+  lastStatus = 0;
+  private lastResponse: Buffer | undefined;
+  private timerRetransmit: Timer | undefined;
+  private timerEnd: Timer | undefined;
+  private interval = T1;
+  /** Set by the transaction user (the proxy) to learn about a CANCEL or ACK timeout. */
+  onTerminated: (() => void) | undefined;
+
+  constructor(
+    private readonly env: TxEnv,
+    readonly key: string,
+    readonly request: SipMessage,
+    /** Where responses go (RFC 3261 §18.2.2 with RFC 3581 rport), computed once. */
+    readonly replyTo: Endpoint,
+    readonly isInvite: boolean,
+  ) {
+    // An INVITE server transaction starts in Proceeding (§17.2.1), others in Trying (§17.2.2).
+    this.state = isInvite ? 'proceeding' : 'trying';
+  }
+
+  get reliable(): boolean {
+    return this.replyTo.transport !== 'udp';
+  }
+
+  /** A retransmission of the request arrived (§17.2.1, §17.2.2): re-send the last response. */
+  retransmission(): void {
+    // RFC 6026 §8.7: in Accepted, INVITE retransmissions are absorbed without answer.
+    if (this.state === 'accepted' || this.state === 'terminated') return;
+    if (this.lastResponse !== undefined) this.env.send(this.replyTo, this.lastResponse);
+  }
+
+  /** Send a response built by the transaction user. */
+  respond(status: number, data: Buffer): void {
+    const s = this.state;
+    if (s === 'terminated' || s === 'confirmed') return;
+    if (s === 'completed') return; // a final response was already sent
+    if (s === 'accepted') {
+      // RFC 6026 §7.1: further 2xx responses from the TU are passed to the transport.
+      if (status >= 200 && status < 300) this.env.send(this.replyTo, data);
+      return;
+    }
+    this.lastStatus = status;
+    this.lastResponse = data;
+    this.env.send(this.replyTo, data);
+    if (status < 200) {
+      if (s === 'trying') this.state = 'proceeding';
+      return;
+    }
+    if (this.isInvite && status < 300) {
+      this.state = 'accepted';
+      this.timerEnd = this.env.timers.schedule(TIMEOUT_64T1, () => this.terminate()); // Timer L
+      return;
+    }
+    this.state = 'completed';
+    if (this.isInvite) {
+      if (!this.reliable) this.scheduleG();
+      this.timerEnd = this.env.timers.schedule(TIMEOUT_64T1, () => this.terminate()); // Timer H
+    } else {
+      // Timer J: 64*T1 for UDP to absorb retransmissions, zero for reliable transports.
+      if (this.reliable) this.terminate();
+      else this.timerEnd = this.env.timers.schedule(TIMEOUT_64T1, () => this.terminate());
+    }
+  }
+
+  private scheduleG(): void {
+    this.timerRetransmit = this.env.timers.schedule(this.interval, () => {
+      if (this.state !== 'completed' || this.lastResponse === undefined) return;
+      this.env.send(this.replyTo, this.lastResponse);
+      this.interval = Math.min(this.interval * 2, T2);
+      this.scheduleG();
+    });
+  }
+
+  /** ACK for a non-2xx final response (§17.2.1): stop retransmitting, wait Timer I. */
+  ack(): void {
+    if (this.state !== 'completed') return;
+    this.state = 'confirmed';
+    this.env.timers.cancel(this.timerRetransmit);
+    this.env.timers.cancel(this.timerEnd);
+    if (this.reliable) this.terminate();
+    else this.timerEnd = this.env.timers.schedule(T4, () => this.terminate()); // Timer I
+  }
+
+  terminate(): void {
+    if (this.state === 'terminated') return;
+    this.state = 'terminated';
+    this.env.timers.cancel(this.timerRetransmit);
+    this.env.timers.cancel(this.timerEnd);
+    this.env.terminated(this.key, 'server');
+    this.onTerminated?.();
+  }
+}
