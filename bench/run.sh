@@ -1,0 +1,493 @@
+#!/usr/bin/env bash
+# The same SIPp load against Kamailio and sipbob, back to back, on loopback.
+#
+#   bench/run.sh                 load run: calls, REGISTERs, 486s (CPU time), memory (10k/100k)
+#   bench/run.sh --cachegrind    instructions per forked call / 486 / registration (valgrind)
+#   bench/run.sh --all           both
+#
+# Sizes and rates come from environment variables (see usage below and bench/README.md).
+# Every process this script starts is stopped on exit (trap), every load is bounded in count
+# and time, and nothing leaves 127.0.0.0/8.
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$BENCH_DIR/.." && pwd)
+SCEN=$BENCH_DIR/scenarios
+
+usage() {
+  cat <<EOF
+usage: bench/run.sh [--cachegrind | --all]
+environment (defaults in brackets):
+  TARGETS [kamailio sipbob]    which proxies, in this order
+  CALLS [3000] CALL_RATE [100] forked calls to extension 300 (2 devices), calls/s
+  WARMUP_CALLS [300]           forked calls before measuring (JIT, caches), not counted
+  RING_MS [100] HOLD_MS [100]  answering device rings this long; caller holds the call
+  BUSY_CALLS [3000] BUSY_RATE [200]   calls to busy extension 400, expected 486
+  REGS [5000] REG_RATE [500]   registrations (REGISTER -> 401 -> REGISTER -> 200)
+  MEM_STEPS [10000 100000]     registered devices at which memory is sampled
+  MEM_RATE [4000] MEM_SIPPS [4]  total registration rate and SIPp processes for that push
+  CG_N [200] CG_RATE [10]      --cachegrind: N per workload (runs with N and 2N), rate
+  CG_WORKLOADS [fork busy reg] --cachegrind: which per-operation counts to measure
+  CG_REG_USERS [2000]          --cachegrind: accounts in the config (small: fast start)
+  PROXY_IP [127.0.0.1] PROXY_PORT [25060] HTTP_PORT [25080]
+  KAM_CHILDREN [2] KAM_SHM_MB [512]   Kamailio UDP workers and shared memory
+  OUT [bench/out]              where logs and results go
+EOF
+}
+
+MODE=load
+for arg in "$@"; do
+  case $arg in
+    --cachegrind) MODE=cachegrind ;;
+    --all) MODE=all ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; exit 2 ;;
+  esac
+done
+
+: "${TARGETS:=kamailio sipbob}"
+: "${CALLS:=3000}" "${CALL_RATE:=100}" "${WARMUP_CALLS:=300}" "${RING_MS:=100}" "${HOLD_MS:=100}"
+: "${BUSY_CALLS:=3000}" "${BUSY_RATE:=200}"
+: "${REGS:=5000}" "${REG_RATE:=500}"
+: "${MEM_STEPS:=10000 100000}" "${MEM_RATE:=4000}" "${MEM_SIPPS:=4}"
+: "${CG_N:=200}" "${CG_RATE:=10}" "${CG_WORKLOADS:=fork busy reg}" "${CG_REG_USERS:=2000}"
+: "${PROXY_IP:=127.0.0.1}" "${PROXY_PORT:=25060}" "${HTTP_PORT:=25080}"
+: "${KAM_CHILDREN:=2}" "${KAM_SHM_MB:=512}"
+: "${KAMAILIO:=/usr/sbin/kamailio}" "${SIPP:=/usr/bin/sipp}" "${NODE:=node}" "${VALGRIND:=valgrind}"
+: "${OUT:=$BENCH_DIR/out}"
+
+DOMAIN=bench.sipbob.test
+A_IP=127.0.0.51      # bench-a: answers after RING_MS
+B_IP=127.0.0.52      # bench-b: rings until cancelled
+C_IP=127.0.0.53      # bench-c: the one device of busy extension 400, answers at once
+CALLER_IP=127.0.0.61 # the trusted trunk both proxies accept calls from without auth
+REG_IP=127.0.0.70    # registration load; memory push uses 127.0.0.71..
+CLK_TCK=$(getconf CLK_TCK)
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd) # Kamailio gets absolute paths
+RUN=$OUT/run-$(date +%Y%m%d-%H%M%S)
+mkdir -p "$RUN"
+METRICS=$RUN/metrics.tsv
+: >"$METRICS"
+
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# ---------------------------------------------------------------- processes we started
+PIDS=()
+alive() { # a zombie is not alive
+  local st
+  st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  st=${st##*) }
+  [[ ${st%% *} != Z ]]
+}
+tree_pids() { # pid and all its descendants (Kamailio forks its workers)
+  local c
+  echo "$1"
+  for c in $(pgrep -P "$1" 2>/dev/null || true); do tree_pids "$c"; done
+}
+stop_tree() { # pid grace_seconds: SIGTERM, wait, then SIGKILL whatever of the tree is left
+  local pid=$1 grace=${2:-10} tree i
+  alive "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
+  tree=$(tree_pids "$pid")
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < grace * 10; i++)); do
+    alive "$pid" || break
+    sleep 0.1
+  done
+  for i in $tree; do alive "$i" && kill -KILL "$i" 2>/dev/null; done
+  wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do stop_tree "$pid" 3; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start_bg() { # logfile cmd... -> LAST_PID
+  local logf=$1
+  shift
+  "$@" >"$logf" 2>&1 &
+  LAST_PID=$!
+  PIDS+=("$LAST_PID")
+}
+
+# ---------------------------------------------------------------- measurements
+cpu_ticks() { # utime+stime of the process tree (all threads), in clock ticks
+  local t=0 p line
+  for p in $(tree_pids "$1"); do
+    line=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+    line=${line##*) }
+    # after "pid (comm) ": field 12 = utime, 13 = stime
+    t=$((t + $(awk '{print $12 + $13}' <<<"$line")))
+  done
+  echo "$t"
+}
+mem_kb() { # "rss pss" in kB summed over the tree. PSS shares Kamailio's shm fairly among its
+  # processes (the sum of VmRSS counts the shared memory once per process).
+  local r=0 s=0 p v
+  for p in $(tree_pids "$1"); do
+    v=$(awk '/^VmRSS:/{print $2}' "/proc/$p/status" 2>/dev/null || true)
+    r=$((r + ${v:-0}))
+    v=$(awk '/^Pss:/{print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || true)
+    s=$((s + ${v:-0}))
+  done
+  echo "$r $s"
+}
+metric() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$METRICS"; } # target key value
+
+sipp_counts() { # stat CSV of -trace_stat -> "successful failed" (cumulative, last line)
+  [[ -s $1 ]] || { echo "0 0"; return; }
+  awk -F';' 'NR==1{for(i=1;i<=NF;i++){if($i=="SuccessfulCall(C)")s=i;if($i=="FailedCall(C)")f=i}}
+             {last=$0} END{split(last,a,";"); print a[s]+0, a[f]+0}' "$1"
+}
+
+SIPP_COMMON=(-buff_size 4194304 -nostdin -key domain "$DOMAIN" -recv_timeout 10000)
+run_sipp() { # name time_limit_s sipp-args... -> SIPP_RC SIPP_OK SIPP_FAIL (foreground, bounded)
+  local name=$1 tmo=$2
+  shift 2
+  local stf=$RUN/$name.csv
+  rm -f "$stf"
+  SIPP_RC=0
+  timeout --kill-after=5 "$tmo" "$SIPP" "$PROXY_IP:$PROXY_PORT" "$@" "${SIPP_COMMON[@]}" \
+    -timeout "${tmo}s" -trace_stat -stf "$stf" -fd 1 -trace_err -error_file "$RUN/$name.err" \
+    >"$RUN/$name.out" 2>&1 || SIPP_RC=$?
+  read -r SIPP_OK SIPP_FAIL < <(sipp_counts "$stf")
+}
+bound() { # seconds for n at rate r, with slack for a slow machine
+  echo $(($1 / $2 + 60))
+}
+
+# ---------------------------------------------------------------- the proxies
+gen_config() { # dir accounts
+  [[ -s $1/sipbob.yaml && -s $1/users.csv && $(wc -l <"$1/users.csv") -eq $(($2 + 1)) ]] && return 0
+  rm -rf "$1"
+  BENCH_DOMAIN=$DOMAIN PROXY_IP=$PROXY_IP PROXY_PORT=$PROXY_PORT HTTP_PORT=$HTTP_PORT \
+    CALLER_IP=$CALLER_IP "$NODE" "$BENCH_DIR/gen.mjs" "$1" "$2" >&2
+}
+
+target_cmd() { # target gen_dir -> CMD array
+  case $1 in
+    kamailio)
+      CMD=("$KAMAILIO" -f "$BENCH_DIR/kamailio.cfg" -x tlsf -DD -E -m "$KAM_SHM_MB" -M 16
+        -A "BENCH_DB=\"text://$2/kamdb\"" -A "BENCH_LISTEN=udp:$PROXY_IP:$PROXY_PORT"
+        -A "BENCH_DOMAIN=\"$DOMAIN\"" -A "BENCH_TRUNK=\"$CALLER_IP\""
+        -A "BENCH_CHILDREN=$KAM_CHILDREN") ;;
+    sipbob)
+      [[ -f $REPO/dist/src/cli.js ]] || die "sipbob is not built: run npm run build"
+      CMD=("$NODE" "$REPO/dist/src/cli.js" --config "$2/sipbob.yaml") ;;
+    *) die "unknown target $1" ;;
+  esac
+}
+
+port_busy() { [[ -n $(ss -Hlun "sport = :$PROXY_PORT" 2>/dev/null) ]]; }
+
+start_target() { # target gen_dir logname [cachegrind_out_dir] -> TPID
+  local t=$1 gen=$2 name=$3 cg=${4:-} limit=60 i n last=-1 stable=0
+  port_busy && die "UDP port $PROXY_PORT is already in use"
+  target_cmd "$t" "$gen"
+  rm -rf "$gen/sipbob-data" && mkdir -p "$gen/sipbob-data" # fresh state every start
+  if [[ -n $cg ]]; then
+    mkdir -p "$cg"
+    # --cache-sim=no: only instruction counts (I refs), several times faster.
+    CMD=("$VALGRIND" --tool=cachegrind --cache-sim=no --cachegrind-out-file="$cg/cg.%p" "${CMD[@]}")
+    limit=600 # node under valgrind takes about two minutes to start
+  fi
+  log "start $t${cg:+ under cachegrind}: ${CMD[*]}"
+  start_bg "$RUN/$name.log" "${CMD[@]}"
+  TPID=$LAST_PID
+  # Ready = SIP port bound, /healthz answers (sipbob), and no more processes being forked
+  # for two seconds (Kamailio starts its workers after binding).
+  for ((i = 0; i < limit * 2; i++)); do
+    alive "$TPID" || die "$t exited during start; see $RUN/$name.log"
+    if port_busy && { [[ $t != sipbob ]] || curl -fsS -m 2 "http://$PROXY_IP:$HTTP_PORT/healthz" >/dev/null 2>&1; }; then
+      n=$(tree_pids "$TPID" | wc -l)
+      if ((n == last)); then stable=$((stable + 1)); else stable=0; last=$n; fi
+      ((stable >= 4)) && { log "$t ready (pid $TPID, $n processes)"; return 0; }
+    fi
+    sleep 0.5
+  done
+  die "$t not ready after ${limit}s; see $RUN/$name.log"
+}
+
+stop_target() { # valgrind needs time to write its output
+  local grace=20
+  [[ ${1:-} == cg ]] && grace=180
+  stop_tree "$TPID" "$grace"
+}
+
+start_devices() { # target gen_dir: register bench-a/b/c from where their UAS will listen
+  local t=$1 gen=$2 d ip
+  for d in a:$A_IP b:$B_IP c:$C_IP; do
+    ip=${d#*:}
+    run_sipp "$t-reg-bench-${d%%:*}" 40 -sf "$SCEN/reg.xml" -inf "$gen/dev-bench-${d%%:*}.csv" \
+      -key expires 3600 -i "$ip" -p 5060 -m 1
+    [[ $SIPP_OK == 1 ]] || die "$t: registering bench-${d%%:*} failed; see $RUN/$t-reg-bench-${d%%:*}.*"
+  done
+  start_bg "$RUN/$t-uas-a.out" "$SIPP" -sf "$SCEN/uas-answer.xml" -i "$A_IP" -p 5060 -d "$RING_MS" \
+    "${SIPP_COMMON[@]}" -trace_stat -stf "$RUN/$t-uas-a.csv" -fd 5 -trace_err -error_file "$RUN/$t-uas-a.err"
+  UAS_PIDS=("$LAST_PID")
+  start_bg "$RUN/$t-uas-b.out" "$SIPP" -sf "$SCEN/uas-ring.xml" -i "$B_IP" -p 5060 \
+    "${SIPP_COMMON[@]}" -trace_stat -stf "$RUN/$t-uas-b.csv" -fd 5 -trace_err -error_file "$RUN/$t-uas-b.err"
+  UAS_PIDS+=("$LAST_PID")
+  start_bg "$RUN/$t-uas-c.out" "$SIPP" -sf "$SCEN/uas-answer.xml" -i "$C_IP" -p 5060 -d 0 \
+    "${SIPP_COMMON[@]}" -trace_stat -stf "$RUN/$t-uas-c.csv" -fd 5 -trace_err -error_file "$RUN/$t-uas-c.err"
+  UAS_PIDS+=("$LAST_PID")
+  sleep 1
+}
+
+stop_devices() {
+  local p
+  for p in "${UAS_PIDS[@]}"; do stop_tree "$p" 3; done
+  UAS_PIDS=()
+}
+
+fork_calls() { # target name n rate
+  run_sipp "$1-$2" "$(bound "$3" "$4")" -sf "$SCEN/uac-call.xml" -s 300 -i "$CALLER_IP" -p 5060 \
+    -d "$HOLD_MS" -m "$3" -r "$4"
+}
+
+hold_busy_call() { # target: an answered call to 400 that stays up, then wait for 486s
+  local t=$1 i
+  start_bg "$RUN/$t-hold.out" "$SIPP" "$PROXY_IP:$PROXY_PORT" -sf "$SCEN/uac-call.xml" -s 400 \
+    -i "$CALLER_IP" -p 5061 -d 3600000 -m 1 "${SIPP_COMMON[@]}"
+  HOLD_PID=$LAST_PID
+  for ((i = 0; i < 20; i++)); do
+    sleep 1
+    run_sipp "$t-busy-probe" 30 -sf "$SCEN/uac-busy.xml" -s 400 -i "$CALLER_IP" -p 5060 -m 1
+    [[ $SIPP_OK == 1 ]] && return 0
+  done
+  die "$t: extension 400 never became busy; see $RUN/$t-hold.out $RUN/$t-busy-probe.*"
+}
+
+busy_calls() { # target name n rate
+  run_sipp "$1-$2" "$(bound "$3" "$4")" -sf "$SCEN/uac-busy.xml" -s 400 -i "$CALLER_IP" -p 5060 \
+    -m "$3" -r "$4"
+}
+
+registrations() { # target name gen_dir first_user(1-based) n rate
+  local csv=$RUN/$2-users.csv
+  { echo SEQUENTIAL; sed -n "$(($4 + 1)),$(($4 + $5))p" "$3/users.csv"; } >"$csv"
+  run_sipp "$1-$2" "$(bound "$5" "$6")" -sf "$SCEN/reg.xml" -inf "$csv" -key expires 3600 \
+    -i "$REG_IP" -p 5060 -m "$5" -r "$6"
+}
+
+push_registrations() { # target gen_dir from(1-based) to: MEM_SIPPS parallel SIPps -> PUSH_OK
+  local t=$1 gen=$2 from=$3 to=$4 k a b n pids=() csvs=() rate tmo ok fail
+  n=$((to - from + 1))
+  rate=$(((MEM_RATE + MEM_SIPPS - 1) / MEM_SIPPS))
+  for ((k = 0; k < MEM_SIPPS; k++)); do
+    a=$((from + n * k / MEM_SIPPS))
+    b=$((from + n * (k + 1) / MEM_SIPPS - 1))
+    ((b >= a)) || continue
+    local csv=$RUN/$t-mem-$to-$k.csv.in stf=$RUN/$t-mem-$to-$k.csv
+    { echo SEQUENTIAL; sed -n "$((a + 1)),$((b + 1))p" "$gen/users.csv"; } >"$csv"
+    tmo=$(bound $((b - a + 1)) "$rate")
+    start_bg "$RUN/$t-mem-$to-$k.out" timeout --kill-after=5 "$tmo" "$SIPP" "$PROXY_IP:$PROXY_PORT" \
+      -sf "$SCEN/reg.xml" -inf "$csv" -key expires 3600 -i "127.0.0.$((71 + k))" -p 5060 \
+      -m $((b - a + 1)) -r "$rate" "${SIPP_COMMON[@]}" -timeout "${tmo}s" \
+      -trace_stat -stf "$stf" -fd 1
+    pids+=("$LAST_PID")
+    csvs+=("$stf")
+  done
+  for k in "${pids[@]}"; do wait "$k" || true; done
+  PUSH_OK=0
+  for k in "${csvs[@]}"; do
+    read -r ok fail < <(sipp_counts "$k")
+    PUSH_OK=$((PUSH_OK + ok))
+  done
+}
+
+ms_per() { awk -v t="$1" -v n="$2" -v hz="$CLK_TCK" 'BEGIN{ if (n>0) printf "%.1f", t*1e6/hz/n; else print "n/a" }'; } # µs
+
+# ---------------------------------------------------------------- load run, one target
+load_target() {
+  local t=$1 gen=$2 c0 c1 m reg from step
+  start_target "$t" "$gen" "$t"
+  read -r m < <(mem_kb "$TPID" | awk '{print $2}')
+  metric "$t" mem_start_kb "$m"
+  start_devices "$t" "$gen"
+
+  log "$t: warm-up $WARMUP_CALLS calls"
+  fork_calls "$t" warmup "$WARMUP_CALLS" "$CALL_RATE"
+
+  log "$t: (a) $CALLS forked calls at $CALL_RATE/s"
+  c0=$(cpu_ticks "$TPID")
+  fork_calls "$t" fork "$CALLS" "$CALL_RATE"
+  c1=$(cpu_ticks "$TPID")
+  metric "$t" fork_ok "$SIPP_OK/$CALLS"
+  metric "$t" fork_cpu_us "$(ms_per $((c1 - c0)) "$CALLS")"
+  log "$t: fork ok=$SIPP_OK failed=$SIPP_FAIL rc=$SIPP_RC cpu=$((c1 - c0)) ticks"
+
+  log "$t: (c) $BUSY_CALLS Busy-on-Busy calls at $BUSY_RATE/s"
+  hold_busy_call "$t"
+  c0=$(cpu_ticks "$TPID")
+  busy_calls "$t" busy "$BUSY_CALLS" "$BUSY_RATE"
+  c1=$(cpu_ticks "$TPID")
+  metric "$t" busy_ok "$SIPP_OK/$BUSY_CALLS"
+  metric "$t" busy_cpu_us "$(ms_per $((c1 - c0)) "$BUSY_CALLS")"
+  log "$t: busy ok=$SIPP_OK failed=$SIPP_FAIL rc=$SIPP_RC cpu=$((c1 - c0)) ticks"
+  stop_tree "$HOLD_PID" 3
+
+  log "$t: (b) $REGS registrations at $REG_RATE/s"
+  c0=$(cpu_ticks "$TPID")
+  registrations "$t" reg "$gen" 1 "$REGS" "$REG_RATE"
+  c1=$(cpu_ticks "$TPID")
+  metric "$t" reg_ok "$SIPP_OK/$REGS"
+  metric "$t" reg_cpu_us "$(ms_per $((c1 - c0)) "$REGS")"
+  log "$t: reg ok=$SIPP_OK failed=$SIPP_FAIL rc=$SIPP_RC cpu=$((c1 - c0)) ticks"
+  stop_devices
+
+  # (d) memory: registered accounts so far are 1..REGS; push the rest step by step.
+  reg=$SIPP_OK
+  from=$((REGS + 1))
+  for step in $MEM_STEPS; do
+    if ((step >= from)); then
+      log "$t: (d) registering accounts $from..$step at $MEM_RATE/s"
+      push_registrations "$t" "$gen" "$from" "$step"
+      reg=$((reg + PUSH_OK))
+      from=$((step + 1))
+    fi
+    sleep 3 # let the last replies go out and timers settle before sampling
+    read -r m < <(mem_kb "$TPID")
+    metric "$t" "mem_${step}_kb" "${m#* }"
+    metric "$t" "mem_${step}_rss_kb" "${m%% *}"
+    metric "$t" "mem_${step}_ok" "$reg/$step"
+    log "$t: $reg/$step registered, rss+pss kB: $m"
+  done
+  stop_target
+}
+
+# ---------------------------------------------------------------- cachegrind, one target
+cg_irefs() { # sum of instruction counts over all cachegrind files of one run (all processes)
+  awk '/^summary:/{s+=$2} END{printf "%.0f\n", s}' "$1"/cg.*
+}
+
+cg_run() { # target gen_dir label n_fork n_busy n_reg -> CG_IR
+  local t=$1 gen=$2 label=$3 nf=$4 nb=$5 nr=$6 dir=$RUN/cg-$1-$3
+  start_target "$t" "$gen" "$t-cg-$label" "$dir"
+  start_devices "$t-cg-$label" "$gen"
+  if ((nf > 0)); then
+    fork_calls "$t-cg-$label" fork "$nf" "$CG_RATE"
+    log "$t cg $label: fork ok=$SIPP_OK/$nf"
+    [[ $SIPP_OK == "$nf" ]] || log "WARNING: $t cg $label: $SIPP_FAIL forked calls failed"
+  fi
+  if ((nb > 0)); then
+    hold_busy_call "$t-cg-$label"
+    busy_calls "$t-cg-$label" busy "$nb" "$CG_RATE"
+    log "$t cg $label: busy ok=$SIPP_OK/$nb"
+    [[ $SIPP_OK == "$nb" ]] || log "WARNING: $t cg $label: $SIPP_FAIL busy calls failed"
+    stop_tree "$HOLD_PID" 3
+  fi
+  if ((nr > 0)); then
+    registrations "$t-cg-$label" reg "$gen" 1 "$nr" "$CG_RATE"
+    log "$t cg $label: reg ok=$SIPP_OK/$nr"
+    [[ $SIPP_OK == "$nr" ]] || log "WARNING: $t cg $label: $SIPP_FAIL registrations failed"
+  fi
+  stop_devices
+  stop_target cg
+  CG_IR=$(cg_irefs "$dir")
+  log "$t cg $label: I refs $CG_IR"
+  metric "$t" "cg_${label}_ir" "$CG_IR"
+}
+
+cachegrind_target() {
+  # Base run: N of every measured workload. Each further run doubles one workload, so its
+  # difference to the base is N of that operation alone: startup, JIT warm-up, devices'
+  # registrations and idle timers cancel out.
+  local t=$1 gen=$2 w base nf nb nr
+  local hf=0 hb=0 hr=0
+  for w in $CG_WORKLOADS; do
+    case $w in fork) hf=$CG_N ;; busy) hb=$CG_N ;; reg) hr=$CG_N ;; *) die "CG_WORKLOADS: $w?" ;; esac
+  done
+  cg_run "$t" "$gen" base "$hf" "$hb" "$hr"
+  base=$CG_IR
+  for w in $CG_WORKLOADS; do
+    nf=$hf nb=$hb nr=$hr
+    case $w in fork) nf=$((2 * hf)) ;; busy) nb=$((2 * hb)) ;; reg) nr=$((2 * hr)) ;; esac
+    cg_run "$t" "$gen" "$w" "$nf" "$nb" "$nr"
+    metric "$t" "ir_$w" "$(awk -v a="$CG_IR" -v b="$base" -v n="$CG_N" 'BEGIN{printf "%.0f", (a-b)/n}')"
+  done
+}
+
+# ---------------------------------------------------------------- report
+val() { awk -F'\t' -v t="$1" -v k="$2" '$1==t && $2==k {v=$3} END{print v}' "$METRICS"; }
+ratio() { # sipbob/kamailio for numbers, "-" otherwise
+  awk -v s="$1" -v k="$2" 'BEGIN{ if (s ~ /^[0-9.]+$/ && k ~ /^[0-9.]+$/ && k+0 > 0) printf "%.2f", s/k; else print "-" }'
+}
+mb() { [[ -n $1 ]] && awk -v v="$1" 'BEGIN{printf "%.1f", v/1024}' || true; }
+
+report() {
+  local rows=() key label s k conv step
+  rows+=("fork_ok|forked calls completed without failure (300: 2 devices)|")
+  rows+=("fork_cpu_us|CPU per forked call, µs (utime+stime)|")
+  rows+=("reg_ok|registrations completed|")
+  rows+=("reg_cpu_us|CPU per registration (REGISTER, 401, REGISTER+auth, 200), µs|")
+  rows+=("busy_ok|Busy-on-Busy calls answered 486|")
+  rows+=("busy_cpu_us|CPU per Busy-on-Busy 486, µs|")
+  rows+=("mem_start_kb|memory after start, MB (PSS, all processes)|mb")
+  for step in $MEM_STEPS; do
+    rows+=("mem_${step}_ok|registered devices for the memory sample|")
+    rows+=("mem_${step}_kb|memory with $step registered devices, MB (PSS)|mb")
+    rows+=("mem_${step}_rss_kb|  same, sum of VmRSS, MB|mb")
+  done
+  rows+=("ir_fork|instructions per forked call (cachegrind, user space)|")
+  rows+=("ir_busy|instructions per Busy-on-Busy 486 (cachegrind)|")
+  rows+=("ir_reg|instructions per registration (cachegrind)|")
+
+  {
+    echo "# sipbob vs Kamailio — bench/run.sh ${MODE}"
+    echo
+    echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ); run dir: ${RUN#"$REPO"/}"
+    echo "- machine: $(nproc) CPUs, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo), $(awk '/MemTotal/{printf "%.0f GB", $2/1048576}' /proc/meminfo) RAM, kernel $(uname -r)"
+    echo "- kamailio $("$KAMAILIO" -v 2>/dev/null | awk '/^version/{print $3; exit}') (-x tlsf, $KAM_CHILDREN UDP workers); node $("$NODE" -v); $("$SIPP" -v 2>/dev/null | awk '/SIPp/{print $1, $2; exit}'); $("$VALGRIND" --version 2>/dev/null)"
+    echo "- sipbob commit: $(git -C "$REPO" log -1 --format='%h %s' 2>/dev/null || echo '?')"
+    echo "- load: CALLS=$CALLS@$CALL_RATE/s (+$WARMUP_CALLS warm-up), BUSY_CALLS=$BUSY_CALLS@$BUSY_RATE/s, REGS=$REGS@$REG_RATE/s, MEM_STEPS=$MEM_STEPS@$MEM_RATE/s; cachegrind: N=$CG_N@$CG_RATE/s ($CG_WORKLOADS)"
+    echo
+    echo "| metric | sipbob | kamailio | ratio sipbob/kamailio |"
+    echo "|---|---:|---:|---:|"
+    for row in "${rows[@]}"; do
+      IFS='|' read -r key label conv <<<"$row"
+      s=$(val sipbob "$key")
+      k=$(val kamailio "$key")
+      [[ -z $s && -z $k ]] && continue
+      if [[ $conv == mb ]]; then s=$(mb "$s"); k=$(mb "$k"); fi
+      echo "| $label | ${s:-–} | ${k:-–} | $(ratio "$s" "$k") |"
+    done
+    for t in sipbob kamailio; do
+      s=$(val "$t" ir_busy)
+      k=$(val "$t" ir_fork)
+      [[ -n $s && -n $k ]] && echo && echo "- $t: a 486 costs $(ratio "$s" "$k")x the instructions of a forked call."
+    done
+    echo
+    echo "CPU times are from /proc/<pid>/stat of the proxy's whole process tree and swing with"
+    echo "this shared machine's speed; compare the ratio, measured back to back in one run, and"
+    echo "prefer the instruction counts. See bench/README.md for what each number means."
+  } >"$RUN/results.md"
+  cp "$RUN/results.md" "$OUT/results.md"
+  cat "$RUN/results.md"
+}
+
+# ---------------------------------------------------------------- main
+for bin in "$KAMAILIO" "$SIPP" curl ss; do command -v "$bin" >/dev/null || die "$bin not found"; done
+[[ $MODE == load ]] || command -v "$VALGRIND" >/dev/null || die "valgrind not found"
+for step in $MEM_STEPS; do ((step <= 999999)) || die "MEM_STEPS: at most 999999"; done
+
+UAS_PIDS=()
+max_users=$REGS
+for step in $MEM_STEPS; do ((step > max_users)) && max_users=$step; done
+
+if [[ $MODE == load || $MODE == all ]]; then
+  GEN=$OUT/gen-$max_users
+  gen_config "$GEN" "$max_users"
+  for t in $TARGETS; do load_target "$t" "$GEN"; done
+fi
+if [[ $MODE == cachegrind || $MODE == all ]]; then
+  users=$CG_REG_USERS
+  ((CG_N * 2 > users)) && users=$((CG_N * 2))
+  GEN=$OUT/gen-$users
+  gen_config "$GEN" "$users"
+  for t in $TARGETS; do cachegrind_target "$t" "$GEN"; done
+fi
+report
