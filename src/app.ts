@@ -119,9 +119,11 @@ export class App {
   reload(next: Config): void {
     const gone = removedDevices(this.config, next);
     for (const u of gone) this.location.removeAll(u);
-    if (JSON.stringify(next.listen) !== JSON.stringify(this.config.listen) || JSON.stringify(next.http) !== JSON.stringify({ ...this.config.http, adminToken: next.http.adminToken })) {
-      this.log.warn('listen addresses changed: they apply after a restart');
-    }
+    const moved =
+      JSON.stringify(next.listen) !== JSON.stringify(this.config.listen) ||
+      next.http.host !== this.config.http.host ||
+      next.http.port !== this.config.http.port;
+    if (moved) this.log.warn('listen addresses changed: they apply after a restart');
     this.config = { ...next, listen: this.config.listen, http: { ...this.config.http, adminToken: next.http.adminToken } };
     this.directory.load(this.config);
     this.proxy.refreshIdentity();
