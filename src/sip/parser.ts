@@ -51,22 +51,25 @@ export function parseMessage(buf: Buffer): ParseResult {
   while (pos < buf.length && (buf[pos] === 13 || buf[pos] === 10)) pos++;
   const lineEnd = buf.indexOf(10, pos);
   if (lineEnd === -1) return { ok: false, error: 'no start line' };
-  const startLine = buf.toString('latin1', pos, trimCr(buf, pos, lineEnd));
+  // UTF-8: a reason phrase (RFC 4475 unreason) must be relayed as the bytes received.
+  const startLine = buf.toString('utf8', pos, trimCr(buf, pos, lineEnd));
   const sl = parseStartLine(startLine);
   if (typeof sl === 'string') return { ok: false, error: sl };
-
+  // A request line that is malformed after its method still gets its headers indexed, so the
+  // proxy can answer 400 (RFC 4475 lwsruri) instead of dropping it.
+  let error: string | undefined = sl.error;
   const headers: HeaderField[] = [];
   let p = lineEnd + 1;
   let bodyStart = -1;
   let contentLength = -1;
-  let error: string | undefined;
   const seen = new Set<string>();
   while (p < buf.length) {
     const nl = buf.indexOf(10, p);
     const eol = nl === -1 ? buf.length : nl;
     const textEnd = trimCr(buf, p, eol);
     if (textEnd === p) {
-      bodyStart = nl === -1 ? buf.length : nl + 1;
+      // The empty line needs its LF: a datagram ending in "\r\n\r" is truncated.
+      if (nl !== -1) bodyStart = nl + 1;
       break;
     }
     // Folded continuation lines (start with SP/HT) belong to this header (RFC 3261 §7.3.1).
@@ -78,8 +81,11 @@ export function parseMessage(buf: Buffer): ParseResult {
       valueEnd = trimCr(buf, end, eol2);
       end = nl2 === -1 ? buf.length : nl2 + 1;
     }
-    const colon = buf.indexOf(58, p);
-    if (colon === -1 || colon >= valueEnd) {
+    // Bounded to this line: searching the whole buffer for ':' would make a message of many
+    // colon-less lines quadratic.
+    let colon = p;
+    while (colon < valueEnd && buf[colon] !== 58) colon++;
+    if (colon >= valueEnd) {
       error ??= 'header line without colon';
       p = end;
       continue;
@@ -110,8 +116,22 @@ export function parseMessage(buf: Buffer): ParseResult {
     p = end;
   }
   if (bodyStart === -1) {
-    // No empty line: valid only for a datagram that ends right after the last header.
+    // RFC 3261 §7: the empty line must be present even without a body. Without it the
+    // message is truncated; the headers are kept so that a 400 can still be formed.
+    error ??= 'no empty line after the headers';
     bodyStart = buf.length;
+  }
+  // A raw NUL in the start line or a header is malformed; only a quoted-pair may carry one
+  // (RFC 3261 §25.1, as in RFC 4475 intmeth's display name). memchr, so cheap when absent.
+  if (error === undefined) {
+    let z = buf.indexOf(0, pos);
+    while (z !== -1 && z < bodyStart) {
+      if (!isQuotedPair(buf, pos, z)) {
+        error = 'NUL byte in the header';
+        break;
+      }
+      z = buf.indexOf(0, z + 1);
+    }
   }
   const available = buf.length - bodyStart;
   let bodyLength = available;
@@ -141,17 +161,19 @@ interface StartLine {
   uri: string;
   status: number;
   reason: string;
+  /** Set when the request line is malformed after a valid method. */
+  error?: string;
 }
 
 function parseStartLine(line: string): StartLine | string {
   if (line.length > 8192) return 'start line too long';
-  if (line.charCodeAt(0) === 83 && /* S */ startsWithVersion(line, 0)) {
+  if ((line.charCodeAt(0) | 32) === 115 && /* S or s */ startsWithVersion(line, 0)) {
     // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
     if (line.charCodeAt(7) !== 32) return 'bad status line';
     let i = 8;
     let code = 0;
     const digitsStart = i;
-    while (i < line.length && line.charCodeAt(i) >= 48 && line.charCodeAt(i) <= 57) {
+    while (i < line.length && i - digitsStart < 4 && line.charCodeAt(i) >= 48 && line.charCodeAt(i) <= 57) {
       code = code * 10 + (line.charCodeAt(i) - 48);
       i++;
     }
@@ -159,16 +181,29 @@ function parseStartLine(line: string): StartLine | string {
     if (i < line.length && line.charCodeAt(i) !== 32) return 'bad status line';
     return { isRequest: false, method: '', uri: '', status: code, reason: line.slice(i + 1) };
   }
+  // Request-Line = Method SP Request-URI SP SIP-Version. Trailing whitespace (RFC 4475 trws)
+  // and extra spaces between the elements (lwsstart) are accepted liberally (RFC 4475 §3.1.2.9-10).
+  let end = line.length;
+  while (end > 0 && (line.charCodeAt(end - 1) === 32 || line.charCodeAt(end - 1) === 9)) end--;
   const sp1 = line.indexOf(' ');
-  const sp2 = line.lastIndexOf(' ');
-  if (sp1 <= 0 || sp2 <= sp1) return 'bad request line';
+  if (sp1 <= 0 || sp1 >= end) return 'bad request line';
   const method = line.slice(0, sp1);
   for (let i = 0; i < method.length; i++) if (!isTokenCharCode(method.charCodeAt(i))) return 'bad method';
-  // Tolerate extra spaces around the Request-URI (RFC 4475 §3.1.2.9 allows liberal handling).
-  const uri = line.slice(sp1 + 1, sp2).trim();
-  if (uri === '' || uri.indexOf(' ') !== -1) return 'bad Request-URI';
-  if (!startsWithVersion(line, sp2 + 1) || line.length !== sp2 + 8) return 'unsupported SIP version';
-  return { isRequest: true, method, uri, status: 0, reason: '' };
+  const bad = (error: string): StartLine => ({ isRequest: true, method, uri: '', status: 0, reason: '', error });
+  const sp2 = line.lastIndexOf(' ', end - 1);
+  if (sp2 <= sp1) return bad('bad request line');
+  let us = sp1 + 1;
+  while (us < sp2 && line.charCodeAt(us) === 32) us++;
+  let ue = sp2;
+  while (ue > us && line.charCodeAt(ue - 1) === 32) ue--;
+  if (ue === us) return bad('bad Request-URI');
+  // No whitespace or control characters inside the Request-URI (RFC 4475 lwsruri).
+  for (let i = us; i < ue; i++) {
+    const c = line.charCodeAt(i);
+    if (c <= 32 || c === 127) return bad('bad Request-URI');
+  }
+  if (!startsWithVersion(line, sp2 + 1) || end !== sp2 + 8) return bad('unsupported SIP version');
+  return { isRequest: true, method, uri: line.slice(us, ue), status: 0, reason: '' };
 }
 
 /** "SIP/2.0", case-insensitive per RFC 3261 §7.1. */
@@ -206,6 +241,13 @@ export function parseDecimal(buf: Buffer, s: number, e: number, max: number): nu
     n = n * 10 + (c - 48);
   }
   return n > max ? -1 : n;
+}
+
+/** The byte at z follows an odd run of backslashes: a quoted-pair (RFC 3261 §25.1). */
+function isQuotedPair(buf: Buffer, start: number, z: number): boolean {
+  let n = 0;
+  for (let i = z - 1; i >= start && buf[i] === 92; i--) n++;
+  return (n & 1) === 1;
 }
 
 function isTokenRange(buf: Buffer, s: number, e: number): boolean {

@@ -5,6 +5,8 @@
  */
 import type { HeaderField, SipMessage } from './message.js';
 import { splitList } from './message.js';
+import { parseNameAddr } from './headers.js';
+import { getParam } from './uri.js';
 
 const CRLF = '\r\n';
 
@@ -120,12 +122,15 @@ export function buildResponse(req: SipMessage, status: number, reason: string, o
   return Buffer.from(s, 'utf8');
 }
 
-/** True when a From/To value carries a tag parameter (outside the URI's angle brackets). */
+/**
+ * True when a From/To value carries a tag parameter (outside the URI's angle brackets), also
+ * with LWS around '=' as RFC 3261 allows (RFC 4475 wsinv: ";   tag    = 1918181833n").
+ */
 export function hasTag(v: string): boolean {
+  const na = parseNameAddr(v);
+  if (na) return getParam(na.params, 'tag') !== undefined;
   const gt = v.lastIndexOf('>');
-  const params = gt === -1 ? v : v.slice(gt + 1);
-  const i = params.toLowerCase().indexOf('tag=');
-  return i !== -1 && (i === 0 || params.charCodeAt(i - 1) === 59 || params.charCodeAt(i - 1) === 32);
+  return getParam(gt === -1 ? v : v.slice(gt + 1), 'tag') !== undefined;
 }
 
 /** Response with the top Via removed, for relaying upstream (RFC 3261 §16.7 step 9). */

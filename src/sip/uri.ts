@@ -22,10 +22,10 @@ export function parseUri(s: string): SipUri | undefined {
     return { scheme, user: s.slice(colon + 1), host: '', port: 0, params: '' };
   }
   let rest = s.slice(colon + 1);
-  const q = rest.indexOf('?');
-  if (q !== -1) rest = rest.slice(0, q);
-  // The user part may itself contain ';' (RFC 4475 semiuri), so find '@' first.
-  const at = rest.lastIndexOf('@');
+  // userinfo ends at the only unescaped '@' a SIP URI can hold (neither params nor headers
+  // may contain one). The user part may itself contain ';' (RFC 4475 semiuri) and '?'
+  // (RFC 4475 intmeth), so find '@' before cutting off the headers at '?'.
+  const at = rest.indexOf('@');
   let user = '';
   if (at !== -1) {
     user = rest.slice(0, at);
@@ -33,6 +33,8 @@ export function parseUri(s: string): SipUri | undefined {
     if (pw !== -1) user = user.slice(0, pw);
     rest = rest.slice(at + 1);
   }
+  const q = rest.indexOf('?');
+  if (q !== -1) rest = rest.slice(0, q);
   let host: string;
   let i: number;
   if (rest.charCodeAt(0) === 91 /* [ */) {
