@@ -89,7 +89,14 @@ export interface ResponseOptions {
 export function buildResponse(req: SipMessage, status: number, reason: string, opts: ResponseOptions = {}): Buffer {
   let s = `SIP/2.0 ${status} ${reason}${CRLF}`;
   let firstVia = true;
+  // From, To, Call-ID and CSeq are single-valued: a request that repeats them (RFC 4475
+  // multi01) gets a 400 that copies the first only, so the 400 itself stays well-formed.
+  const copied = new Set<string>();
   for (const h of req.headers) {
+    if (h.name !== 'via') {
+      if (copied.has(h.name)) continue;
+      copied.add(h.name);
+    }
     switch (h.name) {
       case 'via':
         if (firstVia && opts.topVia !== undefined) s += withFirstValue(req, h, opts.topVia, 'Via') + CRLF;

@@ -80,11 +80,13 @@ function isHostChars(h: string): boolean {
  */
 export function getParam(params: string, name: string): string | undefined {
   const n = name.length;
+  const lower = name.toLowerCase();
   let i = params.indexOf(';');
   while (i !== -1) {
     let s = i + 1;
     while (params.charCodeAt(s) === 32 || params.charCodeAt(s) === 9) s++;
-    if (params.length >= s + n && params.slice(s, s + n).toLowerCase() === name) {
+    // Compared in place: no string per parameter (a Via may carry thousands of them).
+    if (params.length >= s + n && equalsLowerAt(params, s, lower)) {
       let j = s + n;
       while (params.charCodeAt(j) === 32 || params.charCodeAt(j) === 9) j++;
       const c = params.charCodeAt(j);
@@ -103,6 +105,16 @@ export function getParam(params: string, name: string): string | undefined {
     i = params.indexOf(';', i + 1);
   }
   return undefined;
+}
+
+/** params[s, s + lower.length) equals lower, ASCII case-insensitively. */
+function equalsLowerAt(params: string, s: number, lower: string): boolean {
+  for (let k = 0; k < lower.length; k++) {
+    let c = params.charCodeAt(s + k);
+    if (c >= 65 && c <= 90) c |= 32;
+    if (c !== lower.charCodeAt(k)) return false;
+  }
+  return true;
 }
 
 /** host:port of a URI for comparisons and destinations, IPv6 in brackets. */

@@ -254,13 +254,16 @@ export function buildCorpus(o: CorpusOptions): HostileCase[] {
 }
 
 /**
- * The case tag a response names: its top Via branch, confirmed by its Call-ID (a mutated
- * message may have a damaged branch that names another case); truncations by branch alone.
+ * The case tag a response names: its top Via branch, confirmed by its Call-ID when it has one
+ * (a mutated message may have a damaged branch that names another case); truncations, and
+ * cases sent without a Call-ID, by branch alone.
  */
 export function caseTagOf(text: string): string | undefined {
   const b = /branch=z9hG4bK([a-z0-9]+)X/.exec(text)?.[1];
   if (b === undefined) return undefined;
   if (b === 'tinv' || b === 'topt') return b;
-  const c = /\r\n(?:Call-ID|i)[ \t]*:[ \t]*hostile-([a-z0-9]+)@/i.exec(text)?.[1];
+  const callId = /\r\n(?:Call-ID|i)[ \t]*:[ \t]*([^\r\n]*)/i.exec(text)?.[1];
+  if (callId === undefined) return b;
+  const c = /^hostile-([a-z0-9]+)@/.exec(callId)?.[1];
   return c === b ? b : undefined;
 }

@@ -169,6 +169,23 @@ t.test('buildResponse (RFC 3261 §8.2.6)', async (t) => {
   t.match(withBody, /Content-Type: text\/plain\r\nContent-Length: 2\r\n\r\nä$/);
 });
 
+t.test('buildResponse copies one From/To/Call-ID/CSeq of a request that repeats them (RFC 4475 multi01)', async (t) => {
+  const r = parseMessage(readFileSync('/work/shared/testdata/rfc4475/multi01.sip'));
+  t.equal(r.ok, false);
+  const req = r.msg!;
+  const out = buildResponse(req, 400, 'Bad Request', { toTag: 'x' });
+  const res = parseMessage(out);
+  t.ok(res.ok, `the 400 parses${res.ok ? '' : `: ${res.error}`}`);
+  if (res.ok) {
+    t.equal(res.msg.fields('call-id').length, 1);
+    t.equal(res.msg.fields('cseq').length, 1);
+    t.equal(res.msg.fields('from').length, 1);
+    t.equal(res.msg.fields('to').length, 1);
+    t.equal(res.msg.header('call-id'), req.header('call-id'), 'the first Call-ID');
+    t.equal(res.msg.values('via').length, req.values('via').length, 'every Via');
+  }
+});
+
 t.test('hasTag', async (t) => {
   t.equal(hasTag('<sip:a@b>;tag=1'), true);
   t.equal(hasTag('<sip:a@b>'), false);
