@@ -31,6 +31,7 @@ export const HOSTS = {
   phone1: '127.0.0.11',
   phone2: '127.0.0.12',
   phone3: '127.0.0.13',
+  phone4: '127.0.0.14',
   caller1: '127.0.0.21',
   caller2: '127.0.0.22',
   /** The first trunk of the config: calls to non-local numbers go there. */
@@ -40,7 +41,8 @@ export const HOSTS = {
 } as const;
 
 /**
- * Ports of test file number k (0, 1, 2...). Proxy SIP port 15060+10k, HTTP 18080+k, and a
+ * Ports of test file number k. Taken: 0 sip-scenarios, 1 sip-fork, 2 sip-busy, 3 sip-basic,
+ * 9 sip-tcp-sha256; pick a free k for a new file. Proxy SIP port 15060+10k, HTTP 18080+k, and a
  * block of 200 ports from 16000+200k for SIPp instances (devices, callers, trunks).
  */
 export function portBlock(k: number): { sip: number; http: number; base: number } {
@@ -598,7 +600,14 @@ export interface PhoneOptions extends DeviceOptions {
  */
 export async function phone(opts: PhoneOptions): Promise<SippProcess> {
   if (opts.register ?? true) {
-    const reg = await register(opts);
+    const reg = await register({
+      username: opts.username,
+      password: opts.password,
+      local: opts.local,
+      localPort: opts.localPort,
+      remote: opts.remote,
+      transport: opts.transport,
+    });
     if (reg.code !== 0) throw new Error(`registration of ${opts.username} failed\n${describe(reg)}`);
   }
   return sippServer({
@@ -696,4 +705,50 @@ export function assertNotRung(t: Asserts, r: SippResult, message: string): boole
     `${message} (${r.label})`,
     { sipp: describe(r) },
   );
+}
+
+// ---------------------------------------------------------------------------------------
+// Admin API views (interface.md), as far as the tests read them.
+
+export interface ApiCall {
+  id: string;
+  extension: string;
+  direction: string;
+  device: string;
+  state: string;
+  startedAt: string;
+}
+
+export interface ApiExtension {
+  number: string;
+  name: string;
+  busyOnBusy: boolean;
+  activeCalls: number;
+  devices: Array<{ username: string; registrations: Array<{ contact: string; expiresAt: string; source: string; transport: string }> }>;
+}
+
+/** Active calls of one extension (GET /api/calls). */
+export async function callsOf(proxy: Proxy, extension: string): Promise<ApiCall[]> {
+  const calls = await proxy.apiJson<ApiCall[]>('/api/calls');
+  return calls.filter((c) => c.extension === extension);
+}
+
+/** Contacts registered for a device (GET /api/extensions/{number}). */
+export async function contactsOf(proxy: Proxy, extension: string, username: string): Promise<string[]> {
+  const ext = await proxy.apiJson<ApiExtension>(`/api/extensions/${extension}`);
+  const dev = ext.devices.find((d) => d.username === username);
+  if (!dev) throw new Error(`device ${username} not in extension ${extension}: ${JSON.stringify(ext)}`);
+  return dev.registrations.map((r) => r.contact);
+}
+
+/** The "call outcome" log line of a call (pino, see src/proxy). */
+export function outcomeOf(proxy: Proxy, callId: string, timeoutMs = 5000): Promise<LogLine> {
+  return proxy.waitForLog((l) => l.msg === 'call outcome' && l.callId === callId, timeoutMs);
+}
+
+/** The Call-ID of the first message in a sipp message trace (SippResult.messages or SippProcess.messages()). */
+export function callIdOf(messages: string): string {
+  const m = /^\s*Call-ID:\s*(\S+)/im.exec(messages);
+  if (!m) throw new Error(`no Call-ID in the message trace:\n${messages.slice(0, 2000)}`);
+  return m[1]!;
 }
