@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 import { readFileSync } from 'node:fs';
-import { parseMessage, MAX_MESSAGE_SIZE } from '../../src/sip/parser.js';
+import { isOtherVersion, parseDecimal, parseMessage, MAX_MESSAGE_SIZE } from '../../src/sip/parser.js';
 import { splitList, type SipMessage } from '../../src/sip/message.js';
 import { parseVia, parseCSeq, parseNameAddr, tagOf } from '../../src/sip/headers.js';
 import { parseUri } from '../../src/sip/uri.js';
@@ -396,4 +396,22 @@ t.test('RFC 4475 messages the parser itself must reject', async (t) => {
     // Requests keep their headers for the 400, responses need none.
     if (!r.ok && name !== 'bigcode') t.ok(r.msg, `${name}: headers indexed`);
   }
+});
+
+t.test('isOtherVersion and parseDecimal', async (t) => {
+  t.equal(isOtherVersion(Buffer.from('OPTIONS sip:a@b SIP/3.0\r\nVia: x\r\n\r\n')), true);
+  t.equal(isOtherVersion(Buffer.from('OPTIONS sip:t.watson@example.org SIP/7.0\r\n')), true, 'RFC 4475 badvers');
+  t.equal(isOtherVersion(Buffer.from('OPTIONS sip:a@b SIP/2.0\r\n')), false);
+  t.equal(isOtherVersion(Buffer.from('OPTIONS sip:a@b sip/2.0\r\n')), false, 'case-insensitive');
+  t.equal(isOtherVersion(Buffer.from('GET / HTTP/1.1\r\n')), false);
+  t.equal(isOtherVersion(Buffer.from('garbage')), false);
+  const d = (s: string, max = 65535) => parseDecimal(Buffer.from(s), 0, s.length, max);
+  t.equal(d('0'), 0);
+  t.equal(d('0068'), 68);
+  t.equal(d('65535'), 65535);
+  t.equal(d('65536'), -1);
+  t.equal(d(''), -1);
+  t.equal(d('12345678901', 1e12), -1, 'more than 10 digits');
+  t.equal(d('1a'), -1);
+  t.equal(d('-1'), -1);
 });
