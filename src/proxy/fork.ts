@@ -59,6 +59,12 @@ interface Branch {
   final: number;
   finalRes: SipMessage | undefined;
   cancelSent: boolean;
+  /**
+   * Cancelled before any provisional response: the CANCEL waits for one (§9.1) while the
+   * transaction goes on, but the fork no longer waits for this branch to decide the call.
+   */
+  abandoned: boolean;
+  reason: string[];
   timerC: Timer | undefined;
 }
 
@@ -91,6 +97,8 @@ export class Fork {
         final: 0,
         finalRes: undefined,
         cancelSent: false,
+        abandoned: false,
+        reason: [],
         timerC: undefined,
       });
     }
@@ -140,9 +148,9 @@ export class Fork {
       if (code === 100) return; // hop-by-hop (§16.7 step 5)
       b.provisional = true;
       if (this.isInvite) this.armTimerC(b);
-      if (this.cancelledBy !== undefined || this.answered) {
-        // CANCEL waited for a provisional response (§9.1).
-        this.cancelBranch(b, this.answered ? [COMPLETED_ELSEWHERE] : []);
+      if (b.abandoned) {
+        // The CANCEL waited for this provisional response (§9.1).
+        this.cancelBranch(b, b.reason);
         return;
       }
       if (!this.done) this.serverTx.respond(code, this.host.upstream(res));
@@ -191,13 +199,11 @@ export class Fork {
   private cancelBranch(b: Branch, reason: string[]): void {
     if (b.final || b.cancelSent) return;
     if (!b.provisional) {
-      // No provisional response yet: a CANCEL may not be sent (§9.1). Stop retransmitting
-      // and count the branch as timed out, so the caller is not kept waiting for Timer B;
-      // a late 1xx on the terminated transaction is dropped.
-      if (this.cancelledBy !== undefined || this.answered || this.opts.declineEndsCall) {
-        b.tx?.terminate();
-        this.onBranchFinal(b, 408, undefined);
-      }
+      // §9.1: no CANCEL before a provisional response. The INVITE transaction goes on; the
+      // CANCEL goes out when the 1xx arrives, and a final response is still ACKed by the
+      // transaction. The caller is not kept waiting for this branch meanwhile.
+      b.abandoned = true;
+      b.reason = reason;
       return;
     }
     b.cancelSent = true;
@@ -207,7 +213,7 @@ export class Fork {
 
   private maybeFinish(): void {
     if (this.done) return;
-    if (this.branches.some((b) => !b.final)) return;
+    if (this.branches.some((b) => !b.final && !b.abandoned)) return;
     this.done = true;
     this.stopRingTimer();
     if (this.cancelledBy === 'caller') {
@@ -220,9 +226,9 @@ export class Fork {
       this.opts.onDone?.('no-answer', 480, this.report());
       return;
     }
-    const i = chooseBest(this.branches.map((b) => b.final));
+    const i = chooseBest(this.branches.map((b) => b.final || 408));
     const best = this.branches[i]!;
-    const status = upstreamStatus(best.final);
+    const status = upstreamStatus(best.final || 408);
     const data =
       best.finalRes && status === best.final
         ? this.host.upstream(best.finalRes)

@@ -118,15 +118,14 @@ export class Proxy {
   private malformed(error: string, msg: SipMessage | undefined, data: Buffer, source: Endpoint): void {
     this.badInput.warn({ source: `${source.transport}:${source.address}:${source.port}`, error, bytes: data.length }, 'malformed message');
     // Answer 400 (or 505) only to a request whose Via we can read; responses and the rest are dropped.
-    if (!msg || !msg.isRequest || msg.method === 'ACK') {
-      if (!msg && isOtherVersion(data)) this.log.debug('unsupported SIP version without parsable headers');
-      return;
-    }
+    if (!msg || !msg.isRequest || msg.method === 'ACK') return;
     const viaValue = msg.values('via')[0];
     const via = viaValue ? parseVia(viaValue) : undefined;
     if (!via) return;
     const replyTo = this.replyTarget(via, source);
-    this.sendTo(replyTo, buildResponse(msg, 400, `Bad Request (${error})`, { toTag: this.localTag() }));
+    const wrongVersion = error === 'unsupported SIP version' && isOtherVersion(data);
+    const [status, reason] = wrongVersion ? [505, 'Version Not Supported'] : [400, `Bad Request (${error})`];
+    this.sendTo(replyTo, buildResponse(msg, status, reason, { toTag: this.localTag() }));
   }
 
   // ---------------------------------------------------------------- requests
@@ -157,8 +156,9 @@ export class Proxy {
     let maxForwards = MAX_FORWARDS_DEFAULT;
     const mf = req.header('max-forwards');
     if (mf !== undefined) {
-      maxForwards = /^\d{1,3}$/.test(mf) ? Number(mf) : -1;
-      if (maxForwards < 0 || maxForwards > 255) return reject(400, 'Bad Request (bad Max-Forwards)');
+      // Leading zeros are valid (RFC 4475 wsinv: "0068"); only the value is bounded.
+      maxForwards = parseDecimalString(mf, 255);
+      if (maxForwards < 0) return reject(400, 'Bad Request (bad Max-Forwards)');
     }
     const inc: Incoming = {
       req,
@@ -594,4 +594,16 @@ function loopHash(inc: Incoming): string {
     h = Math.imul(h, 0x01000193);
   }
   return (h >>> 0).toString(36);
+}
+
+/** Decimal up to max with any number of leading zeros, else -1. */
+function parseDecimalString(v: string, max: number): number {
+  if (v.length === 0 || v.length > 16) return -1;
+  let n = 0;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 48 || c > 57) return -1;
+    n = n * 10 + (c - 48);
+  }
+  return n <= max ? n : -1;
 }

@@ -66,8 +66,10 @@ export class ClientTransaction {
     if (code < 200) {
       if (s === 'completed' || s === 'accepted') return;
       if (this.isInvite) {
-        // §17.1.1.2: a provisional response stops Timer A.
+        // §17.1.1.2: a provisional response stops Timer A, and Timer B only runs in Calling
+        // (a ringing branch is bounded by the proxy's Timer C and ring timeout instead).
         this.env.timers.cancel(this.timerRetransmit);
+        this.env.timers.cancel(this.timerTimeout);
       } else if (s === 'trying') {
         this.interval = T2;
       }

@@ -269,14 +269,6 @@ t.test('INVITE client: a provisional response stops Timer A', async (t) => {
   t.equal(sent.length, 2, 'no retransmission in Proceeding');
 });
 
-/**
- * Known bug, reported to the lead: client.ts keeps Timer B running after a provisional
- * response, so a branch that rings longer than 32 s fails with 408 (any ringTimeout > 32 s;
- * calls out through a trunk use 4 x ringTimeout). The assertions run and print as TODO until
- * client.ts is fixed; then drop the `todo` marks.
- */
-const TIMER_B_BUG = { todo: 'client.ts: Timer B must stop in Proceeding (RFC 3261 §17.1.1.2)' };
-
 t.test('INVITE client: Timer B does not fire in Proceeding (RFC 3261 §17.1.1.2)', async (t) => {
   const { timers, env } = harness();
   const u = user();
@@ -284,10 +276,10 @@ t.test('INVITE client: Timer B does not fire in Proceeding (RFC 3261 §17.1.1.2)
   tx.start();
   tx.receive(response(180));
   timers.advance(TIMEOUT_64T1 + 30000);
-  t.same(u.failures, [], 'still ringing after 62 s: only Timer C (the proxy) may end it', TIMER_B_BUG);
-  t.equal(tx.state, 'proceeding', 'still Proceeding', TIMER_B_BUG);
+  t.same(u.failures, [], 'still ringing after 62 s: only Timer C (the proxy) may end it');
+  t.equal(tx.state, 'proceeding', 'still Proceeding');
   tx.receive(response(200));
-  t.same(u.responses, [180, 200], 'a late answer still arrives', TIMER_B_BUG);
+  t.same(u.responses, [180, 200], 'a late answer still arrives');
 });
 
 t.test('INVITE client: non-2xx final is ACKed by the transaction, Timer D', async (t) => {
