@@ -11,7 +11,7 @@ import type { Registry } from 'prom-client';
 import { authenticate, DEFAULT_LOGIN_LIMIT, LoginLimiter, type LoginLimiterOptions, type Principal } from './auth.js';
 import { portalPage } from './portal-html.js';
 import * as S from './schemas.js';
-import type { AdminView } from './view.js';
+import type { AdminView, ExtensionView } from './view.js';
 
 export interface HttpOptions {
   host: string;
@@ -224,7 +224,7 @@ export async function startHttp(opts: HttpOptions): Promise<HttpServer> {
     async (req, reply) => {
       const ext = view.getExtension(req.params.number);
       if (ext === undefined) return reply.code(404).send(errorBody(404, `Extension ${req.params.number} not found`));
-      return ext;
+      return visibleTo(ext, principals.get(req));
     },
   );
 
@@ -243,7 +243,7 @@ export async function startHttp(opts: HttpOptions): Promise<HttpServer> {
       log.info({ extension: number, busyOnBusy: req.body.busyOnBusy, by: who?.role === 'device' ? who.username : 'admin' }, 'busyOnBusy changed');
       const ext = view.getExtension(number);
       if (ext === undefined) return reply.code(404).send(errorBody(404, `Extension ${number} not found`));
-      return ext;
+      return visibleTo(ext, who);
     },
   );
 
@@ -287,4 +287,14 @@ export async function startHttp(opts: HttpOptions): Promise<HttpServer> {
     address: { host: addr.address, port: addr.port },
     close: () => app.close(),
   };
+}
+
+/**
+ * A device user sees its own extension, but the addresses and user agents of the other
+ * devices (colleagues on a shared hotline) are not theirs to see: only their own device's
+ * registrations are listed.
+ */
+function visibleTo(ext: ExtensionView, p: Principal | undefined): ExtensionView {
+  if (p === undefined || p.role === 'admin') return ext;
+  return { ...ext, devices: ext.devices.map((d) => (d.username === p.username ? d : { username: d.username, registrations: [] })) };
 }

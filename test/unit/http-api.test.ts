@@ -226,6 +226,14 @@ t.test('device: only its own extension, only busyOnBusy', async (t) => {
 
   const colleague = await call(srv, 'GET', '/api/extensions/100', { auth: basic('hotline-desk-2') });
   t.equal(colleague.status, 200, 'the other extension\'s device reads its own');
+
+  // A device sees its own registrations, not the addresses of its colleagues' devices.
+  const mine = await call(srv, 'GET', '/api/extensions/200', { auth: basic('anna-desk') });
+  t.equal((mine.json as ExtensionView).devices.find((d) => d.username === 'anna-desk')!.registrations.length, 1, 'own registration listed');
+  const other = await call(srv, 'GET', '/api/extensions/200', { auth: basic('anna-mobile') });
+  t.same((other.json as ExtensionView).devices.find((d) => d.username === 'anna-desk')!.registrations, [], 'a colleague\'s registration is hidden');
+  const admin = await call(srv, 'GET', '/api/extensions/200', { auth: `Bearer ${ADMIN_TOKEN}` });
+  t.equal((admin.json as ExtensionView).devices.find((d) => d.username === 'anna-desk')!.registrations.length, 1, 'the admin sees it');
 });
 
 t.test('wrong credentials: 401 and a warn log without the password', async (t) => {
