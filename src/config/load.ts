@@ -294,7 +294,13 @@ const listenUrl: Check<ListenConfig> = (node, path, w) => {
 
 const listenId = (l: ListenConfig) => `${l.transport}://${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}`;
 
-const redisUrl = str((s) => (/^rediss?:\/\/[^\s]+$/.test(s) && URL.canParse(s) ? undefined : 'must be a redis:// or rediss:// URL'));
+// Shared state in Redis (several instances) is part of the interface but not built yet: a
+// config that asks for it must fail loudly rather than run with state in memory only.
+const redisUrl = str((s) =>
+  !(/^rediss?:\/\/[^\s]+$/.test(s) && URL.canParse(s))
+    ? 'must be a redis:// or rediss:// URL'
+    : 'is not supported by this version yet; use storage.path (the embedded store)',
+);
 
 // ---------------------------------------------------------------------------------------------
 // The schema. Defaults are those of shared/interface.md.

@@ -127,7 +127,7 @@ t.test('other accepted values', async (t) => {
       'advertise: 203.0.113.10',
       'http: { listen: "[::1]:9090" }',
       'auth: { algorithms: [SHA-256, MD5] }',
-      'storage: { redis: "redis://127.0.0.1:6379" }',
+      'storage: { path: /var/lib/sipbob }',
       'trunks:',
       '  - { name: a, address: 192.0.2.10 }',
       '  - { name: b, address: "192.0.2.11:5080" }',
@@ -144,7 +144,7 @@ t.test('other accepted values', async (t) => {
   t.equal(c.advertise, '203.0.113.10');
   t.strictSame(c.http, { host: '::1', port: 9090 });
   t.strictSame(c.auth.algorithms, ['SHA-256', 'MD5']);
-  t.strictSame(c.storage, { redis: 'redis://127.0.0.1:6379' }, 'no embedded path when redis is set');
+  t.strictSame(c.storage, { path: '/var/lib/sipbob' });
   t.strictSame(c.trunks, [
     { name: 'a', host: '192.0.2.10' },
     { name: 'b', host: '192.0.2.11', port: 5080 },
@@ -465,4 +465,10 @@ t.test('diff for SIGHUP reload', async (t) => {
   const passwordChanged = structuredClone(before);
   passwordChanged.extensions[0]!.devices[1]!.password = 'new';
   t.strictSame(diffExtensions(before, passwordChanged).changed, ['100'], 'a new password is a change');
+});
+
+t.test('storage.redis is refused until shared state is built, naming key and line', async (t) => {
+  const r = parseConfig('domain: pbx.example.test\nstorage:\n  redis: "redis://127.0.0.1:6379"\nextensions: []\n', 'x.yaml', {});
+  t.equal(r.config, undefined);
+  t.match(r.errors, [{ key: 'storage.redis', line: 3, message: /not supported/ }]);
 });
