@@ -25,7 +25,10 @@ export type CallOutcomeName = 'answered' | 'busy-on-busy' | 'no-answer' | 'cance
 
 export interface BranchReport {
   device: string;
-  status: number; // final status, 0 when none
+  /** Final status when the outcome was decided; 0 when none had come yet. */
+  status: number;
+  /** This branch was CANCELled (another device answered, the caller hung up, ring timeout). */
+  cancelled: boolean;
 }
 
 /** What a Fork needs from the proxy. */
@@ -243,7 +246,7 @@ export class Fork {
   }
 
   private report(): BranchReport[] {
-    return this.branches.map((b) => ({ device: b.target.device, status: b.final }));
+    return this.branches.map((b) => ({ device: b.target.device, status: b.final, cancelled: b.cancelSent || b.abandoned }));
   }
 }
 
