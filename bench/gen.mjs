@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// Generates the account data both proxies need, from one definition, so that sipbob and
-// Kamailio always serve exactly the same extensions and passwords:
+// Generates the account data for a bench run:
 //   <out>/sipbob.yaml        sipbob config (storage.path inside <out>)
-//   <out>/kamdb/{pw,dext,ext} db_text tables that kamailio.cfg loads into htables
 //   <out>/users.csv          SIPp -inf file for the registration load: user;[authentication ...]
 //   <out>/dev-<name>.csv     one-line SIPp -inf files for the benchmark devices
+// kamailio.cfg builds the same accounts itself at startup from the same rules (names
+// r<zero-padded i>, password pw-<name>-k9, DEVICES_PER_EXT devices per extension 1000000+):
+// keep the two in step. run.sh passes REG_USERS, the padding and DEVICES_PER_EXT to both.
 // Usage: node bench/gen.mjs OUT_DIR REG_USERS [DEVICES_PER_EXT]
 // Plain Node, no dependencies: it must run before `npm ci`/build has happened.
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -24,18 +25,18 @@ const proxyPort = Number(env.PROXY_PORT ?? 25060);
 const httpPort = Number(env.HTTP_PORT ?? 25080);
 const trunkIp = env.CALLER_IP ?? '127.0.0.61';
 
-// One password rule for every account: SIPp gets it from the CSV, both proxies from their
-// own store, so neither side can compute it instead of looking it up.
+// One password rule for every account (kamailio.cfg uses the same). SIPp gets the password
+// from the CSV; sipbob from its config; Kamailio from the htable it filled at startup.
 const pw = (user) => `pw-${user}-k9`;
 
-// Benchmark extensions, identical on both sides (see bench/README.md).
+// Benchmark extensions, identical on both sides (kamailio.cfg: event_route[htable:mod-init]).
 const extensions = [
   { number: '300', name: 'Bench fork', busyOnBusy: false, devices: ['bench-a', 'bench-b'] },
   { number: '400', name: 'Bench busy', busyOnBusy: true, devices: ['bench-c'] },
 ];
 // Registration-load accounts r000001.. grouped perExt devices to an extension, as in a
 // cloud PBX where a person has a desk phone and a softphone.
-const width = Math.max(5, String(regUsers).length);
+const width = Math.max(5, String(regUsers).length); // run.sh: BENCH_REG_BASE = 10^width
 const regNames = [];
 for (let i = 1; i <= regUsers; i++) regNames.push('r' + String(i).padStart(width, '0'));
 for (let i = 0; i < regNames.length; i += perExt) {
@@ -47,7 +48,6 @@ for (let i = 0; i < regNames.length; i += perExt) {
   });
 }
 
-mkdirSync(join(out, 'kamdb'), { recursive: true });
 mkdirSync(join(out, 'sipbob-data'), { recursive: true });
 
 // --- sipbob.yaml: flow-style device entries keep a 100k-device file small and fast to write.
@@ -77,26 +77,6 @@ for (const e of extensions) {
   for (const d of e.devices) y.push(`      - { username: ${d}, password: ${pw(d)} }`);
 }
 writeFileSync(join(out, 'sipbob.yaml'), y.join('\n') + '\n');
-
-// --- Kamailio htables via db_text. Columns as htable expects (key_type 0 = plain key,
-// value_type 0 = string, 1 = integer). db_text separates fields with ':' (so keys use '.' as separator).
-const header = 'key_name(string) key_type(int) value_type(int) key_value(string) expires(int)\n';
-const pwRows = [];
-const dextRows = [];
-const extRows = [];
-for (const e of extensions) {
-  extRows.push(`${e.number}.bob:0:1:${e.busyOnBusy ? 1 : 0}:0`);
-  extRows.push(`${e.number}.n:0:1:${e.devices.length}:0`);
-  e.devices.forEach((d, i) => {
-    extRows.push(`${e.number}.d${i}:0:0:${d}:0`);
-    pwRows.push(`${d}:0:0:${pw(d)}:0`);
-    dextRows.push(`${d}:0:0:${e.number}:0`);
-  });
-}
-writeFileSync(join(out, 'kamdb', 'pw'), header + pwRows.join('\n') + '\n');
-writeFileSync(join(out, 'kamdb', 'dext'), header + dextRows.join('\n') + '\n');
-writeFileSync(join(out, 'kamdb', 'ext'), header + extRows.join('\n') + '\n');
-// db_text wants a "version" table only for modules that check versions; htable does not.
 
 // --- SIPp injection files. SEQUENTIAL: call n uses line n, so N calls register N accounts.
 // Field 1 is the whole [authentication ...] keyword: SIPp 3.6 only expands a field used as

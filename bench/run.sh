@@ -4,6 +4,7 @@
 #   bench/run.sh                 load run: calls, REGISTERs, 486s (CPU time), memory (10k/100k)
 #   bench/run.sh --cachegrind    instructions per forked call / 486 / registration (valgrind)
 #   bench/run.sh --all           both
+#   bench/run.sh --profile       sipbob only, under node --cpu-prof: where its time goes
 #
 # Sizes and rates come from environment variables (see usage below and bench/README.md).
 # Every process this script starts is stopped on exit (trap), every load is bounded in count
@@ -16,7 +17,7 @@ SCEN=$BENCH_DIR/scenarios
 
 usage() {
   cat <<EOF
-usage: bench/run.sh [--cachegrind | --all]
+usage: bench/run.sh [--cachegrind | --all | --profile]
 environment (defaults in brackets):
   TARGETS [kamailio sipbob]    which proxies, in this order
   CALLS [3000] CALL_RATE [100] forked calls to extension 300 (2 devices), calls/s
@@ -25,12 +26,15 @@ environment (defaults in brackets):
   BUSY_CALLS [3000] BUSY_RATE [200]   calls to busy extension 400, expected 486
   REGS [5000] REG_RATE [500]   registrations (REGISTER -> 401 -> REGISTER -> 200)
   MEM_STEPS [10000 100000]     registered devices at which memory is sampled
-  MEM_RATE [4000] MEM_SIPPS [4]  total registration rate and SIPp processes for that push
-  CG_N [200] CG_RATE [10]      --cachegrind: N per workload (runs with N and 2N), rate
+  MEM_RATE [2000] MEM_SIPPS [4]  total registration rate and SIPp processes for that push
+  CG_N [500] CG_RATE [20]      --cachegrind: N per workload (runs with N and 2N), rate
+  CG_PAD_S [computed]          --cachegrind: every run is padded to this many seconds
   CG_WORKLOADS [fork busy reg] --cachegrind: which per-operation counts to measure
   CG_REG_USERS [2000]          --cachegrind: accounts in the config (small: fast start)
   PROXY_IP [127.0.0.1] PROXY_PORT [25060] HTTP_PORT [25080]
-  KAM_CHILDREN [2] KAM_SHM_MB [512]   Kamailio UDP workers and shared memory
+  KAM_CHILDREN [2] KAM_SHM_MB [512] KAM_PKG_MB [16]  Kamailio UDP workers, shared and
+                               per-process memory (MB; only touched pages count)
+  PROF_WORKLOADS [fork busy reg]  --profile: one sipbob run per workload (CALLS, BUSY_CALLS, REGS)
   OUT [bench/out]              where logs and results go
 EOF
 }
@@ -40,6 +44,7 @@ for arg in "$@"; do
   case $arg in
     --cachegrind) MODE=cachegrind ;;
     --all) MODE=all ;;
+    --profile) MODE=profile ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
   esac
@@ -49,12 +54,14 @@ done
 : "${CALLS:=3000}" "${CALL_RATE:=100}" "${WARMUP_CALLS:=300}" "${RING_MS:=100}" "${HOLD_MS:=100}"
 : "${BUSY_CALLS:=3000}" "${BUSY_RATE:=200}"
 : "${REGS:=5000}" "${REG_RATE:=500}"
-: "${MEM_STEPS:=10000 100000}" "${MEM_RATE:=4000}" "${MEM_SIPPS:=4}"
-: "${CG_N:=200}" "${CG_RATE:=10}" "${CG_WORKLOADS:=fork busy reg}" "${CG_REG_USERS:=2000}"
+: "${MEM_STEPS:=10000 100000}" "${MEM_RATE:=2000}" "${MEM_SIPPS:=4}"
+: "${CG_N:=500}" "${CG_RATE:=20}" "${CG_WORKLOADS:=fork busy reg}" "${CG_REG_USERS:=2000}"
 : "${PROXY_IP:=127.0.0.1}" "${PROXY_PORT:=25060}" "${HTTP_PORT:=25080}"
-: "${KAM_CHILDREN:=2}" "${KAM_SHM_MB:=512}"
+: "${KAM_CHILDREN:=2}" "${KAM_SHM_MB:=512}" "${KAM_PKG_MB:=16}"
 : "${KAMAILIO:=/usr/sbin/kamailio}" "${SIPP:=/usr/bin/sipp}" "${NODE:=node}" "${VALGRIND:=valgrind}"
 : "${OUT:=$BENCH_DIR/out}"
+: "${PROF_WORKLOADS:=fork busy reg}"
+NODE_EXTRA=() # extra node flags for sipbob (--profile)
 
 DOMAIN=bench.sipbob.test
 A_IP=127.0.0.51      # bench-a: answers after RING_MS
@@ -114,15 +121,17 @@ start_bg() { # logfile cmd... -> LAST_PID
 }
 
 # ---------------------------------------------------------------- measurements
-cpu_ticks() { # utime+stime of the process tree (all threads), in clock ticks
-  local t=0 p line
+cpu_ticks() { # "utime+stime utime" of the process tree (all threads), in clock ticks
+  local t=0 u=0 p line
   for p in $(tree_pids "$1"); do
     line=$(cat "/proc/$p/stat" 2>/dev/null) || continue
     line=${line##*) }
     # after "pid (comm) ": field 12 = utime, 13 = stime
-    t=$((t + $(awk '{print $12 + $13}' <<<"$line")))
+    read -r line < <(awk '{print $12 + $13, $12}' <<<"$line")
+    t=$((t + ${line% *}))
+    u=$((u + ${line#* }))
   done
-  echo "$t"
+  echo "$t $u"
 }
 mem_kb() { # "rss pss" in kB summed over the tree. PSS shares Kamailio's shm fairly among its
   # processes (the sum of VmRSS counts the shared memory once per process).
@@ -137,14 +146,14 @@ mem_kb() { # "rss pss" in kB summed over the tree. PSS shares Kamailio's shm fai
 }
 metric() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$METRICS"; } # target key value
 
-sipp_counts() { # stat CSV of -trace_stat -> "successful failed" (cumulative, last line)
-  [[ -s $1 ]] || { echo "0 0"; return; }
-  awk -F';' 'NR==1{for(i=1;i<=NF;i++){if($i=="SuccessfulCall(C)")s=i;if($i=="FailedCall(C)")f=i}}
-             {last=$0} END{split(last,a,";"); print a[s]+0, a[f]+0}' "$1"
+sipp_counts() { # stat CSV of -trace_stat -> "successful failed retransmissions" (cumulative)
+  [[ -s $1 ]] || { echo "0 0 0"; return; }
+  awk -F';' 'NR==1{for(i=1;i<=NF;i++){if($i=="SuccessfulCall(C)")s=i;if($i=="FailedCall(C)")f=i;if($i=="Retransmissions(C)")r=i}}
+             {last=$0} END{split(last,a,";"); print a[s]+0, a[f]+0, a[r]+0}' "$1"
 }
 
 SIPP_COMMON=(-buff_size 4194304 -nostdin -key domain "$DOMAIN" -recv_timeout 10000)
-run_sipp() { # name time_limit_s sipp-args... -> SIPP_RC SIPP_OK SIPP_FAIL (foreground, bounded)
+run_sipp() { # name time_limit_s sipp-args... -> SIPP_RC SIPP_OK SIPP_FAIL SIPP_RETR (foreground, bounded)
   local name=$1 tmo=$2
   shift 2
   local stf=$RUN/$name.csv
@@ -153,7 +162,9 @@ run_sipp() { # name time_limit_s sipp-args... -> SIPP_RC SIPP_OK SIPP_FAIL (fore
   timeout --kill-after=5 "$tmo" "$SIPP" "$PROXY_IP:$PROXY_PORT" "$@" "${SIPP_COMMON[@]}" \
     -timeout "${tmo}s" -trace_stat -stf "$stf" -fd 1 -trace_err -error_file "$RUN/$name.err" \
     >"$RUN/$name.out" 2>&1 || SIPP_RC=$?
-  read -r SIPP_OK SIPP_FAIL < <(sipp_counts "$stf")
+  # Retransmissions SIPp sent or saw: 0 on an idle loopback unless a message went unanswered
+  # (overload) or a transaction was not matched (a bug on one side).
+  read -r SIPP_OK SIPP_FAIL SIPP_RETR < <(sipp_counts "$stf")
 }
 bound() { # seconds for n at rate r, with slack for a slow machine
   echo $(($1 / $2 + 60))
@@ -167,16 +178,23 @@ gen_config() { # dir accounts
     CALLER_IP=$CALLER_IP "$NODE" "$BENCH_DIR/gen.mjs" "$1" "$2" >&2
 }
 
-target_cmd() { # target gen_dir -> CMD array
+reg_base() { # 10^width of the account numbers, as gen.mjs pads them (at least 5 digits)
+  local w=${#1}
+  ((w < 5)) && w=5
+  printf '1%0*d' "$w" 0
+}
+
+target_cmd() { # target gen_dir accounts -> CMD array
   case $1 in
     kamailio)
-      CMD=("$KAMAILIO" -f "$BENCH_DIR/kamailio.cfg" -x tlsf -DD -E -m "$KAM_SHM_MB" -M 16
-        -A "BENCH_DB=\"text://$2/kamdb\"" -A "BENCH_LISTEN=udp:$PROXY_IP:$PROXY_PORT"
+      CMD=("$KAMAILIO" -f "$BENCH_DIR/kamailio.cfg" -x tlsf -DD -E -m "$KAM_SHM_MB" -M "$KAM_PKG_MB"
+        -A "BENCH_REG_USERS=$3" -A "BENCH_REG_BASE=$(reg_base "$3")" -A "BENCH_PER_EXT=2"
+        -A "BENCH_LISTEN=udp:$PROXY_IP:$PROXY_PORT"
         -A "BENCH_DOMAIN=\"$DOMAIN\"" -A "BENCH_TRUNK=\"$CALLER_IP\""
         -A "BENCH_CHILDREN=$KAM_CHILDREN") ;;
     sipbob)
       [[ -f $REPO/dist/src/cli.js ]] || die "sipbob is not built: run npm run build"
-      CMD=("$NODE" "$REPO/dist/src/cli.js" --config "$2/sipbob.yaml") ;;
+      CMD=("$NODE" "${NODE_EXTRA[@]}" "$REPO/dist/src/cli.js" --config "$2/sipbob.yaml") ;;
     *) die "unknown target $1" ;;
   esac
 }
@@ -186,7 +204,7 @@ port_busy() { [[ -n $(ss -Hlun "sport = :$PROXY_PORT" 2>/dev/null) ]]; }
 start_target() { # target gen_dir logname [cachegrind_out_dir] -> TPID
   local t=$1 gen=$2 name=$3 cg=${4:-} limit=60 i n last=-1 stable=0
   port_busy && die "UDP port $PROXY_PORT is already in use"
-  target_cmd "$t" "$gen"
+  target_cmd "$t" "$gen" "$(($(wc -l <"$gen/users.csv") - 1))"
   rm -rf "$gen/sipbob-data" && mkdir -p "$gen/sipbob-data" # fresh state every start
   if [[ -n $cg ]]; then
     mkdir -p "$cg"
@@ -274,7 +292,7 @@ registrations() { # target name gen_dir first_user(1-based) n rate
 }
 
 push_registrations() { # target gen_dir from(1-based) to: MEM_SIPPS parallel SIPps -> PUSH_OK
-  local t=$1 gen=$2 from=$3 to=$4 k a b n pids=() csvs=() rate tmo ok fail
+  local t=$1 gen=$2 from=$3 to=$4 k a b n pids=() csvs=() rate tmo ok fail retr
   n=$((to - from + 1))
   rate=$(((MEM_RATE + MEM_SIPPS - 1) / MEM_SIPPS))
   for ((k = 0; k < MEM_SIPPS; k++)); do
@@ -294,7 +312,7 @@ push_registrations() { # target gen_dir from(1-based) to: MEM_SIPPS parallel SIP
   for k in "${pids[@]}"; do wait "$k" || true; done
   PUSH_OK=0
   for k in "${csvs[@]}"; do
-    read -r ok fail < <(sipp_counts "$k")
+    read -r ok fail retr < <(sipp_counts "$k")
     PUSH_OK=$((PUSH_OK + ok))
   done
 }
@@ -303,7 +321,7 @@ ms_per() { awk -v t="$1" -v n="$2" -v hz="$CLK_TCK" 'BEGIN{ if (n>0) printf "%.1
 
 # ---------------------------------------------------------------- load run, one target
 load_target() {
-  local t=$1 gen=$2 c0 c1 m reg from step
+  local t=$1 gen=$2 c0 c1 u0 u1 m reg from step
   start_target "$t" "$gen" "$t"
   read -r m < <(mem_kb "$TPID" | awk '{print $2}')
   metric "$t" mem_start_kb "$m"
@@ -313,30 +331,36 @@ load_target() {
   fork_calls "$t" warmup "$WARMUP_CALLS" "$CALL_RATE"
 
   log "$t: (a) $CALLS forked calls at $CALL_RATE/s"
-  c0=$(cpu_ticks "$TPID")
+  read -r c0 u0 < <(cpu_ticks "$TPID")
   fork_calls "$t" fork "$CALLS" "$CALL_RATE"
-  c1=$(cpu_ticks "$TPID")
+  read -r c1 u1 < <(cpu_ticks "$TPID")
   metric "$t" fork_ok "$SIPP_OK/$CALLS"
   metric "$t" fork_cpu_us "$(ms_per $((c1 - c0)) "$CALLS")"
-  log "$t: fork ok=$SIPP_OK failed=$SIPP_FAIL rc=$SIPP_RC cpu=$((c1 - c0)) ticks"
+  metric "$t" fork_retrans "$SIPP_RETR"
+  metric "$t" fork_user_us "$(ms_per $((u1 - u0)) "$CALLS")"
+  log "$t: fork ok=$SIPP_OK failed=$SIPP_FAIL retrans=$SIPP_RETR rc=$SIPP_RC cpu=$((c1 - c0)) ticks (user $((u1 - u0)))"
 
   log "$t: (c) $BUSY_CALLS Busy-on-Busy calls at $BUSY_RATE/s"
   hold_busy_call "$t"
-  c0=$(cpu_ticks "$TPID")
+  read -r c0 u0 < <(cpu_ticks "$TPID")
   busy_calls "$t" busy "$BUSY_CALLS" "$BUSY_RATE"
-  c1=$(cpu_ticks "$TPID")
+  read -r c1 u1 < <(cpu_ticks "$TPID")
   metric "$t" busy_ok "$SIPP_OK/$BUSY_CALLS"
   metric "$t" busy_cpu_us "$(ms_per $((c1 - c0)) "$BUSY_CALLS")"
-  log "$t: busy ok=$SIPP_OK failed=$SIPP_FAIL rc=$SIPP_RC cpu=$((c1 - c0)) ticks"
+  metric "$t" busy_retrans "$SIPP_RETR"
+  metric "$t" busy_user_us "$(ms_per $((u1 - u0)) "$BUSY_CALLS")"
+  log "$t: busy ok=$SIPP_OK failed=$SIPP_FAIL retrans=$SIPP_RETR rc=$SIPP_RC cpu=$((c1 - c0)) ticks (user $((u1 - u0)))"
   stop_tree "$HOLD_PID" 3
 
   log "$t: (b) $REGS registrations at $REG_RATE/s"
-  c0=$(cpu_ticks "$TPID")
+  read -r c0 u0 < <(cpu_ticks "$TPID")
   registrations "$t" reg "$gen" 1 "$REGS" "$REG_RATE"
-  c1=$(cpu_ticks "$TPID")
+  read -r c1 u1 < <(cpu_ticks "$TPID")
   metric "$t" reg_ok "$SIPP_OK/$REGS"
   metric "$t" reg_cpu_us "$(ms_per $((c1 - c0)) "$REGS")"
-  log "$t: reg ok=$SIPP_OK failed=$SIPP_FAIL rc=$SIPP_RC cpu=$((c1 - c0)) ticks"
+  metric "$t" reg_retrans "$SIPP_RETR"
+  metric "$t" reg_user_us "$(ms_per $((u1 - u0)) "$REGS")"
+  log "$t: reg ok=$SIPP_OK failed=$SIPP_FAIL retrans=$SIPP_RETR rc=$SIPP_RC cpu=$((c1 - c0)) ticks (user $((u1 - u0)))"
   stop_devices
 
   # (d) memory: registered accounts so far are 1..REGS; push the rest step by step.
@@ -364,26 +388,36 @@ cg_irefs() { # sum of instruction counts over all cachegrind files of one run (a
   awk '/^summary:/{s+=$2} END{printf "%.0f\n", s}' "$1"/cg.*
 }
 
-cg_run() { # target gen_dir label n_fork n_busy n_reg -> CG_IR
-  local t=$1 gen=$2 label=$3 nf=$4 nb=$5 nr=$6 dir=$RUN/cg-$1-$3
+cg_run() { # target gen_dir label n_fork n_busy n_reg pad_s -> CG_IR
+  local t=$1 gen=$2 label=$3 nf=$4 nb=$5 nr=$6 pad=$7 dir=$RUN/cg-$1-$3 t0 left
   start_target "$t" "$gen" "$t-cg-$label" "$dir"
   start_devices "$t-cg-$label" "$gen"
+  t0=$SECONDS
   if ((nf > 0)); then
     fork_calls "$t-cg-$label" fork "$nf" "$CG_RATE"
-    log "$t cg $label: fork ok=$SIPP_OK/$nf"
+    log "$t cg $label: fork ok=$SIPP_OK/$nf retrans=$SIPP_RETR"
     [[ $SIPP_OK == "$nf" ]] || log "WARNING: $t cg $label: $SIPP_FAIL forked calls failed"
   fi
   if ((nb > 0)); then
     hold_busy_call "$t-cg-$label"
     busy_calls "$t-cg-$label" busy "$nb" "$CG_RATE"
-    log "$t cg $label: busy ok=$SIPP_OK/$nb"
+    log "$t cg $label: busy ok=$SIPP_OK/$nb retrans=$SIPP_RETR"
     [[ $SIPP_OK == "$nb" ]] || log "WARNING: $t cg $label: $SIPP_FAIL busy calls failed"
     stop_tree "$HOLD_PID" 3
   fi
   if ((nr > 0)); then
     registrations "$t-cg-$label" reg "$gen" 1 "$nr" "$CG_RATE"
-    log "$t cg $label: reg ok=$SIPP_OK/$nr"
+    log "$t cg $label: reg ok=$SIPP_OK/$nr retrans=$SIPP_RETR"
     [[ $SIPP_OK == "$nr" ]] || log "WARNING: $t cg $label: $SIPP_FAIL registrations failed"
+  fi
+  # Every run lasts the same wall time, so what the process does while idle (timers, GC
+  # and JIT work in the background) is the same in all runs and cancels in the difference.
+  left=$((t0 + pad - SECONDS))
+  if ((left > 0)); then
+    log "$t cg $label: idle ${left}s to pad the run to ${pad}s"
+    sleep "$left"
+  else
+    log "WARNING: $t cg $label: run took $((-left))s longer than the ${pad}s pad; raise CG_PAD_S"
   fi
   stop_devices
   stop_target cg
@@ -396,18 +430,48 @@ cachegrind_target() {
   # Base run: N of every measured workload. Each further run doubles one workload, so its
   # difference to the base is N of that operation alone: startup, JIT warm-up, devices'
   # registrations and idle timers cancel out.
-  local t=$1 gen=$2 w base nf nb nr
+  local t=$1 gen=$2 w base nf nb nr pad k=0
   local hf=0 hb=0 hr=0
   for w in $CG_WORKLOADS; do
     case $w in fork) hf=$CG_N ;; busy) hb=$CG_N ;; reg) hr=$CG_N ;; *) die "CG_WORKLOADS: $w?" ;; esac
+    k=$((k + 1))
   done
-  cg_run "$t" "$gen" base "$hf" "$hb" "$hr"
+  # longest run: (k+1)*N operations at CG_RATE, plus set-up of each phase (busy probe, SIPp
+  # exits); slow machines can raise CG_PAD_S.
+  pad=${CG_PAD_S:-$(((k + 1) * CG_N / CG_RATE + 15 * k + 20))}
+  cg_run "$t" "$gen" base "$hf" "$hb" "$hr" "$pad"
   base=$CG_IR
   for w in $CG_WORKLOADS; do
     nf=$hf nb=$hb nr=$hr
     case $w in fork) nf=$((2 * hf)) ;; busy) nb=$((2 * hb)) ;; reg) nr=$((2 * hr)) ;; esac
-    cg_run "$t" "$gen" "$w" "$nf" "$nb" "$nr"
+    cg_run "$t" "$gen" "$w" "$nf" "$nb" "$nr" "$pad"
     metric "$t" "ir_$w" "$(awk -v a="$CG_IR" -v b="$base" -v n="$CG_N" 'BEGIN{printf "%.0f", (a-b)/n}')"
+  done
+}
+
+# ---------------------------------------------------------------- profile (sipbob only)
+profile_sipbob() {
+  local gen=$1 w
+  for w in $PROF_WORKLOADS; do
+    NODE_EXTRA=(--cpu-prof --cpu-prof-dir="$RUN/prof-$w")
+    start_target sipbob "$gen" "sipbob-prof-$w"
+    start_devices sipbob-prof-$w "$gen"
+    case $w in
+      fork)
+        fork_calls sipbob-prof warmup "$WARMUP_CALLS" "$CALL_RATE"
+        fork_calls sipbob-prof fork "$CALLS" "$CALL_RATE" ;;
+      busy)
+        hold_busy_call sipbob-prof
+        busy_calls sipbob-prof busy "$BUSY_CALLS" "$BUSY_RATE"
+        stop_tree "$HOLD_PID" 3 ;;
+      reg) registrations sipbob-prof reg "$gen" 1 "$REGS" "$REG_RATE" ;;
+      *) die "PROF_WORKLOADS: $w?" ;;
+    esac
+    log "sipbob profile $w: ok=$SIPP_OK failed=$SIPP_FAIL"
+    stop_devices
+    stop_target # SIGTERM: node writes the profile on its way out
+    NODE_EXTRA=()
+    "$NODE" "$BENCH_DIR/cpuprofile-top.mjs" "$RUN/prof-$w"/*.cpuprofile 30 | tee "$RUN/prof-$w.txt"
   done
 }
 
@@ -422,10 +486,16 @@ report() {
   local rows=() key label s k conv step
   rows+=("fork_ok|forked calls completed without failure (300: 2 devices)|")
   rows+=("fork_cpu_us|CPU per forked call, µs (utime+stime)|")
+  rows+=("fork_user_us|  of which user space, µs|")
   rows+=("reg_ok|registrations completed|")
   rows+=("reg_cpu_us|CPU per registration (REGISTER, 401, REGISTER+auth, 200), µs|")
+  rows+=("reg_user_us|  of which user space, µs|")
   rows+=("busy_ok|Busy-on-Busy calls answered 486|")
   rows+=("busy_cpu_us|CPU per Busy-on-Busy 486, µs|")
+  rows+=("busy_user_us|  of which user space, µs|")
+  rows+=("fork_retrans|SIPp retransmissions during the forked calls|")
+  rows+=("busy_retrans|SIPp retransmissions during the 486 calls|")
+  rows+=("reg_retrans|SIPp retransmissions during the registrations|")
   rows+=("mem_start_kb|memory after start, MB (PSS, all processes)|mb")
   for step in $MEM_STEPS; do
     rows+=("mem_${step}_ok|registered devices for the memory sample|")
@@ -478,6 +548,12 @@ UAS_PIDS=()
 max_users=$REGS
 for step in $MEM_STEPS; do ((step > max_users)) && max_users=$step; done
 
+if [[ $MODE == profile ]]; then
+  GEN=$OUT/gen-$CG_REG_USERS
+  gen_config "$GEN" "$CG_REG_USERS"
+  profile_sipbob "$GEN"
+  exit 0
+fi
 if [[ $MODE == load || $MODE == all ]]; then
   GEN=$OUT/gen-$max_users
   gen_config "$GEN" "$max_users"
