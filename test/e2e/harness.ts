@@ -752,3 +752,9 @@ export function callIdOf(messages: string): string {
   if (!m) throw new Error(`no Call-ID in the message trace:\n${messages.slice(0, 2000)}`);
   return m[1]!;
 }
+
+/** Ports for the SIPp processes of one test file, one per call: first, first + 1, ... */
+export function portCounter(first: number): () => number {
+  let next = first;
+  return () => next++;
+}

@@ -18,25 +18,21 @@
  * other test file running in parallel can collide with this one.
  */
 import t from 'tap';
-import dgram from 'node:dgram';
 import http from 'node:http';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
 import {
   ADMIN_TOKEN,
   call,
-  callerOptions,
   describe,
   idlePhone,
   phone,
+  portCounter,
   register,
-  sippStart,
   startProxy,
-  waitFor,
   type Proxy,
-  type SippProcess,
-  type SippResult,
 } from './harness.js';
+import { activeCallsOn, deviceOf, doneWithin, holdCall, invitedCalls, operatorProxyOptions, stopAtEnd } from './operator-kit.js';
 
 const SIP_PORT = 17171;
 const HTTP_PORT = 19182;
@@ -52,8 +48,7 @@ const H = {
   afterReload: '127.0.0.158',
   trigger: '127.0.0.159',
 } as const;
-let nextPort = 27300;
-const port = () => nextPort++;
+const port = portCounter(27300);
 
 const PW = {
   'anna-desk': 'op-api-pw-anna-desk-3',
@@ -64,26 +59,8 @@ const PW = {
 } as const;
 type User = keyof typeof PW;
 
-const extensions = [
-  {
-    number: '100',
-    name: 'Service Hotline',
-    busyOnBusy: false,
-    devices: [
-      { username: 'hotline-desk-1', password: PW['hotline-desk-1'] },
-      { username: 'hotline-desk-2', password: PW['hotline-desk-2'] },
-    ],
-  },
-  {
-    number: '200',
-    name: 'Anna Schmidt',
-    busyOnBusy: true,
-    devices: [
-      { username: 'anna-desk', password: PW['anna-desk'] },
-      { username: 'anna-soft', password: PW['anna-soft'] },
-    ],
-  },
-];
+const proxyOptions = operatorProxyOptions({ pw: PW, trunk: H.trunk, sipPort: SIP_PORT, httpPort: HTTP_PORT });
+const extensions = proxyOptions.extensions;
 
 interface Ext {
   number: string;
@@ -161,49 +138,6 @@ function sample(text: string, series: string): number | undefined {
   return undefined;
 }
 
-/** Distinct Call-IDs of the INVITEs a SIPp trace received (retransmissions counted once). */
-function invitedCalls(messages: string): string[] {
-  const ids = new Set<string>();
-  const re = /message received \[\d+\] bytes :\s*\r?\n\s*INVITE [\s\S]*?^Call-ID:\s*(\S+)/gim;
-  for (const m of messages.matchAll(re)) ids.add(m[1]!);
-  return [...ids];
-}
-
-/** The result of a SIPp that should be finishing: stopped (SIGTERM) if it is not done within `ms`. */
-async function doneWithin(proc: SippProcess, ms: number): Promise<SippResult> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ms)));
-  const first = await Promise.race([proc.done, late]);
-  clearTimeout(timer);
-  return first === 'late' ? proc.stop() : first;
-}
-
-/** The "hang up now" INFO of op-caller-hold.xml, straight to the held caller's socket. */
-async function triggerHangup(callId: string, host: string, hostPort: number): Promise<void> {
-  const sock = dgram.createSocket('udp4');
-  try {
-    await new Promise<void>((resolve, reject) => {
-      sock.once('error', reject);
-      sock.bind(0, H.trigger, () => resolve());
-    });
-    const msg = [
-      `INFO sip:held@${host}:${hostPort} SIP/2.0`,
-      `Via: SIP/2.0/UDP ${H.trigger}:${sock.address().port};branch=z9hG4bK-op-trigger-${Date.now()};rport`,
-      'Max-Forwards: 70',
-      `From: <sip:test@${H.trigger}>;tag=op-trigger`,
-      `To: <sip:held@${host}>`,
-      `Call-ID: ${callId}`,
-      'CSeq: 1 INFO',
-      'Content-Length: 0',
-      '',
-      '',
-    ].join('\r\n');
-    await new Promise<void>((resolve, reject) => sock.send(msg, hostPort, host, (err) => (err ? reject(err) : resolve())));
-  } finally {
-    sock.close();
-  }
-}
-
 /** The pid of this proxy: the process whose command line names its (unique) config file. */
 function proxyPid(configFile: string): number | undefined {
   for (const entry of readdirSync('/proc')) {
@@ -220,21 +154,11 @@ function proxyPid(configFile: string): number | undefined {
 
 // ---------------------------------------------------------------------------------------
 
-const proxy: Proxy = await startProxy({
-  extensions,
-  trunks: [{ name: 'carrier', address: H.trunk }],
-  calls: { ringTimeout: 8, maxCallDuration: 3600 },
-  sipPort: SIP_PORT,
-  httpPort: HTTP_PORT,
-});
-const procs: SippProcess[] = [];
-t.teardown(async () => {
-  await Promise.all(procs.map((p) => p.stop()));
-  await proxy.stop();
-});
+const proxy: Proxy = await startProxy(proxyOptions);
+const procs = stopAtEnd(t, () => proxy);
 const remote = proxy.remote;
 const P = { annaDesk: port(), annaSoft: port(), hotline1: port(), hotline2: port() };
-const dev = (username: User, local: string, localPort: number) => ({ username, password: PW[username], local, localPort, remote });
+const dev = deviceOf<User>(PW, remote);
 
 t.test('devices register', async (t) => {
   const regs = await Promise.all([
@@ -381,14 +305,9 @@ t.test('PATCH while a call to 200 is up: false lets a second call ring, true giv
   procs.push(desk);
   const soft = await phone({ ...dev('anna-soft', H.annaSoft, P.annaSoft), scenario: 'phone-ring-cancelled.xml', register: false, timeoutSec: 15 });
   procs.push(soft);
-  const heldPort = port();
-  const heldCallId = `op-api-held-${process.pid}-${Date.now()}-%u@${H.trunk}`;
-  const held = sippStart({
-    ...callerOptions({ scenario: 'op-caller-hold.xml', local: H.trunk, localPort: heldPort, remote, to: '200', from: 'carrier', timeoutSec: 40, label: 'held call trunk -> 200' }),
-    extra: ['-cid_str', heldCallId],
-  });
-  procs.push(held);
-  const up = await waitFor('activeCalls 1 on 200', async () => ((await ext('200')).activeCalls === 1 ? true : undefined), 10000, 100).catch((e: Error) => e.message);
+  const held = holdCall({ callIdPrefix: 'op-api-held', trigger: H.trigger, local: H.trunk, localPort: port(), remote, to: '200', from: 'carrier', timeoutSec: 40, label: 'held call trunk -> 200' });
+  procs.push(held.proc);
+  const up = await activeCallsOn(ext, '200', 1, 10000, 100);
   t.equal(up, true, 'the held call is up', { details: up !== true ? proxy.output(6000) : undefined });
   const softFirst = await soft.done;
   t.equal(softFirst.code, 0, 'anna-soft was cancelled when anna-desk answered', { details: softFirst.code !== 0 ? describe(softFirst) : undefined });
@@ -462,14 +381,14 @@ t.test('PATCH while a call to 200 is up: false lets a second call ring, true giv
   t.equal(fourth.code, 0, 'after the reload a call to 200 still gets 486 (API setting and held call kept)', { details: fourth.code !== 0 ? describe(fourth) : undefined });
 
   // End the held call; 200 is free again.
-  await triggerHangup(heldCallId.replace('%u', '1'), H.trunk, heldPort);
-  const [h, d] = await Promise.all([doneWithin(held, 8000), doneWithin(desk, 8000)]);
+  await held.hangup();
+  const [h, d] = await Promise.all([doneWithin(held.proc, 8000), doneWithin(desk, 8000)]);
   t.equal(h.code, 0, 'the held call hung up through the proxy', { details: h.code !== 0 ? `${describe(h)}\n--- proxy\n${proxy.output(6000)}` : undefined });
   t.equal(d.code, 0, 'anna-desk: held call answered and ended, second call rang and was cancelled', { details: d.code !== 0 ? describe(d) : undefined });
   t.equal(invitedCalls(d.messages).length, 2, 'anna-desk was invited to exactly two calls (not the 486 ones)');
   const s = await idleSoft.stop();
   t.same(invitedCalls(s.messages), [], 'anna-soft did not ring while 200 was busy');
-  const free = await waitFor('activeCalls 0 on 200', async () => ((await ext('200')).activeCalls === 0 ? true : undefined), 3000).catch((e: Error) => e.message);
+  const free = await activeCallsOn(ext, '200', 0, 3000);
   t.equal(free, true, 'the BYE ended the call');
 });
 

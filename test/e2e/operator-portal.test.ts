@@ -12,26 +12,22 @@
  * other test file running in parallel can collide with this one.
  */
 import t from 'tap';
-import dgram from 'node:dgram';
 import { existsSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { ADMIN_TOKEN, call, describe, idlePhone, phone, portCounter, register, startProxy, type Proxy } from './harness.js';
 import {
-  ADMIN_TOKEN,
-  call,
-  callerOptions,
-  describe,
-  idlePhone,
-  phone,
-  register,
-  sippStart,
-  startProxy,
-  waitFor,
-  type Proxy,
-  type SippProcess,
-  type SippResult,
-} from './harness.js';
+  CHROMIUM,
+  activeCallsOn,
+  deviceOf,
+  doneWithin,
+  holdCall,
+  invitedCalls,
+  launchChromium,
+  operatorProxyOptions,
+  stopAtEnd,
+  watch,
+} from './operator-kit.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SIP_PORT = 17181;
 const HTTP_PORT = 19183;
 const H = {
@@ -41,8 +37,7 @@ const H = {
   trunk: '127.0.0.165',
   trigger: '127.0.0.169',
 } as const;
-let nextPort = 27500;
-const port = () => nextPort++;
+const port = portCounter(27500);
 
 const PW = {
   'anna-desk': 'op-portal-pw-anna-desk',
@@ -58,106 +53,19 @@ interface Ext {
   activeCalls: number;
 }
 
-/** Distinct Call-IDs of the INVITEs a SIPp trace received (retransmissions counted once). */
-function invitedCalls(messages: string): string[] {
-  const ids = new Set<string>();
-  const re = /message received \[\d+\] bytes :\s*\r?\n\s*INVITE [\s\S]*?^Call-ID:\s*(\S+)/gim;
-  for (const m of messages.matchAll(re)) ids.add(m[1]!);
-  return [...ids];
-}
-
-/** The result of a SIPp that should be finishing: stopped (SIGTERM) if it is not done within `ms`. */
-async function doneWithin(proc: SippProcess, ms: number): Promise<SippResult> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ms)));
-  const first = await Promise.race([proc.done, late]);
-  clearTimeout(timer);
-  return first === 'late' ? proc.stop() : first;
-}
-
-/** The "hang up now" INFO of op-caller-hold.xml, straight to the held caller's socket. */
-async function triggerHangup(callId: string, host: string, hostPort: number): Promise<void> {
-  const sock = dgram.createSocket('udp4');
-  try {
-    await new Promise<void>((resolve, reject) => {
-      sock.once('error', reject);
-      sock.bind(0, H.trigger, () => resolve());
-    });
-    const msg = [
-      `INFO sip:held@${host}:${hostPort} SIP/2.0`,
-      `Via: SIP/2.0/UDP ${H.trigger}:${sock.address().port};branch=z9hG4bK-op-trigger-${Date.now()};rport`,
-      'Max-Forwards: 70',
-      `From: <sip:test@${H.trigger}>;tag=op-trigger`,
-      `To: <sip:held@${host}>`,
-      `Call-ID: ${callId}`,
-      'CSeq: 1 INFO',
-      'Content-Length: 0',
-      '',
-      '',
-    ].join('\r\n');
-    await new Promise<void>((resolve, reject) => sock.send(msg, hostPort, host, (err) => (err ? reject(err) : resolve())));
-  } finally {
-    sock.close();
-  }
-}
-
-/** Page errors and console errors (a CSP violation shows up there) fail the test. */
-function watch(page: Page): string[] {
-  const problems: string[] = [];
-  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !/401|Unauthorized/.test(m.text())) problems.push(`console: ${m.text()}`);
-  });
-  return problems;
-}
-
 if (!existsSync(CHROMIUM)) {
   t.plan(0, `${CHROMIUM} is missing (install Debian's chromium package; .ci/run does)`);
 } else {
-  const proxy: Proxy = await startProxy({
-    extensions: [
-      {
-        number: '100',
-        name: 'Service Hotline',
-        busyOnBusy: false,
-        devices: [
-          { username: 'hotline-desk-1', password: PW['hotline-desk-1'] },
-          { username: 'hotline-desk-2', password: PW['hotline-desk-2'] },
-        ],
-      },
-      {
-        number: '200',
-        name: 'Anna Schmidt',
-        busyOnBusy: true,
-        devices: [
-          { username: 'anna-desk', password: PW['anna-desk'] },
-          { username: 'anna-soft', password: PW['anna-soft'] },
-        ],
-      },
-    ],
-    trunks: [{ name: 'carrier', address: H.trunk }],
-    calls: { ringTimeout: 8, maxCallDuration: 3600 },
-    sipPort: SIP_PORT,
-    httpPort: HTTP_PORT,
-  });
-  const procs: SippProcess[] = [];
+  const proxy: Proxy = await startProxy(operatorProxyOptions({ pw: PW, trunk: H.trunk, sipPort: SIP_PORT, httpPort: HTTP_PORT }));
   let browser: Browser | undefined;
-  t.teardown(async () => {
-    await browser?.close();
-    await Promise.all(procs.map((p) => p.stop()));
-    await proxy.stop();
-  });
+  const procs = stopAtEnd(t, () => proxy, () => browser?.close());
   const remote = proxy.remote;
   const base = `http://127.0.0.1:${HTTP_PORT}/`;
   const P = { annaDesk: port(), annaSoft: port(), hotline1: port() };
-  const dev = (username: User, local: string, localPort: number) => ({ username, password: PW[username], local, localPort, remote });
+  const dev = deviceOf<User>(PW, remote);
   const ext = (n: string) => proxy.apiJson<Ext>(`/api/extensions/${n}`);
 
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    timeout: 15000,
-  });
+  browser = await launchChromium(15000);
 
   t.test('devices register', async (t) => {
     const regs = await Promise.all([
@@ -175,14 +83,9 @@ if (!existsSync(CHROMIUM)) {
     procs.push(desk);
     const soft = await phone({ ...dev('anna-soft', H.annaSoft, P.annaSoft), scenario: 'phone-ring-cancelled.xml', register: false, timeoutSec: 15 });
     procs.push(soft);
-    const heldPort = port();
-    const heldCallId = `op-portal-held-${process.pid}-${Date.now()}-%u@${H.trunk}`;
-    const held = sippStart({
-      ...callerOptions({ scenario: 'op-caller-hold.xml', local: H.trunk, localPort: heldPort, remote, to: '200', from: 'carrier', timeoutSec: 40, label: 'held call trunk -> 200' }),
-      extra: ['-cid_str', heldCallId],
-    });
-    procs.push(held);
-    const up = await waitFor('activeCalls 1 on 200', async () => ((await ext('200')).activeCalls === 1 ? true : undefined), 10000, 100).catch((e: Error) => e.message);
+    const held = holdCall({ callIdPrefix: 'op-portal-held', trigger: H.trigger, local: H.trunk, localPort: port(), remote, to: '200', from: 'carrier', timeoutSec: 40, label: 'held call trunk -> 200' });
+    procs.push(held.proc);
+    const up = await activeCallsOn(ext, '200', 1, 10000, 100);
     t.equal(up, true, 'the held call to 200 is up', { details: up !== true ? proxy.output(6000) : undefined });
     const s1 = await soft.done;
     t.equal(s1.code, 0, 'anna-soft was cancelled when anna-desk answered', { details: s1.code !== 0 ? describe(s1) : undefined });
@@ -241,8 +144,8 @@ if (!existsSync(CHROMIUM)) {
     const i2 = await idle2.stop();
     t.same(invitedCalls(i2.messages), [], 'after Save (on): anna-soft did not ring');
 
-    await triggerHangup(heldCallId.replace('%u', '1'), H.trunk, heldPort);
-    const [h, d] = await Promise.all([doneWithin(held, 8000), doneWithin(desk, 8000)]);
+    await held.hangup();
+    const [h, d] = await Promise.all([doneWithin(held.proc, 8000), doneWithin(desk, 8000)]);
     t.equal(h.code, 0, 'the held call hung up through the proxy', { details: h.code !== 0 ? describe(h) : undefined });
     t.equal(d.code, 0, 'anna-desk: held call, then rang for the second call and was cancelled', { details: d.code !== 0 ? describe(d) : undefined });
     t.equal(invitedCalls(d.messages).length, 2, 'anna-desk was invited to exactly two calls (none of the 486 ones)');

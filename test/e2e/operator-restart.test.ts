@@ -20,21 +20,8 @@
  * other test file running in parallel can collide with this one.
  */
 import t from 'tap';
-import dgram from 'node:dgram';
-import {
-  call,
-  callerOptions,
-  describe,
-  idlePhone,
-  phone,
-  register,
-  sippStart,
-  startProxy,
-  waitFor,
-  type Proxy,
-  type SippProcess,
-  type SippResult,
-} from './harness.js';
+import { call, describe, idlePhone, phone, portCounter, register, startProxy, waitFor, type Proxy } from './harness.js';
+import { activeCallsOn, deviceOf, doneWithin, holdCall, invitedCalls, operatorProxyOptions, stopAtEnd } from './operator-kit.js';
 
 const SIP_PORT = 17161;
 const HTTP_PORT = 19181;
@@ -46,38 +33,12 @@ const H = {
   trunk: '127.0.0.145',
   trigger: '127.0.0.149',
 } as const;
-let nextPort = 27100;
-const port = () => nextPort++;
+const port = portCounter(27100);
 
 const PW = { 'anna-desk': 'op-restart-pw-3', 'anna-soft': 'op-restart-pw-4', 'hotline-desk-1': 'op-restart-pw-1', 'hotline-desk-2': 'op-restart-pw-2' };
 
-const extensions = [
-  {
-    number: '100',
-    name: 'Service Hotline',
-    busyOnBusy: false, // turned on by PATCH before the kill
-    devices: [
-      { username: 'hotline-desk-1', password: PW['hotline-desk-1'] },
-      { username: 'hotline-desk-2', password: PW['hotline-desk-2'] },
-    ],
-  },
-  {
-    number: '200',
-    name: 'Anna Schmidt',
-    busyOnBusy: true,
-    devices: [
-      { username: 'anna-desk', password: PW['anna-desk'] },
-      { username: 'anna-soft', password: PW['anna-soft'] },
-    ],
-  },
-];
-const proxyOptions = {
-  extensions,
-  trunks: [{ name: 'carrier', address: H.trunk }],
-  calls: { ringTimeout: 8, maxCallDuration: 3600 },
-  sipPort: SIP_PORT,
-  httpPort: HTTP_PORT,
-};
+// 100 is busyOnBusy false in the YAML: the first test turns it on by PATCH before the kill.
+const proxyOptions = operatorProxyOptions({ pw: PW, trunk: H.trunk, sipPort: SIP_PORT, httpPort: HTTP_PORT });
 
 interface Ext {
   number: string;
@@ -94,52 +55,6 @@ interface CallRow {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Distinct Call-IDs of the INVITEs a SIPp trace received (retransmissions counted once). */
-function invitedCalls(messages: string): string[] {
-  const ids = new Set<string>();
-  const re = /message received \[\d+\] bytes :\s*\r?\n\s*INVITE [\s\S]*?^Call-ID:\s*(\S+)/gim;
-  for (const m of messages.matchAll(re)) ids.add(m[1]!);
-  return [...ids];
-}
-
-/** The result of a SIPp that should be finishing: stopped (SIGTERM) if it is not done within `ms`. */
-async function doneWithin(proc: SippProcess, ms: number): Promise<SippResult> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ms)));
-  const first = await Promise.race([proc.done, late]);
-  clearTimeout(timer);
-  return first === 'late' ? proc.stop() : first;
-}
-
-/**
- * Sends the "hang up now" INFO of op-caller-hold.xml straight to the held caller's socket
- * (fire and forget: the scenario does not answer it, see its header).
- */
-async function triggerHangup(callId: string, host: string, hostPort: number): Promise<void> {
-  const sock = dgram.createSocket('udp4');
-  try {
-    await new Promise<void>((resolve, reject) => {
-      sock.once('error', reject);
-      sock.bind(0, H.trigger, () => resolve());
-    });
-    const msg = [
-      `INFO sip:held@${host}:${hostPort} SIP/2.0`,
-      `Via: SIP/2.0/UDP ${H.trigger}:${sock.address().port};branch=z9hG4bK-op-trigger-${Date.now()};rport`,
-      'Max-Forwards: 70',
-      `From: <sip:test@${H.trigger}>;tag=op-trigger`,
-      `To: <sip:held@${host}>`,
-      `Call-ID: ${callId}`,
-      'CSeq: 1 INFO',
-      'Content-Length: 0',
-      '',
-      '',
-    ].join('\r\n');
-    await new Promise<void>((resolve, reject) => sock.send(msg, hostPort, host, (err) => (err ? reject(err) : resolve())));
-  } finally {
-    sock.close();
-  }
-}
-
 /** Registrations of one device in an extension view. */
 function regsOf(ext: Ext, username: string): string[] {
   return (ext.devices.find((d) => d.username === username)?.registrations ?? []).map((r) => r.contact);
@@ -148,16 +63,12 @@ function regsOf(ext: Ext, username: string): string[] {
 t.test('state survives kill -9: bindings, the held call, a PATCHed setting; BYE after restart', async (t) => {
   let proxy: Proxy = await startProxy(proxyOptions);
   const storageDir = proxy.storageDir;
-  const procs: SippProcess[] = [];
-  t.teardown(async () => {
-    await Promise.all(procs.map((p) => p.stop()));
-    await proxy.stop();
-  });
+  const procs = stopAtEnd(t, () => proxy);
   const ext = (n: string) => proxy.apiJson<Ext>(`/api/extensions/${n}`);
 
   const P = { annaDesk: port(), annaSoft: port(), hotline1: port(), hotline2: port() };
   const remote = proxy.remote;
-  const dev = (username: keyof typeof PW, local: string, localPort: number) => ({ username, password: PW[username], local, localPort, remote });
+  const dev = deviceOf(PW, remote);
 
   // --- Before the kill: four devices register; 100 becomes Busy on Busy through the API.
   const regs = await Promise.all([
@@ -178,24 +89,20 @@ t.test('state survives kill -9: bindings, the held call, a PATCHed setting; BYE 
   procs.push(answering);
   const losing = await phone({ ...dev('anna-soft', H.annaSoft, P.annaSoft), scenario: 'phone-ring-cancelled.xml', register: false, timeoutSec: 15 });
   procs.push(losing);
-  // A Call-ID of our own (-cid_str): the trigger INFO must carry it. (SIPp's message trace is
-  // written buffered, so it cannot be read reliably while SIPp runs.)
-  const callIdHeld = `op-held-${process.pid}-${Date.now()}-%u@${H.hotline1}`;
-  const held = sippStart({
-    ...callerOptions({
-      scenario: 'op-caller-hold.xml',
-      local: H.hotline1,
-      localPort: P.hotline1,
-      remote,
-      to: '200',
-      from: 'hotline-desk-1',
-      password: PW['hotline-desk-1'],
-      timeoutSec: 40,
-      label: 'held call hotline-desk-1 -> 200',
-    }),
-    extra: ['-cid_str', callIdHeld],
+  // A Call-ID of our own (-cid_str): the trigger INFO must carry it (see holdCall).
+  const held = holdCall({
+    callIdPrefix: 'op-held',
+    trigger: H.trigger,
+    local: H.hotline1,
+    localPort: P.hotline1,
+    remote,
+    to: '200',
+    from: 'hotline-desk-1',
+    password: PW['hotline-desk-1'],
+    timeoutSec: 40,
+    label: 'held call hotline-desk-1 -> 200',
   });
-  procs.push(held);
+  procs.push(held.proc);
   const up = await waitFor(
     'activeCalls 1 on 200 and 100 before the kill',
     async () => ((await ext('200')).activeCalls === 1 && (await ext('100')).activeCalls === 1 ? true : undefined),
@@ -258,8 +165,8 @@ t.test('state survives kill -9: bindings, the held call, a PATCHed setting; BYE 
     t.notMatch(r.messages, /SIP\/2\.0 180 /, `no ringing on the call to ${number}`);
   }
   // --- The held call's BYE through the restarted proxy.
-  await triggerHangup(callIdHeld.replace('%u', '1'), H.hotline1, P.hotline1);
-  const [heldResult, answerResult] = await Promise.all([doneWithin(held, 8000), doneWithin(answering, 8000)]);
+  await held.hangup();
+  const [heldResult, answerResult] = await Promise.all([doneWithin(held.proc, 8000), doneWithin(answering, 8000)]);
   t.equal(heldResult.code, 0, 'BYE from the caller passed the restarted proxy and got 200', {
     details: heldResult.code !== 0 ? `${describe(heldResult)}\n--- proxy\n${proxy.output(6000)}` : undefined,
   });
@@ -307,15 +214,11 @@ t.test('bindings and calls that expired while the proxy was down are gone after 
   const opts = { ...proxyOptions, registrar: { minExpires: 1, maxExpires: 3600, defaultExpires: 600 }, calls: { ringTimeout: 8, maxCallDuration: 5 } };
   let proxy: Proxy = await startProxy(opts);
   const storageDir = proxy.storageDir;
-  const procs: SippProcess[] = [];
-  t.teardown(async () => {
-    await Promise.all(procs.map((p) => p.stop()));
-    await proxy.stop();
-  });
+  const procs = stopAtEnd(t, () => proxy);
   const ext = (n: string) => proxy.apiJson<Ext>(`/api/extensions/${n}`);
   const remote = proxy.remote;
   const P = { annaDesk: port(), annaSoft: port() };
-  const dev = (username: keyof typeof PW, local: string, localPort: number) => ({ username, password: PW[username], local, localPort, remote });
+  const dev = deviceOf(PW, remote);
 
   const regs = await Promise.all([
     register(dev('anna-desk', H.annaDesk, P.annaDesk)),
@@ -328,14 +231,9 @@ t.test('bindings and calls that expired while the proxy was down are gone after 
   procs.push(answering);
   const losing = await phone({ ...dev('anna-soft', H.annaSoft, P.annaSoft), scenario: 'phone-ring-cancelled.xml', register: false, timeoutSec: 10 });
   procs.push(losing);
-  const heldPort = port();
-  const heldCallId = `op-restart-expiring-${process.pid}-${Date.now()}-%u@${H.trunk}`;
-  const held = sippStart({
-    ...callerOptions({ scenario: 'op-caller-hold.xml', local: H.trunk, localPort: heldPort, remote, to: '200', from: 'carrier', timeoutSec: 30, label: 'held call trunk -> 200' }),
-    extra: ['-cid_str', heldCallId],
-  });
-  procs.push(held);
-  const up = await waitFor('activeCalls 1 on 200', async () => ((await ext('200')).activeCalls === 1 ? true : undefined), 10000, 50).catch((e: Error) => e.message);
+  const held = holdCall({ callIdPrefix: 'op-restart-expiring', trigger: H.trigger, local: H.trunk, localPort: port(), remote, to: '200', from: 'carrier', timeoutSec: 30, label: 'held call trunk -> 200' });
+  procs.push(held.proc);
+  const up = await activeCallsOn(ext, '200', 1, 10000, 50);
   const answeredAt = Date.now();
   t.equal(up, true, 'the call is up', { details: up !== true ? proxy.output(6000) : undefined });
   await losing.done;
@@ -355,8 +253,8 @@ t.test('bindings and calls that expired while the proxy was down are gone after 
 
   // End the old call at the phone (the proxy passes the BYE along the route, or not; it no
   // longer tracks it), then 200 rings anna-desk only.
-  await triggerHangup(heldCallId.replace('%u', '1'), H.trunk, heldPort);
-  await Promise.all([doneWithin(held, 8000), doneWithin(answering, 8000)]);
+  await held.hangup();
+  await Promise.all([doneWithin(held.proc, 8000), doneWithin(answering, 8000)]);
   const desk = await phone({ ...dev('anna-desk', H.annaDesk, P.annaDesk), scenario: 'phone-answer.xml', register: false, ringMs: 200, timeoutSec: 15 });
   procs.push(desk);
   const soft = await idlePhone({ ...dev('anna-soft', H.annaSoft, P.annaSoft), timeoutSec: 15 });

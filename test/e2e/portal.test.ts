@@ -9,12 +9,11 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { chromium, type Browser, type Page } from 'playwright-core';
 import { startHttp } from '../../src/http/server.js';
 import { createMetrics } from '../../src/metrics.js';
 import type { AdminView, CallView, DeviceView, ExtensionView } from '../../src/http/view.js';
+import { CHROMIUM, launchChromium, watch } from './operator-kit.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const ADMIN_TOKEN = 'portal-admin-token';
 const DEVICES: Record<string, { password: string; extension: string }> = {
@@ -99,25 +98,12 @@ if (!existsSync(CHROMIUM)) {
   });
   const srv = await startHttp({ host: '127.0.0.1', port: 0, view, metrics: registry, logger: pino({ level: 'silent' }) });
   const base = `http://127.0.0.1:${srv.address.port}/`;
-  const browser: Browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launchChromium();
   t.teardown(async () => {
     await browser.close();
     await srv.close();
   });
   mkdirSync(resolve(ROOT, 'docs'), { recursive: true });
-
-  /** Page errors and console errors (a CSP violation shows up there) fail the test. */
-  function watch(page: Page): string[] {
-    const problems: string[] = [];
-    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/401|Unauthorized/.test(m.text())) problems.push(`console: ${m.text()}`);
-    });
-    return problems;
-  }
 
   t.test('admin: overview of every extension, then Busy on Busy for 200', async (t) => {
     const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });

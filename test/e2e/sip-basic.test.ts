@@ -16,13 +16,13 @@ import {
   outcomeOf,
   phone,
   portBlock,
+  portCounter,
   register,
   startProxy,
 } from './harness.js';
 
 const P = portBlock(3);
-let nextPort = P.base + 50;
-const port = () => nextPort++;
+const port = portCounter(P.base + 50);
 const RING_TIMEOUT_SEC = 2;
 
 const DEVICES = {

@@ -21,6 +21,7 @@ import {
   outcomeOf,
   phone,
   portBlock,
+  portCounter,
   register,
   sippServer,
   startProxy,
@@ -29,8 +30,7 @@ import {
 } from './harness.js';
 
 const P = portBlock(2);
-let nextPort = P.base + 50;
-const port = () => nextPort++;
+const port = portCounter(P.base + 50);
 const TRUNK_OUT_PORT = P.base + 31;
 
 const DEVICES = {

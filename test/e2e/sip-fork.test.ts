@@ -18,14 +18,14 @@ import {
   outcomeOf,
   phone,
   portBlock,
+  portCounter,
   startProxy,
   waitFor,
   type LogLine,
 } from './harness.js';
 
 const P = portBlock(1);
-let nextPort = P.base + 50;
-const port = () => nextPort++;
+const port = portCounter(P.base + 50);
 
 const DEVICES = {
   'hotline-desk-1': { password: 'secret-1', local: HOSTS.phone1, localPort: P.base + 1 },
