@@ -2,11 +2,13 @@
  * The portal in headless Chromium (Debian's /usr/bin/chromium via playwright-core; never a
  * downloaded browser) against the real HTTP server and an in-test fake AdminView. The lead's
  * end-to-end tests drive the real proxy; this one checks what a person sees and clicks.
- * Also refreshes the screenshots in docs/.
+ * With UPDATE_SCREENSHOTS=1 it also refreshes the screenshots in docs/ (otherwise they go to a
+ * temp dir, so a test run leaves the work tree clean).
  */
 import t from 'tap';
-import { existsSync, mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { startHttp } from '../../src/http/server.js';
@@ -15,6 +17,7 @@ import type { AdminView, CallView, DeviceView, ExtensionView } from '../../src/h
 import { CHROMIUM, launchChromium, watch } from './operator-kit.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const SHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? resolve(ROOT, 'docs') : mkdtempSync(join(tmpdir(), 'sipbob-shots-'));
 const ADMIN_TOKEN = 'portal-admin-token';
 const DEVICES: Record<string, { password: string; extension: string }> = {
   'hotline-desk-1': { password: 'hl-secret-1', extension: '100' },
@@ -103,7 +106,7 @@ if (!existsSync(CHROMIUM)) {
     await browser.close();
     await srv.close();
   });
-  mkdirSync(resolve(ROOT, 'docs'), { recursive: true });
+  mkdirSync(SHOTS, { recursive: true });
 
   t.test('admin: overview of every extension, then Busy on Busy for 200', async (t) => {
     const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
@@ -125,7 +128,7 @@ if (!existsSync(CHROMIUM)) {
     for (const s of ['Service Hotline', 'Anna Schmidt', 'hotline-desk-1', 'anna-soft', 'Not registered', 'Registered', 'Linphone-Android/5.2.5', 'sip:anna-desk@192.0.2.21:5062;transport=udp', '2 active calls']) {
       t.match(text, s, `overview shows ${s}`);
     }
-    await page.screenshot({ path: resolve(ROOT, 'docs/portal.png'), fullPage: true });
+    await page.screenshot({ path: resolve(SHOTS, 'portal.png'), fullPage: true });
 
     await page.click('a[aria-label="Settings of extension 200"]');
     await page.waitForSelector('#busyOnBusy');
@@ -195,7 +198,7 @@ if (!existsSync(CHROMIUM)) {
     t.match(await page.textContent('#status'), 'Not saved yet');
     await page.tap('#save');
     await page.waitForFunction(() => document.querySelector('#status')?.textContent?.startsWith('Saved'));
-    await page.screenshot({ path: resolve(ROOT, 'docs/portal-settings-mobile.png'), fullPage: true });
+    await page.screenshot({ path: resolve(SHOTS, 'portal-settings-mobile.png'), fullPage: true });
     t.same(view.changes.slice(before), [['200', true]]);
     t.same(problems, [], 'no page or CSP errors');
   });
