@@ -62,7 +62,14 @@ export class Transports {
 
   private startUdp(l: ListenConfig, local: LocalAddress): Promise<void> {
     const family = net.isIPv6(l.host) ? 6 : 4;
-    const socket = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
+    const socket = dgram.createSocket({
+      type: family === 6 ? 'udp6' : 'udp4',
+      recvBufferSize: 4 << 20,
+      sendBufferSize: 4 << 20,
+      // Destinations are always IP literals (we never resolve names on the hot path); the
+      // default dns.lookup would validate each one with a large regex and defer the send.
+      lookup: literalLookup,
+    });
     socket.on('message', (data, rinfo) => {
       this.onMessage(data, { transport: 'udp', address: rinfo.address, port: rinfo.port }, local);
     });
@@ -129,7 +136,7 @@ export class Transports {
   /** Fire and forget: SIP recovers from loss by retransmission; errors are logged, never thrown. */
   send(dest: Endpoint, data: Buffer, onError?: () => void): void {
     if (dest.transport === 'udp') {
-      const fam = net.isIPv6(dest.address) ? 6 : 4;
+      const fam = dest.address.indexOf(':') !== -1 ? 6 : 4;
       const u = this.udp.find((x) => x.family === fam) ?? this.udp[0];
       if (!u) return onError?.();
       u.socket.send(data, dest.port, dest.address, (err) => {
@@ -185,4 +192,13 @@ export class Transports {
 /** "::ffff:127.0.0.1" from a dual-stack socket is the IPv4 peer 127.0.0.1. */
 function normalizeAddress(a: string): string {
   return a.startsWith('::ffff:') && net.isIPv4(a.slice(7)) ? a.slice(7) : a;
+}
+
+/** dgram lookup for addresses that are already IP literals. */
+function literalLookup(
+  address: string,
+  _opts: unknown,
+  cb: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  cb(null, address, address.indexOf(':') !== -1 ? 6 : 4);
 }
