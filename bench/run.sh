@@ -255,6 +255,13 @@ start_devices() { # target gen_dir: register bench-a/b/c from where their UAS wi
   sleep 1
 }
 
+devices_alive() { # the UAS SIPps must live through a phase, or its failures are ours
+  local p
+  for p in "${UAS_PIDS[@]}"; do
+    alive "$p" || { log "WARNING: device SIPp $p died (killed from outside?)"; return 1; }
+  done
+}
+
 stop_devices() {
   local p
   for p in "${UAS_PIDS[@]}"; do stop_tree "$p" 3; done
@@ -338,6 +345,7 @@ load_target() {
   metric "$t" fork_cpu_us "$(ms_per $((c1 - c0)) "$CALLS")"
   metric "$t" fork_retrans "$SIPP_RETR"
   metric "$t" fork_user_us "$(ms_per $((u1 - u0)) "$CALLS")"
+  devices_alive || metric "$t" fork_note "device SIPp died"
   log "$t: fork ok=$SIPP_OK failed=$SIPP_FAIL retrans=$SIPP_RETR rc=$SIPP_RC cpu=$((c1 - c0)) ticks (user $((u1 - u0)))"
 
   log "$t: (c) $BUSY_CALLS Busy-on-Busy calls at $BUSY_RATE/s"
@@ -349,6 +357,7 @@ load_target() {
   metric "$t" busy_cpu_us "$(ms_per $((c1 - c0)) "$BUSY_CALLS")"
   metric "$t" busy_retrans "$SIPP_RETR"
   metric "$t" busy_user_us "$(ms_per $((u1 - u0)) "$BUSY_CALLS")"
+  devices_alive || metric "$t" busy_note "device SIPp died"
   log "$t: busy ok=$SIPP_OK failed=$SIPP_FAIL retrans=$SIPP_RETR rc=$SIPP_RC cpu=$((c1 - c0)) ticks (user $((u1 - u0)))"
   stop_tree "$HOLD_PID" 3
 
@@ -388,27 +397,29 @@ cg_irefs() { # sum of instruction counts over all cachegrind files of one run (a
   awk '/^summary:/{s+=$2} END{printf "%.0f\n", s}' "$1"/cg.*
 }
 
-cg_run() { # target gen_dir label n_fork n_busy n_reg pad_s -> CG_IR
+cg_run() { # target gen_dir label n_fork n_busy n_reg pad_s -> CG_IR, CG_VALID (1: all ok)
   local t=$1 gen=$2 label=$3 nf=$4 nb=$5 nr=$6 pad=$7 dir=$RUN/cg-$1-$3 t0 left
+  CG_VALID=1
+  rm -rf "$dir"
   start_target "$t" "$gen" "$t-cg-$label" "$dir"
   start_devices "$t-cg-$label" "$gen"
   t0=$SECONDS
   if ((nf > 0)); then
     fork_calls "$t-cg-$label" fork "$nf" "$CG_RATE"
     log "$t cg $label: fork ok=$SIPP_OK/$nf retrans=$SIPP_RETR"
-    [[ $SIPP_OK == "$nf" ]] || log "WARNING: $t cg $label: $SIPP_FAIL forked calls failed"
+    [[ $SIPP_OK == "$nf" ]] || { CG_VALID=0; log "WARNING: $t cg $label: $SIPP_FAIL forked calls failed"; }
   fi
   if ((nb > 0)); then
     hold_busy_call "$t-cg-$label"
     busy_calls "$t-cg-$label" busy "$nb" "$CG_RATE"
     log "$t cg $label: busy ok=$SIPP_OK/$nb retrans=$SIPP_RETR"
-    [[ $SIPP_OK == "$nb" ]] || log "WARNING: $t cg $label: $SIPP_FAIL busy calls failed"
+    [[ $SIPP_OK == "$nb" ]] || { CG_VALID=0; log "WARNING: $t cg $label: $SIPP_FAIL busy calls failed"; }
     stop_tree "$HOLD_PID" 3
   fi
   if ((nr > 0)); then
     registrations "$t-cg-$label" reg "$gen" 1 "$nr" "$CG_RATE"
     log "$t cg $label: reg ok=$SIPP_OK/$nr retrans=$SIPP_RETR"
-    [[ $SIPP_OK == "$nr" ]] || log "WARNING: $t cg $label: $SIPP_FAIL registrations failed"
+    [[ $SIPP_OK == "$nr" ]] || { CG_VALID=0; log "WARNING: $t cg $label: $SIPP_FAIL registrations failed"; }
   fi
   # Every run lasts the same wall time, so what the process does while idle (timers, GC
   # and JIT work in the background) is the same in all runs and cancels in the difference.
@@ -419,18 +430,33 @@ cg_run() { # target gen_dir label n_fork n_busy n_reg pad_s -> CG_IR
   else
     log "WARNING: $t cg $label: run took $((-left))s longer than the ${pad}s pad; raise CG_PAD_S"
   fi
+  devices_alive || CG_VALID=0
   stop_devices
   stop_target cg
   CG_IR=$(cg_irefs "$dir")
   log "$t cg $label: I refs $CG_IR"
-  metric "$t" "cg_${label}_ir" "$CG_IR"
+}
+
+cg_run_valid() { # cg_run, once more if a call failed (the instruction count would be off)
+  local try
+  for try in 1 2; do
+    cg_run "$@"
+    ((CG_VALID)) && break
+    if ((try == 1)); then
+      log "WARNING: $1 cg $3: calls failed; repeating the run"
+    else
+      log "WARNING: $1 cg $3: calls failed again; the count is marked invalid"
+    fi
+  done
+  metric "$1" "cg_${3}_ir" "$CG_IR"
+  ((CG_VALID)) || metric "$1" "cg_${3}_invalid" 1
 }
 
 cachegrind_target() {
   # Base run: N of every measured workload. Each further run doubles one workload, so its
   # difference to the base is N of that operation alone: startup, JIT warm-up, devices'
   # registrations and idle timers cancel out.
-  local t=$1 gen=$2 w base nf nb nr pad k=0
+  local t=$1 gen=$2 w base nf nb nr pad v k=0
   local hf=0 hb=0 hr=0
   for w in $CG_WORKLOADS; do
     case $w in fork) hf=$CG_N ;; busy) hb=$CG_N ;; reg) hr=$CG_N ;; *) die "CG_WORKLOADS: $w?" ;; esac
@@ -439,13 +465,15 @@ cachegrind_target() {
   # longest run: (k+1)*N operations at CG_RATE, plus set-up of each phase (busy probe, SIPp
   # exits); slow machines can raise CG_PAD_S.
   pad=${CG_PAD_S:-$(((k + 1) * CG_N / CG_RATE + 15 * k + 20))}
-  cg_run "$t" "$gen" base "$hf" "$hb" "$hr" "$pad"
+  cg_run_valid "$t" "$gen" base "$hf" "$hb" "$hr" "$pad"
   base=$CG_IR
   for w in $CG_WORKLOADS; do
     nf=$hf nb=$hb nr=$hr
     case $w in fork) nf=$((2 * hf)) ;; busy) nb=$((2 * hb)) ;; reg) nr=$((2 * hr)) ;; esac
-    cg_run "$t" "$gen" "$w" "$nf" "$nb" "$nr" "$pad"
-    metric "$t" "ir_$w" "$(awk -v a="$CG_IR" -v b="$base" -v n="$CG_N" 'BEGIN{printf "%.0f", (a-b)/n}')"
+    cg_run_valid "$t" "$gen" "$w" "$nf" "$nb" "$nr" "$pad"
+    v=$(awk -v a="$CG_IR" -v b="$base" -v n="$CG_N" 'BEGIN{printf "%.0f", (a-b)/n}')
+    [[ -n $(val "$t" cg_base_invalid)$(val "$t" "cg_${w}_invalid") ]] && v="$v (invalid: calls failed)"
+    metric "$t" "ir_$w" "$v"
   done
 }
 
