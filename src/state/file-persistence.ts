@@ -107,7 +107,7 @@ export class FilePersistence implements Persistence {
 
     this.state = state;
     this.loaded = true;
-    if (this.stats.journalRecords > this.compactAfter) this.tryCompact();
+    if (this.journalTooLong()) this.tryCompact();
     return this.copyState();
   }
 
@@ -191,7 +191,7 @@ export class FilePersistence implements Persistence {
       this.scheduleRetry();
       return;
     }
-    if (this.stats.journalRecords > this.compactAfter) this.tryCompact();
+    if (this.journalTooLong()) this.tryCompact();
   }
 
   private scheduleRetry(): void {
@@ -211,20 +211,44 @@ export class FilePersistence implements Persistence {
    * Synchronous on purpose: it runs once per `compactAfter` changes, and no append can slip
    * in between the snapshot and the truncation.
    */
+  /**
+   * Compact when the journal holds more than compactAfter records AND more records than the
+   * live state (as Redis rewrites its AOF at 100% growth): with 100,000 bindings a fixed
+   * threshold would rewrite the whole state every few thousand REGISTERs.
+   */
+  private journalTooLong(): boolean {
+    const n = this.stats.journalRecords;
+    if (n <= this.compactAfter) return false;
+    let live = 0;
+    for (const m of this.state.values()) live += m.size;
+    return n > live;
+  }
+
   private tryCompact(): boolean {
     if (this.fd === undefined) return false;
     const tmpPath = join(this.dir, SNAPSHOT_TMP);
     try {
-      const kinds: string[] = [];
-      for (const [kind, entries] of this.state) {
-        const items: string[] = [];
-        for (const [key, v] of entries) items.push(`[${JSON.stringify(key)},${v}]`);
-        kinds.push(`[${JSON.stringify(kind)},[${items.join(',')}]]`);
-      }
-      const text = `{"version":${SNAPSHOT_VERSION},"state":[${kinds.join(',')}]}\n`;
+      // Written in chunks of about 1 MB: one string of the whole state would cost its size
+      // twice over in memory (string + buffer) at 100,000 bindings.
       const tmpFd = openSync(tmpPath, 'w');
       try {
-        writeFully(tmpFd, Buffer.from(text, 'utf8'));
+        let chunk = `{"version":${SNAPSHOT_VERSION},"state":[`;
+        let firstKind = true;
+        for (const [kind, entries] of this.state) {
+          chunk += `${firstKind ? '' : ','}[${JSON.stringify(kind)},[`;
+          firstKind = false;
+          let first = true;
+          for (const [key, v] of entries) {
+            chunk += `${first ? '' : ','}[${JSON.stringify(key)},${v}]`;
+            first = false;
+            if (chunk.length > 1 << 20) {
+              writeFully(tmpFd, Buffer.from(chunk, 'utf8'));
+              chunk = '';
+            }
+          }
+          chunk += ']]';
+        }
+        writeFully(tmpFd, Buffer.from(chunk + ']}\n', 'utf8'));
         fsyncSync(tmpFd);
       } finally {
         closeSync(tmpFd);

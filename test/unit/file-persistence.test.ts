@@ -309,3 +309,24 @@ t.test('a failed journal write is repaired from memory by the next flush', async
   t.same(plain(await q.load()), { setting: { '1': 1, '2': 2, '3': 3 } }, 'the lost record is back');
   await q.close();
 });
+
+t.test('a large live state is not rewritten every compactAfter changes', async (t) => {
+  const dir = tempDir(t);
+  const p = new FilePersistence(dir, { compactAfter: 10 });
+  await p.load();
+  for (let i = 0; i < 1000; i++) p.put('binding', `k${i}`, { i });
+  await nextTurn();
+  const after = p.stats.compactions;
+  // 500 refreshes: the journal (1500) is already longer than the live state (1000)...
+  for (let i = 0; i < 500; i++) p.put('binding', `k${i}`, { i, again: true });
+  await nextTurn();
+  t.equal(p.stats.compactions, after + 1, 'one compaction once the journal outgrew the live state');
+  // ...and after it, 500 more changes (< 1000 live) do not compact again.
+  for (let i = 0; i < 500; i++) p.put('binding', `k${i}`, { i, third: true });
+  await nextTurn();
+  t.equal(p.stats.compactions, after + 1, 'no rewrite of 1000 records for 500 changes');
+  await p.close();
+  const q = new FilePersistence(dir);
+  t.same((await q.load()).get('binding')?.get('k1'), { i: 1, third: true });
+  await q.close();
+});
