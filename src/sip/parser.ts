@@ -33,7 +33,14 @@ const COMPACT: Readonly<Record<string, string>> = {
 };
 
 /** Headers that RFC 3261 allows only once; a second copy makes the request malformed (RFC 4475 §3.3.8). */
-const SINGLE = new Set(['call-id', 'cseq', 'from', 'to', 'max-forwards', 'content-length']);
+const SINGLE: ReadonlyMap<string, number> = new Map([
+  ['call-id', 1],
+  ['cseq', 2],
+  ['from', 4],
+  ['to', 8],
+  ['max-forwards', 16],
+  ['content-length', 32],
+]);
 
 export type ParseResult =
   | { ok: true; msg: SipMessage }
@@ -62,7 +69,7 @@ export function parseMessage(buf: Buffer): ParseResult {
   let p = lineEnd + 1;
   let bodyStart = -1;
   let contentLength = -1;
-  const seen = new Set<string>();
+  let seen = 0; // bit set over SINGLE: no allocation per message
   while (p < buf.length) {
     const nl = buf.indexOf(10, p);
     const eol = nl === -1 ? buf.length : nl;
@@ -103,9 +110,10 @@ export function parseMessage(buf: Buffer): ParseResult {
     while (vs < valueEnd && (buf[vs] === 32 || buf[vs] === 9)) vs++;
     let ve = valueEnd;
     while (ve > vs && (buf[ve - 1] === 32 || buf[ve - 1] === 9)) ve--;
-    if (SINGLE.has(name)) {
-      if (seen.has(name)) error ??= `duplicate ${name} header`;
-      seen.add(name);
+    const bit = SINGLE.get(name);
+    if (bit !== undefined) {
+      if (seen & bit) error ??= `duplicate ${name} header`;
+      seen |= bit;
     }
     if (name === 'content-length') {
       contentLength = parseDecimal(buf, vs, ve, MAX_MESSAGE_SIZE);
