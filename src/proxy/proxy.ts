@@ -90,10 +90,6 @@ export class Proxy {
     for (const l of this.d.transports.locals) this.ourHosts.add(l.host.toLowerCase());
   }
 
-  get activeForks(): number {
-    return this.forks.size;
-  }
-
   /** Entry point for every datagram or framed stream message. Never throws. */
   onMessage(data: Buffer, source: Endpoint, local: LocalAddress): void {
     try {
@@ -287,7 +283,9 @@ export class Proxy {
       device: '',
       extension: '',
     };
-    return this.fork(inc, tx, [target], cfg.calls.ringTimeout * 1000 * 4, false, caller, logCall);
+    // No ring timeout towards a trunk: the carrier plays its own no-answer treatment (voicemail,
+    // announcements); Timer C still bounds the leg.
+    return this.fork(inc, tx, [target], 0, false, caller, logCall);
   }
 
   private fork(
@@ -299,10 +297,9 @@ export class Proxy {
     caller: CallParty | undefined,
     logCall: (o: CallOutcomeName, s: number, extra?: object) => void,
   ): void {
-    const edits = this.forwardEdits(inc, 0);
-    const recordRoute = inc.req.method === 'INVITE';
-    const host = this.branchHost(inc, edits, recordRoute);
+    // Only INVITE creates a dialog, so only INVITE is record-routed and tracked as a call.
     const isInvite = inc.req.method === 'INVITE';
+    const host = this.branchHost(inc, this.forwardEdits(inc, 0), isInvite);
     const fork = new Fork(host, tx, inc.req.header('to') ?? '', targets, {
       ringTimeoutMs: isInvite ? ringTimeoutMs : 0,
       declineEndsCall,
@@ -316,6 +313,11 @@ export class Proxy {
       },
       onDone: (outcome, status, branches) => logCall(outcome, status, { branches }),
     });
+    this.startFork(tx, fork);
+  }
+
+  /** The fork lives as long as its server transaction, so a CANCEL can find it. */
+  private startFork(tx: ServerTransaction, fork: Fork): void {
     this.forks.set(tx.key, fork);
     tx.onTerminated = () => this.forks.delete(tx.key);
     fork.start();
@@ -353,10 +355,7 @@ export class Proxy {
     }
     const host = this.branchHost(inc, edits, false);
     const target: BranchTarget = { uri: req.uri, dest, device: '', extension: '' };
-    const fork = new Fork(host, tx, req.header('to') ?? '', [target], { ringTimeoutMs: 0, declineEndsCall: false });
-    this.forks.set(tx.key, fork);
-    tx.onTerminated = () => this.forks.delete(tx.key);
-    fork.start();
+    this.startFork(tx, new Fork(host, tx, req.header('to') ?? '', [target], { ringTimeoutMs: 0, declineEndsCall: false }));
   }
 
   /** Our own Route entries at the top (one, or two with double record-routing) and the next one. */
@@ -518,7 +517,7 @@ export class Proxy {
     return { transport: 'udp', address: source.address, port: via.rport !== undefined ? source.port : via.port || 5060 };
   }
 
-  sendTo(dest: Endpoint, data: Buffer): void {
+  private sendTo(dest: Endpoint, data: Buffer): void {
     this.d.transports.send(dest, data);
   }
 
