@@ -4,39 +4,13 @@
  * Record-Route because the caller uses UDP. Our own minimal client, real sockets.
  */
 import t from 'tap';
-import { createHash } from 'node:crypto';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { DOMAIN, HOSTS, portBlock, startProxy } from './harness.js';
+import { digestAuth, header } from './raw-sip.js';
 
 const P = portBlock(9);
 const DEVICE = { username: 'anna-tcp', password: 's3cret-tcp' };
-
-function header(msg: string, name: string): string[] {
-  const out: string[] = [];
-  for (const line of msg.split('\r\n')) {
-    const i = line.indexOf(':');
-    if (i > 0 && line.slice(0, i).trim().toLowerCase() === name) out.push(line.slice(i + 1).trim());
-  }
-  return out;
-}
-
-function param(v: string, name: string): string {
-  const m = new RegExp(`${name}="?([^",]+)"?`).exec(v);
-  return m ? m[1]! : '';
-}
-
-function digestAuth(challenge: string, method: string, uri: string, alg: 'SHA-256' | 'MD5'): string {
-  const h = (s: string) => createHash(alg === 'MD5' ? 'md5' : 'sha256').update(s).digest('hex');
-  const realm = param(challenge, 'realm');
-  const nonce = param(challenge, 'nonce');
-  const cnonce = 'c0ffee';
-  const nc = '00000001';
-  const ha1 = h(`${DEVICE.username}:${realm}:${DEVICE.password}`);
-  const ha2 = h(`${method}:${uri}`);
-  const response = h(`${ha1}:${nonce}:${nc}:${cnonce}:auth:${ha2}`);
-  return `Digest username="${DEVICE.username}", realm="${realm}", nonce="${nonce}", uri="${uri}", response="${response}", algorithm=${alg}, qop=auth, nc=${nc}, cnonce="${cnonce}"`;
-}
 
 /** Reads SIP messages off a TCP stream (Content-Length framing). */
 class TcpReader {
@@ -116,11 +90,11 @@ t.test('SHA-256 registration over TCP, then a call from a UDP trunk reaches the 
   t.match(offers[0], /qop="auth"/);
 
   // A wrong password gets no binding.
-  const wrong = digestAuth(offers[0]!, 'REGISTER', `sip:${DOMAIN}`, 'SHA-256').replace(/response="[0-9a-f]+"/, 'response="' + '0'.repeat(64) + '"');
+  const wrong = digestAuth(DEVICE, offers[0]!, 'REGISTER', `sip:${DOMAIN}`, 'SHA-256').replace(/response="[0-9a-f]+"/, 'response="' + '0'.repeat(64) + '"');
   sock.write(register(2, wrong));
   t.match(await rd.next(), /^SIP\/2\.0 401 /, 'wrong SHA-256 response: challenged again');
 
-  sock.write(register(3, digestAuth(offers[0]!, 'REGISTER', `sip:${DOMAIN}`, 'SHA-256')));
+  sock.write(register(3, digestAuth(DEVICE, offers[0]!, 'REGISTER', `sip:${DOMAIN}`, 'SHA-256')));
   const ok = await rd.next();
   t.match(ok, /^SIP\/2\.0 200 /, 'SHA-256 credentials accepted');
   t.match(header(ok, 'contact')[0], new RegExp(`<${contact.replace(/[.;]/g, '\\$&')}>;expires=300`), '200 lists the binding');
