@@ -35,6 +35,9 @@ environment (defaults in brackets):
   KAM_CHILDREN [2] KAM_SHM_MB [512] KAM_PKG_MB [16]  Kamailio UDP workers, shared and
                                per-process memory (MB; only touched pages count)
   PROF_WORKLOADS [fork busy reg]  --profile: one sipbob run per workload (CALLS, BUSY_CALLS, REGS)
+  SIPBOB_BUILD [head]          head: build the committed HEAD into bench/out/sipbob-<commit>/
+                               (the shared tree's dist/ may be rebuilt in the middle of a run);
+                               dist: use the tree's dist/ as it is (uncommitted work)
   OUT [bench/out]              where logs and results go
 EOF
 }
@@ -61,6 +64,7 @@ done
 : "${KAMAILIO:=/usr/sbin/kamailio}" "${SIPP:=/usr/bin/sipp}" "${NODE:=node}" "${VALGRIND:=valgrind}"
 : "${OUT:=$BENCH_DIR/out}"
 : "${PROF_WORKLOADS:=fork busy reg}"
+: "${SIPBOB_BUILD:=head}"
 NODE_EXTRA=() # extra node flags for sipbob (--profile)
 
 DOMAIN=bench.sipbob.test
@@ -171,6 +175,29 @@ bound() { # seconds for n at rate r, with slack for a slow machine
 }
 
 # ---------------------------------------------------------------- the proxies
+sipbob_build() { # -> SIPBOB_CLI, SIPBOB_REV: one fixed build for the whole run
+  if [[ $SIPBOB_BUILD == dist ]]; then
+    [[ -f $REPO/dist/src/cli.js ]] || die "sipbob is not built: run npm run build"
+    SIPBOB_CLI=$REPO/dist/src/cli.js
+    SIPBOB_REV="working tree dist/ ($(stat -c %y "$SIPBOB_CLI" | cut -d. -f1)), HEAD $(git -C "$REPO" log -1 --format='%h %s')"
+    return
+  fi
+  local rev dir
+  rev=$(git -C "$REPO" rev-parse --short=12 HEAD)
+  dir=$OUT/sipbob-$rev
+  if [[ ! -f $dir/dist/src/cli.js ]]; then
+    # git archive reads the commit only (no index, no lock); tsc and the runtime find
+    # node_modules by walking up to the repository's.
+    log "building sipbob $rev into ${dir#"$REPO"/}"
+    rm -rf "$dir" && mkdir -p "$dir"
+    git -C "$REPO" archive "$rev" package.json tsconfig.json src config | tar -x -C "$dir"
+    "$REPO/node_modules/.bin/tsc" -p "$dir/tsconfig.json" >"$dir/build.log" 2>&1 ||
+      die "building sipbob $rev failed; see $dir/build.log"
+  fi
+  SIPBOB_CLI=$dir/dist/src/cli.js
+  SIPBOB_REV="$(git -C "$REPO" log -1 --format='%h %s' "$rev") (built in ${dir#"$REPO"/})"
+}
+
 gen_config() { # dir accounts
   [[ -s $1/sipbob.yaml && -s $1/users.csv && $(wc -l <"$1/users.csv") -eq $(($2 + 1)) ]] && return 0
   rm -rf "$1"
@@ -193,8 +220,7 @@ target_cmd() { # target gen_dir accounts -> CMD array
         -A "BENCH_DOMAIN=\"$DOMAIN\"" -A "BENCH_TRUNK=\"$CALLER_IP\""
         -A "BENCH_CHILDREN=$KAM_CHILDREN") ;;
     sipbob)
-      [[ -f $REPO/dist/src/cli.js ]] || die "sipbob is not built: run npm run build"
-      CMD=("$NODE" "${NODE_EXTRA[@]}" "$REPO/dist/src/cli.js" --config "$2/sipbob.yaml") ;;
+      CMD=("$NODE" "${NODE_EXTRA[@]}" "$SIPBOB_CLI" --config "$2/sipbob.yaml") ;;
     *) die "unknown target $1" ;;
   esac
 }
@@ -540,7 +566,7 @@ report() {
     echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ); run dir: ${RUN#"$REPO"/}"
     echo "- machine: $(nproc) CPUs, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo), $(awk '/MemTotal/{printf "%.0f GB", $2/1048576}' /proc/meminfo) RAM, kernel $(uname -r)"
     echo "- kamailio $("$KAMAILIO" -v 2>/dev/null | awk '/^version/{print $3; exit}') (-x tlsf, $KAM_CHILDREN UDP workers); node $("$NODE" -v); $("$SIPP" -v 2>/dev/null | awk '/SIPp/{print $1, $2; exit}'); $("$VALGRIND" --version 2>/dev/null)"
-    echo "- sipbob commit: $(git -C "$REPO" log -1 --format='%h %s' 2>/dev/null || echo '?')"
+    echo "- sipbob: ${SIPBOB_REV:-not run}"
     echo "- load: CALLS=$CALLS@$CALL_RATE/s (+$WARMUP_CALLS warm-up), BUSY_CALLS=$BUSY_CALLS@$BUSY_RATE/s, REGS=$REGS@$REG_RATE/s, MEM_STEPS=$MEM_STEPS@$MEM_RATE/s; cachegrind: N=$CG_N@$CG_RATE/s ($CG_WORKLOADS)"
     echo
     echo "| metric | sipbob | kamailio | ratio sipbob/kamailio |"
@@ -573,6 +599,7 @@ for bin in "$KAMAILIO" "$SIPP" curl ss; do command -v "$bin" >/dev/null || die "
 for step in $MEM_STEPS; do ((step <= 999999)) || die "MEM_STEPS: at most 999999"; done
 
 UAS_PIDS=()
+[[ " $TARGETS " == *" sipbob "* || $MODE == profile ]] && sipbob_build
 max_users=$REGS
 for step in $MEM_STEPS; do ((step > max_users)) && max_users=$step; done
 
