@@ -25,7 +25,7 @@ import { buildCorpus, caseTagOf, prng, MAX_DATAGRAM, type HostileCase } from '..
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CLI = path.join(ROOT, 'dist', 'src', 'cli.js');
-const TORTURE = '/work/shared/testdata/rfc4475/';
+const TORTURE = fileURLToPath(new URL('../data/rfc4475/', import.meta.url));
 const PROXY = '127.0.0.1';
 const TORTURE_HOST = '127.0.0.41';
 const HOSTILE_HOST = '127.0.0.42';

@@ -4,13 +4,14 @@
  * proxy routes by: method, Request-URI (or status), top Via branch, Call-ID, CSeq, From/To tags.
  */
 import t from 'tap';
+import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 // @ts-expect-error -- `sip` ships no type declarations
 import sip from 'sip';
 import { parseMessage } from '../../src/sip/parser.js';
 import { parseCSeq, parseVia, tagOf } from '../../src/sip/headers.js';
 
-const TORTURE = '/work/shared/testdata/rfc4475/';
+const TORTURE = fileURLToPath(new URL('../data/rfc4475/', import.meta.url));
 
 interface Key {
   start: string;

@@ -1,11 +1,12 @@
 import t, { type Test } from 'tap';
+import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { isOtherVersion, parseDecimal, parseMessage, MAX_MESSAGE_SIZE } from '../../src/sip/parser.js';
 import { splitList, type SipMessage } from '../../src/sip/message.js';
 import { parseVia, parseCSeq, parseNameAddr, tagOf } from '../../src/sip/headers.js';
 import { parseUri } from '../../src/sip/uri.js';
 
-const TORTURE = '/work/shared/testdata/rfc4475/';
+const TORTURE = fileURLToPath(new URL('../data/rfc4475/', import.meta.url));
 
 /** Lines joined with CRLF, ending with the empty line (and the body, if any). */
 function msg(lines: string[], body = ''): Buffer {

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { parseMessage } from '../../src/sip/parser.js';
 import type { HeaderField, SipMessage } from '../../src/sip/message.js';
@@ -112,7 +113,7 @@ t.test('stripTopVia', async (t) => {
   const noVia = parse('SIP/2.0 200 OK\r\nCall-ID: x\r\nl: 0\r\n\r\n');
   t.equal(stripTopVia(noVia), noVia.raw);
   // UTF-8 reason phrase relayed as received (RFC 4475 unreason).
-  const unreason = parse(readFileSync('/work/shared/testdata/rfc4475/unreason.sip'));
+  const unreason = parse(readFileSync(fileURLToPath(new URL('../data/rfc4475/unreason.sip', import.meta.url))));
   const relayed = stripTopVia(unreason);
   const firstLine = (b: Buffer) => b.subarray(0, b.indexOf('\r\n'));
   t.ok(firstLine(relayed).equals(firstLine(unreason.raw)), 'status line bytes unchanged');
@@ -170,7 +171,7 @@ t.test('buildResponse (RFC 3261 §8.2.6)', async (t) => {
 });
 
 t.test('buildResponse copies one From/To/Call-ID/CSeq of a request that repeats them (RFC 4475 multi01)', async (t) => {
-  const r = parseMessage(readFileSync('/work/shared/testdata/rfc4475/multi01.sip'));
+  const r = parseMessage(readFileSync(fileURLToPath(new URL('../data/rfc4475/multi01.sip', import.meta.url))));
   t.equal(r.ok, false);
   const req = r.msg!;
   const out = buildResponse(req, 400, 'Bad Request', { toTag: 'x' });
