@@ -8,7 +8,8 @@
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { App } from './app.js';
-import { formatErrors, loadConfig } from './config/load.js';
+import { formatErrors, loadConfig, type ConfigResult } from './config/load.js';
+import { loadConfigIsolated } from './config/load-isolated.js';
 
 const DEFAULT_CONFIG = fileURLToPath(new URL('../../config/sipbob.yaml', import.meta.url));
 
@@ -32,7 +33,9 @@ function parseArgs(argv: string[]): { command: 'run' | 'check'; config: string }
 
 async function main(): Promise<void> {
   const { command, config: file } = parseArgs(process.argv.slice(2));
-  const loaded = loadConfig(file);
+  // The running proxy parses in a worker so the YAML tree's memory is not kept (load-isolated.ts).
+  const load = (): Promise<ConfigResult> => (command === 'check' ? Promise.resolve(loadConfig(file)) : loadConfigIsolated(file));
+  const loaded = await load();
   if (loaded.errors.length > 0 || !loaded.config) {
     process.stderr.write(formatErrors(file, loaded.errors) + '\n');
     process.exit(2);
@@ -50,13 +53,17 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   process.on('SIGHUP', () => {
-    const next = loadConfig(file);
-    if (next.errors.length > 0 || !next.config) {
-      // A broken file must not take down a running PBX: keep the old config.
-      log.error({ errors: next.errors }, 'config reload failed; keeping the running config');
-      return;
-    }
-    app.reload(next.config);
+    load().then(
+      (next) => {
+        if (next.errors.length > 0 || !next.config) {
+          // A broken file must not take down a running PBX: keep the old config.
+          log.error({ errors: next.errors }, 'config reload failed; keeping the running config');
+          return;
+        }
+        app.reload(next.config);
+      },
+      (err: unknown) => log.error({ err }, 'config reload failed; keeping the running config'),
+    );
   });
   let stopping = false;
   const stop = (sig: string): void => {
