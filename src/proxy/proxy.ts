@@ -42,6 +42,11 @@ export interface ProxyDeps {
   log: Logger;
 }
 
+/** What answers a request: a server transaction, or a stateless reply. */
+interface Responder {
+  respond(status: number, data: Buffer): void;
+}
+
 /** Per-request facts computed once while routing. */
 interface Incoming {
   req: SipMessage;
@@ -191,37 +196,26 @@ export class Proxy {
       return;
     }
 
+    const ruri = parseUri(req.uri);
+    const uriIsOurs = ruri !== undefined && ruri.scheme !== 'tel' && this.ourHosts.has(ruri.host);
+    // REGISTER and OPTIONS to the proxy itself are answered statelessly, as Kamailio's
+    // registrar does with sl: both are idempotent, a retransmission is simply answered again,
+    // and no transaction is kept for 64*T1 per request (at 100,000 registered devices those
+    // transactions were most of the memory).
+    const forUs =
+      inc.toTag === '' &&
+      (req.method === 'REGISTER' || (req.method === 'OPTIONS' && uriIsOurs && (ruri.user === '' || !this.d.directory.extension(unescapeUser(ruri.user)))));
+    if (forUs) return this.answerLocally(inc, { respond: (_status, data) => this.sendTo(replyTo, data) }, uriIsOurs);
+
     const tx = this.layer.createServer(key, req, replyTo);
     if (req.method === 'INVITE') tx.respond(100, this.response(inc, 100, 'Trying'));
-
-    if (inc.maxForwards === 0) return this.respond(tx, inc, 483, 'Too Many Hops');
-    const proxyRequire = req.header('proxy-require');
-    if (proxyRequire !== undefined) return this.respond(tx, inc, 420, 'Bad Extension', [`Unsupported: ${proxyRequire}`]);
-    const ruri = parseUri(req.uri);
-    if (!ruri || (ruri.scheme !== 'sip' && ruri.scheme !== 'sips' && ruri.scheme !== 'tel')) {
-      return this.respond(tx, inc, 416, 'Unsupported URI Scheme');
-    }
-    if (this.isLoop(inc, viaValues)) return this.respond(tx, inc, 482, 'Loop Detected');
-
+    if (!this.acceptable(inc, tx, viaValues)) return;
     if (inc.toTag !== '') return this.routeInDialog(inc, tx);
-
-    const uriIsOurs = ruri.scheme !== 'tel' && this.ourHosts.has(ruri.host);
     switch (req.method) {
-      case 'REGISTER': {
-        if (!uriIsOurs) return this.respond(tx, inc, 403, 'Forbidden (not our domain)');
-        const require = req.header('require');
-        if (require !== undefined) return this.respond(tx, inc, 420, 'Bad Extension', [`Unsupported: ${require}`]);
-        const r = this.d.registrar.register(req, source);
-        return this.respond(tx, inc, r.status, r.reason, r.headers);
-      }
-      case 'OPTIONS':
-        if (uriIsOurs && (ruri.user === '' || !this.d.directory.extension(unescapeUser(ruri.user)))) {
-          return this.respond(tx, inc, 200, 'OK', [ALLOW, 'Accept: application/sdp']);
-        }
-        return this.routeInitial(inc, tx, ruri.user, uriIsOurs);
       case 'INVITE':
       case 'MESSAGE':
-        return this.routeInitial(inc, tx, ruri.user, uriIsOurs);
+      case 'OPTIONS':
+        return this.routeInitial(inc, tx, ruri!.user, uriIsOurs);
       case 'BYE':
         return this.respond(tx, inc, 481, 'Call/Transaction Does Not Exist');
       default:
@@ -229,6 +223,31 @@ export class Proxy {
     }
   }
 
+  /** Checks every request passes before it is routed (§16.3); answers and returns false when one fails. */
+  private acceptable(inc: Incoming, tx: Responder, viaValues: string[]): boolean {
+    const req = inc.req;
+    if (inc.maxForwards === 0) return this.respond(tx, inc, 483, 'Too Many Hops'), false;
+    const proxyRequire = req.header('proxy-require');
+    if (proxyRequire !== undefined) return this.respond(tx, inc, 420, 'Bad Extension', [`Unsupported: ${proxyRequire}`]), false;
+    const ruri = parseUri(req.uri);
+    if (!ruri || (ruri.scheme !== 'sip' && ruri.scheme !== 'sips' && ruri.scheme !== 'tel')) {
+      return this.respond(tx, inc, 416, 'Unsupported URI Scheme'), false;
+    }
+    if (this.isLoop(inc, viaValues)) return this.respond(tx, inc, 482, 'Loop Detected'), false;
+    return true;
+  }
+
+  /** REGISTER and OPTIONS addressed to the proxy: the registrar, or a keep-alive answer. */
+  private answerLocally(inc: Incoming, reply: Responder, uriIsOurs: boolean): void {
+    const req = inc.req;
+    if (!this.acceptable(inc, reply, [])) return;
+    if (req.method === 'OPTIONS') return this.respond(reply, inc, 200, 'OK', [ALLOW, 'Accept: application/sdp']);
+    if (!uriIsOurs) return this.respond(reply, inc, 403, 'Forbidden (not our domain)');
+    const require = req.header('require');
+    if (require !== undefined) return this.respond(reply, inc, 420, 'Bad Extension', [`Unsupported: ${require}`]);
+    const r = this.d.registrar.register(req, inc.source);
+    this.respond(reply, inc, r.status, r.reason, r.headers);
+  }
   /** Out-of-dialog INVITE (or MESSAGE/OPTIONS to a number): authenticate, then fork or reject. */
   private routeInitial(inc: Incoming, tx: ServerTransaction, rawUser: string, uriIsOurs: boolean): void {
     const cfg = this.d.config();
@@ -507,7 +526,7 @@ export class Proxy {
     return buildResponse(inc.req, status, reason, opts);
   }
 
-  private respond(tx: ServerTransaction, inc: Incoming, status: number, reason: string, headers: string[] = []): void {
+  private respond(tx: Responder, inc: Incoming, status: number, reason: string, headers: string[] = []): void {
     tx.respond(status, this.response(inc, status, reason, headers));
   }
 

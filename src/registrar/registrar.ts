@@ -85,13 +85,18 @@ export class Registrar {
       changes.push({ uri: na.uri, expires: Math.min(exp, cfg.maxExpires), q: q === undefined ? undefined : Number(q) || undefined });
     }
     const existing = this.location.lookup(device.username);
+    let retransmission = changes.length > 0;
     for (const ch of changes) {
       const old = existing.find((b) => b.contact === ch.uri);
-      // §10.3 step 7: an older or repeated CSeq for the same Call-ID is out of order.
-      if (old && old.callId === callId && cseq <= old.cseq) {
+      // §10.3 step 7: an older CSeq for the same Call-ID is out of order.
+      if (old && old.callId === callId && cseq < old.cseq) {
         return { status: 500, reason: 'Out of order REGISTER', headers: ['Retry-After: 1'] };
       }
+      if (!(old && old.callId === callId && cseq === old.cseq)) retransmission = false;
     }
+    // The same CSeq again is a retransmission: REGISTER is answered statelessly, so it is
+    // answered again with the bindings as they are, without extending them a second time.
+    if (retransmission) return this.ok(existing);
     const now = this.now();
     for (const ch of changes) {
       if (ch.expires === 0) {
