@@ -29,6 +29,10 @@ environment (defaults in brackets):
   MEM_RATE [2000] MEM_SIPPS [4]  total registration rate and SIPp processes for that push
   CG_N [500] CG_RATE [20]      --cachegrind: N per workload (runs with N and 2N), rate
   CG_PAD_S [computed]          --cachegrind: every run is padded to this many seconds
+  CG_REPEATS [3]               --cachegrind: sipbob runs repeated, medians compared, spread shown
+  CG_REPEATS_KAMAILIO [1]      --cachegrind: the same for Kamailio (its counts barely vary)
+  CG_NODE_FLAGS []             --cachegrind: extra node flags for sipbob (e.g. --single-threaded)
+  SIPBOB_NODE_FLAGS []         load run: extra node flags for sipbob (e.g. --max-old-space-size=300)
   CG_WORKLOADS [fork busy reg] --cachegrind: which per-operation counts to measure
   CG_REG_USERS [2000]          --cachegrind: accounts in the config (small: fast start)
   PROXY_IP [127.0.0.1] PROXY_PORT [25060] HTTP_PORT [25080]
@@ -59,6 +63,7 @@ done
 : "${REGS:=5000}" "${REG_RATE:=500}"
 : "${MEM_STEPS:=10000 100000}" "${MEM_RATE:=2000}" "${MEM_SIPPS:=4}"
 : "${CG_N:=500}" "${CG_RATE:=20}" "${CG_WORKLOADS:=fork busy reg}" "${CG_REG_USERS:=2000}"
+: "${CG_REPEATS:=3}" "${CG_REPEATS_KAMAILIO:=1}" "${CG_NODE_FLAGS:=}" "${SIPBOB_NODE_FLAGS:=}"
 : "${PROXY_IP:=127.0.0.1}" "${PROXY_PORT:=25060}" "${HTTP_PORT:=25080}"
 : "${KAM_CHILDREN:=2}" "${KAM_SHM_MB:=512}" "${KAM_PKG_MB:=16}"
 : "${KAMAILIO:=/usr/sbin/kamailio}" "${SIPP:=/usr/bin/sipp}" "${NODE:=node}" "${VALGRIND:=valgrind}"
@@ -355,7 +360,9 @@ ms_per() { awk -v t="$1" -v n="$2" -v hz="$CLK_TCK" 'BEGIN{ if (n>0) printf "%.1
 # ---------------------------------------------------------------- load run, one target
 load_target() {
   local t=$1 gen=$2 c0 c1 u0 u1 m reg from step
+  [[ $t == sipbob ]] && NODE_EXTRA=($SIPBOB_NODE_FLAGS)
   start_target "$t" "$gen" "$t"
+  NODE_EXTRA=()
   read -r m < <(mem_kb "$TPID" | awk '{print $2}')
   metric "$t" mem_start_kb "$m"
   start_devices "$t" "$gen"
@@ -478,12 +485,22 @@ cg_run_valid() { # cg_run, once more if a call failed (the instruction count wou
   ((CG_VALID)) || metric "$1" "cg_${3}_invalid" 1
 }
 
+cg_median() { # target label repeats -> median I refs of the label's repetitions
+  local r
+  for ((r = 1; r <= $3; r++)); do val "$1" "cg_$2-${r}_ir"; done |
+    sort -n | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else printf "%.0f\n", (a[NR/2]+a[NR/2+1])/2 }'
+}
+
 cachegrind_target() {
   # Base run: N of every measured workload. Each further run doubles one workload, so its
   # difference to the base is N of that operation alone: startup, JIT warm-up, devices'
-  # registrations and idle timers cancel out.
-  local t=$1 gen=$2 w base nf nb nr pad v k=0
+  # registrations and idle timers cancel out. With CG_REPEATS > 1 every run is repeated
+  # (interleaved, so a slow drift hits all alike) and the medians are compared.
+  local t=$1 gen=$2 w base nf nb nr pad v r k=0 lo hi reps=$CG_REPEATS
   local hf=0 hb=0 hr=0
+  # Kamailio's counts repeat to within ~0.1% (plain C, no JIT, no GC); node's start-up
+  # alone varies by ~2% of 5e9 instructions from run to run, hence the repetitions.
+  [[ $t == kamailio ]] && reps=$CG_REPEATS_KAMAILIO
   for w in $CG_WORKLOADS; do
     case $w in fork) hf=$CG_N ;; busy) hb=$CG_N ;; reg) hr=$CG_N ;; *) die "CG_WORKLOADS: $w?" ;; esac
     k=$((k + 1))
@@ -491,16 +508,27 @@ cachegrind_target() {
   # longest run: (k+1)*N operations at CG_RATE, plus set-up of each phase (busy probe, SIPp
   # exits); slow machines can raise CG_PAD_S.
   pad=${CG_PAD_S:-$(((k + 1) * CG_N / CG_RATE + 15 * k + 20))}
-  cg_run_valid "$t" "$gen" base "$hf" "$hb" "$hr" "$pad"
-  base=$CG_IR
+  [[ $t == sipbob ]] && NODE_EXTRA=($CG_NODE_FLAGS)
+  for ((r = 1; r <= reps; r++)); do
+    cg_run_valid "$t" "$gen" "base-$r" "$hf" "$hb" "$hr" "$pad"
+    for w in $CG_WORKLOADS; do
+      nf=$hf nb=$hb nr=$hr
+      case $w in fork) nf=$((2 * hf)) ;; busy) nb=$((2 * hb)) ;; reg) nr=$((2 * hr)) ;; esac
+      cg_run_valid "$t" "$gen" "$w-$r" "$nf" "$nb" "$nr" "$pad"
+    done
+  done
+  NODE_EXTRA=()
+  base=$(cg_median "$t" base "$reps")
   for w in $CG_WORKLOADS; do
-    nf=$hf nb=$hb nr=$hr
-    case $w in fork) nf=$((2 * hf)) ;; busy) nb=$((2 * hb)) ;; reg) nr=$((2 * hr)) ;; esac
-    cg_run_valid "$t" "$gen" "$w" "$nf" "$nb" "$nr" "$pad"
-    v=$(awk -v a="$CG_IR" -v b="$base" -v n="$CG_N" 'BEGIN{printf "%.0f", (a-b)/n}')
-    [[ -n $(val "$t" cg_base_invalid)$(val "$t" "cg_${w}_invalid") ]] && v="$v (invalid: calls failed)"
+    v=$(awk -v a="$(cg_median "$t" "$w" "$reps")" -v b="$base" -v n="$CG_N" 'BEGIN{printf "%.0f", (a-b)/n}')
+    grep -q -P "^$t\tcg_(base|$w)-[0-9]+_invalid" "$METRICS" && v="$v (invalid: calls failed)"
     metric "$t" "ir_$w" "$v"
   done
+  if ((reps > 1)); then
+    # noise: spread of identical base runs, per operation
+    read -r lo hi < <(for ((r = 1; r <= reps; r++)); do val "$t" "cg_base-${r}_ir"; done | sort -n | awk 'NR==1{l=$1} {h=$1} END{print l, h}')
+    metric "$t" ir_noise "$(awk -v l="$lo" -v h="$hi" -v n="$CG_N" 'BEGIN{printf "%.0f", (h-l)/n}')"
+  fi
 }
 
 # ---------------------------------------------------------------- profile (sipbob only)
@@ -559,6 +587,7 @@ report() {
   rows+=("ir_fork|instructions per forked call (cachegrind, user space)|")
   rows+=("ir_busy|instructions per Busy-on-Busy 486 (cachegrind)|")
   rows+=("ir_reg|instructions per registration (cachegrind)|")
+  rows+=("ir_noise|  cachegrind noise: spread of the repeated base runs / N|")
 
   {
     echo "# sipbob vs Kamailio — bench/run.sh ${MODE}"
