@@ -31,7 +31,7 @@ environment (defaults in brackets):
   CG_PAD_S [computed]          --cachegrind: every run is padded to this many seconds
   CG_REPEATS [3]               --cachegrind: sipbob runs repeated, medians compared, spread shown
   CG_REPEATS_KAMAILIO [1]      --cachegrind: the same for Kamailio (its counts barely vary)
-  CG_NODE_FLAGS []             --cachegrind: extra node flags for sipbob (e.g. --single-threaded)
+  CG_NODE_FLAGS [--single-threaded]  --cachegrind: node flags for sipbob (bench/README.md)
   SIPBOB_NODE_FLAGS []         load run: extra node flags for sipbob (e.g. --max-old-space-size=300)
   CG_WORKLOADS [fork busy reg] --cachegrind: which per-operation counts to measure
   CG_REG_USERS [2000]          --cachegrind: accounts in the config (small: fast start)
@@ -63,7 +63,12 @@ done
 : "${REGS:=5000}" "${REG_RATE:=500}"
 : "${MEM_STEPS:=10000 100000}" "${MEM_RATE:=2000}" "${MEM_SIPPS:=4}"
 : "${CG_N:=500}" "${CG_RATE:=20}" "${CG_WORKLOADS:=fork busy reg}" "${CG_REG_USERS:=2000}"
-: "${CG_REPEATS:=3}" "${CG_REPEATS_KAMAILIO:=1}" "${CG_NODE_FLAGS:=}" "${SIPBOB_NODE_FLAGS:=}"
+: "${CG_REPEATS:=3}" "${CG_REPEATS_KAMAILIO:=1}" "${SIPBOB_NODE_FLAGS:=}"
+# Valgrind runs one thread at a time, so V8's GC and compiler helper threads spend a random
+# number of instructions spin-waiting for each other: run to run, node's count varied by
+# ~4% (2e8 instructions) with them and ~0.3% without. --single-threaded does the same GC
+# and compilation work on the main thread.
+: "${CG_NODE_FLAGS=--single-threaded}"
 : "${PROXY_IP:=127.0.0.1}" "${PROXY_PORT:=25060}" "${HTTP_PORT:=25080}"
 : "${KAM_CHILDREN:=2}" "${KAM_SHM_MB:=512}" "${KAM_PKG_MB:=16}"
 : "${KAMAILIO:=/usr/sbin/kamailio}" "${SIPP:=/usr/bin/sipp}" "${NODE:=node}" "${VALGRIND:=valgrind}"
@@ -596,7 +601,7 @@ report() {
     echo "- machine: $(nproc) CPUs, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo), $(awk '/MemTotal/{printf "%.0f GB", $2/1048576}' /proc/meminfo) RAM, kernel $(uname -r)"
     echo "- kamailio $("$KAMAILIO" -v 2>/dev/null | awk '/^version/{print $3; exit}') (-x tlsf, $KAM_CHILDREN UDP workers); node $("$NODE" -v); $("$SIPP" -v 2>/dev/null | awk '/SIPp/{print $1, $2; exit}'); $("$VALGRIND" --version 2>/dev/null)"
     echo "- sipbob: ${SIPBOB_REV:-not run}"
-    echo "- load: CALLS=$CALLS@$CALL_RATE/s (+$WARMUP_CALLS warm-up), BUSY_CALLS=$BUSY_CALLS@$BUSY_RATE/s, REGS=$REGS@$REG_RATE/s, MEM_STEPS=$MEM_STEPS@$MEM_RATE/s; cachegrind: N=$CG_N@$CG_RATE/s ($CG_WORKLOADS)"
+    echo "- load: CALLS=$CALLS@$CALL_RATE/s (+$WARMUP_CALLS warm-up), BUSY_CALLS=$BUSY_CALLS@$BUSY_RATE/s, REGS=$REGS@$REG_RATE/s, MEM_STEPS=$MEM_STEPS@$MEM_RATE/s; cachegrind: N=$CG_N@$CG_RATE/s ($CG_WORKLOADS), sipbob runs x$CG_REPEATS with node $CG_NODE_FLAGS, kamailio runs x$CG_REPEATS_KAMAILIO"
     echo
     echo "| metric | sipbob | kamailio | ratio sipbob/kamailio |"
     echo "|---|---:|---:|---:|"
