@@ -5,6 +5,8 @@
 #   bench/run.sh --cachegrind    instructions per forked call / 486 / registration (valgrind)
 #   bench/run.sh --all           both
 #   bench/run.sh --profile       sipbob only, under node --cpu-prof: where its time goes
+#   bench/run.sh --callgrind     instructions per operation in a warmed-up window (callgrind
+#                                counts only between two marks), and where they go
 #
 # Sizes and rates come from environment variables (see usage below and bench/README.md).
 # Every process this script starts is stopped on exit (trap), every load is bounded in count
@@ -17,7 +19,7 @@ SCEN=$BENCH_DIR/scenarios
 
 usage() {
   cat <<EOF
-usage: bench/run.sh [--cachegrind | --all | --profile]
+usage: bench/run.sh [--cachegrind | --all | --profile | --callgrind]
 environment (defaults in brackets):
   TARGETS [kamailio sipbob]    which proxies, in this order
   CALLS [3000] CALL_RATE [100] forked calls to extension 300 (2 devices), calls/s
@@ -38,6 +40,9 @@ environment (defaults in brackets):
   PROXY_IP [127.0.0.1] PROXY_PORT [25060] HTTP_PORT [25080]
   KAM_CHILDREN [2] KAM_SHM_MB [512] KAM_PKG_MB [16]  Kamailio UDP workers, shared and
                                per-process memory (MB; only touched pages count)
+  CGW_N [1000] CGW_WARMUP [1000] CGW_RATE [20] CGW_WORKLOADS [fork busy reg]
+                               --callgrind: operations counted per workload, after that many
+                               uncounted ones, at this rate
   PROF_WORKLOADS [fork busy reg]  --profile: one sipbob run per workload (CALLS, BUSY_CALLS, REGS)
   SIPBOB_BUILD [head]          head: build the committed HEAD into bench/out/sipbob-<commit>/
                                (the shared tree's dist/ may be rebuilt in the middle of a run);
@@ -52,6 +57,7 @@ for arg in "$@"; do
     --cachegrind) MODE=cachegrind ;;
     --all) MODE=all ;;
     --profile) MODE=profile ;;
+    --callgrind) MODE=callgrind ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
   esac
@@ -75,6 +81,7 @@ done
 : "${OUT:=$BENCH_DIR/out}"
 : "${PROF_WORKLOADS:=fork busy reg}"
 : "${SIPBOB_BUILD:=head}"
+: "${CGW_N:=1000}" "${CGW_WARMUP:=1000}" "${CGW_RATE:=20}" "${CGW_WORKLOADS:=fork busy reg}"
 NODE_EXTRA=() # extra node flags for sipbob (--profile)
 
 DOMAIN=bench.sipbob.test
@@ -244,8 +251,13 @@ start_target() { # target gen_dir logname [cachegrind_out_dir] -> TPID
   rm -rf "$gen/sipbob-data" && mkdir -p "$gen/sipbob-data" # fresh state every start
   if [[ -n $cg ]]; then
     mkdir -p "$cg"
-    # --cache-sim=no: only instruction counts (I refs), several times faster.
-    CMD=("$VALGRIND" --tool=cachegrind --cache-sim=no --cachegrind-out-file="$cg/cg.%p" "${CMD[@]}")
+    if [[ $MODE == callgrind ]]; then
+      # Nothing is counted until cgw_on: start-up and warm-up stay out of the window.
+      CMD=("$VALGRIND" --tool=callgrind --instr-atstart=no --callgrind-out-file="$cg/cg.%p" "${CMD[@]}")
+    else
+      # --cache-sim=no: only instruction counts (I refs), several times faster.
+      CMD=("$VALGRIND" --tool=cachegrind --cache-sim=no --cachegrind-out-file="$cg/cg.%p" "${CMD[@]}")
+    fi
     limit=600 # node under valgrind takes about two minutes to start
   fi
   log "start $t${cg:+ under cachegrind}: ${CMD[*]}"
@@ -536,6 +548,62 @@ cachegrind_target() {
   fi
 }
 
+# ---------------------------------------------------------------- callgrind window
+# The N/2N differences of --cachegrind carry node's start-up noise (~1e8 instructions) into
+# every figure. Here valgrind counts nothing until the workload is warmed up: callgrind's
+# instrumentation is switched on for exactly N operations (callgrind_control talks to every
+# process of the target), dumped, and switched off again. Everything the process does in
+# that window counts (GC, timers, JIT), nothing before it.
+cgw_ctl() { # callgrind_control args... for every process of the target
+  local p
+  for p in $(tree_pids "$TPID"); do callgrind_control "$@" "$p" >/dev/null 2>&1 || true; done
+}
+cgw_window() { # dir workload n cmd... : run cmd with the counters on, dump into dir/workload
+  local dir=$1 w=$2 n=$3 f ir
+  shift 3
+  cgw_ctl -z
+  cgw_ctl -i on
+  "$@"
+  cgw_ctl -d "$w"
+  cgw_ctl -i off
+  mkdir -p "$dir/$w"
+  sleep 1
+  for f in "$dir"/cg.*.*; do [[ -e $f ]] && mv "$f" "$dir/$w/"; done
+  ir=$(awk '/^totals:/{s+=$2} END{printf "%.0f\n", s}' "$dir/$w"/cg.*)
+  metric "$T" "ir_$w" "$(awk -v a="$ir" -v n="$n" 'BEGIN{printf "%.0f", a/n}')"
+  [[ $SIPP_OK == "$n" ]] || metric "$T" "ir_${w}_invalid" "$SIPP_OK/$n"
+  log "$T callgrind $w: $ir instructions for $SIPP_OK/$n operations"
+  if [[ $T == sipbob ]]; then
+    callgrind_annotate --inclusive=no "$dir/$w"/cg.* 2>/dev/null | head -80 >"$RUN/callgrind-$T-$w.txt" || true
+  fi
+}
+callgrind_target() {
+  local t=$1 gen=$2 dir=$RUN/cgw-$1 w
+  T=$t
+  [[ $t == sipbob ]] && NODE_EXTRA=($CG_NODE_FLAGS)
+  start_target "$t" "$gen" "$t-cgw" "$dir"
+  NODE_EXTRA=()
+  start_devices "$t-cgw" "$gen"
+  for w in $CGW_WORKLOADS; do
+    case $w in
+      fork)
+        fork_calls "$t-cgw" fork-warmup "$CGW_WARMUP" "$CGW_RATE"
+        cgw_window "$dir" fork "$CGW_N" fork_calls "$t-cgw" fork "$CGW_N" "$CGW_RATE" ;;
+      busy)
+        hold_busy_call "$t-cgw"
+        busy_calls "$t-cgw" busy-warmup "$CGW_WARMUP" "$CGW_RATE"
+        cgw_window "$dir" busy "$CGW_N" busy_calls "$t-cgw" busy "$CGW_N" "$CGW_RATE"
+        stop_tree "$HOLD_PID" 3 ;;
+      reg)
+        registrations "$t-cgw" reg-warmup "$gen" 1 "$CGW_WARMUP" "$CGW_RATE"
+        cgw_window "$dir" reg "$CGW_N" registrations "$t-cgw" reg "$gen" $((CGW_WARMUP + 1)) "$CGW_N" "$CGW_RATE" ;;
+      *) die "CGW_WORKLOADS: $w?" ;;
+    esac
+  done
+  stop_devices
+  stop_target cg
+}
+
 # ---------------------------------------------------------------- profile (sipbob only)
 profile_sipbob() {
   local gen=$1 w
@@ -589,9 +657,9 @@ report() {
     rows+=("mem_${step}_kb|memory with $step registered devices, MB (PSS)|mb")
     rows+=("mem_${step}_rss_kb|  same, sum of VmRSS, MB|mb")
   done
-  rows+=("ir_fork|instructions per forked call (cachegrind, user space)|")
-  rows+=("ir_busy|instructions per Busy-on-Busy 486 (cachegrind)|")
-  rows+=("ir_reg|instructions per registration (cachegrind)|")
+  rows+=("ir_fork|instructions per forked call (valgrind, user space)|")
+  rows+=("ir_busy|instructions per Busy-on-Busy 486 (valgrind)|")
+  rows+=("ir_reg|instructions per registration (valgrind)|")
   rows+=("ir_noise|  cachegrind noise: spread of the repeated base runs / N|")
 
   {
@@ -601,7 +669,7 @@ report() {
     echo "- machine: $(nproc) CPUs, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo), $(awk '/MemTotal/{printf "%.0f GB", $2/1048576}' /proc/meminfo) RAM, kernel $(uname -r)"
     echo "- kamailio $("$KAMAILIO" -v 2>/dev/null | awk '/^version/{print $3; exit}') (-x tlsf, $KAM_CHILDREN UDP workers); node $("$NODE" -v); $("$SIPP" -v 2>/dev/null | awk '/SIPp/{print $1, $2; exit}'); $("$VALGRIND" --version 2>/dev/null)"
     echo "- sipbob: ${SIPBOB_REV:-not run}"
-    echo "- load: CALLS=$CALLS@$CALL_RATE/s (+$WARMUP_CALLS warm-up), BUSY_CALLS=$BUSY_CALLS@$BUSY_RATE/s, REGS=$REGS@$REG_RATE/s, MEM_STEPS=$MEM_STEPS@$MEM_RATE/s; cachegrind: N=$CG_N@$CG_RATE/s ($CG_WORKLOADS), sipbob runs x$CG_REPEATS with node $CG_NODE_FLAGS, kamailio runs x$CG_REPEATS_KAMAILIO"
+    echo "- load: CALLS=$CALLS@$CALL_RATE/s (+$WARMUP_CALLS warm-up), BUSY_CALLS=$BUSY_CALLS@$BUSY_RATE/s, REGS=$REGS@$REG_RATE/s, MEM_STEPS=$MEM_STEPS@$MEM_RATE/s; cachegrind: N=$CG_N@$CG_RATE/s ($CG_WORKLOADS); callgrind window: N=$CGW_N after $CGW_WARMUP@$CGW_RATE/s, sipbob runs x$CG_REPEATS with node $CG_NODE_FLAGS, kamailio runs x$CG_REPEATS_KAMAILIO"
     echo
     echo "| metric | sipbob | kamailio | ratio sipbob/kamailio |"
     echo "|---|---:|---:|---:|"
@@ -629,6 +697,7 @@ report() {
 
 # ---------------------------------------------------------------- main
 for bin in "$KAMAILIO" "$SIPP" curl ss; do command -v "$bin" >/dev/null || die "$bin not found"; done
+[[ $MODE == callgrind ]] && { command -v callgrind_control >/dev/null || die "callgrind_control not found"; }
 [[ $MODE == load ]] || command -v "$VALGRIND" >/dev/null || die "valgrind not found"
 for step in $MEM_STEPS; do ((step <= 999999)) || die "MEM_STEPS: at most 999999"; done
 
@@ -642,6 +711,11 @@ if [[ $MODE == profile ]]; then
   gen_config "$GEN" "$CG_REG_USERS"
   profile_sipbob "$GEN"
   exit 0
+fi
+if [[ $MODE == callgrind ]]; then
+  GEN=$OUT/gen-$((CGW_WARMUP + CGW_N > CG_REG_USERS ? CGW_WARMUP + CGW_N : CG_REG_USERS))
+  gen_config "$GEN" "$((CGW_WARMUP + CGW_N > CG_REG_USERS ? CGW_WARMUP + CGW_N : CG_REG_USERS))"
+  for t in $TARGETS; do callgrind_target "$t" "$GEN"; done
 fi
 if [[ $MODE == load || $MODE == all ]]; then
   GEN=$OUT/gen-$max_users
