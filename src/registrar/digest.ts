@@ -327,7 +327,10 @@ export class NonceManager {
     // Buffer.from skips invalid characters and ignores stray trailing bits, so several strings
     // can decode to the same bytes; insist on the canonical encoding so one issued nonce has
     // exactly one spelling (and one nc record).
-    if (buf.length !== NONCE_BYTES || buf.toString('base64url') !== nonce) return 'invalid';
+    // The re-encoding is also the key stored below: a fresh string, where `nonce` is a slice
+    // that would keep the whole Authorization header alive in the LRU.
+    const canonical = buf.toString('base64url');
+    if (buf.length !== NONCE_BYTES || canonical !== nonce) return 'invalid';
     const mac = this.mac(buf.subarray(0, TS_BYTES + RANDOM_BYTES)).subarray(0, MAC_BYTES);
     if (!timingSafeEqual(mac, buf.subarray(TS_BYTES + RANDOM_BYTES))) return 'invalid';
 
@@ -340,11 +343,11 @@ export class NonceManager {
     // nc is exactly 8 hex digits (RFC 7616 §3.4).
     if (nc.length !== 8 || !/^[0-9a-fA-F]{8}$/.test(nc)) return 'invalid';
     const count = parseInt(nc, 16);
-    const last = this.seenNc.get(nonce);
+    const last = this.seenNc.get(canonical);
     if (last !== undefined && count <= last) return 'invalid';
     // A lost entry (evicted under pressure) means a replay within the lifetime is not
     // detected; the bound is the price of keeping memory finite, as in Kamailio's nc array.
-    this.seenNc.set(nonce, count, { ttl: expiresAt - now });
+    this.seenNc.set(canonical, count, { ttl: expiresAt - now });
     return 'ok';
   }
 

@@ -10,6 +10,7 @@ import type { Endpoint } from '../transport/transports.js';
 import type { Binding } from '../state/types.js';
 import type { Authenticator } from './authenticator.js';
 import type { LocationService } from './location.js';
+import { ownString, StringPool } from '../state/own-string.js';
 
 export interface Reply {
   status: number;
@@ -36,6 +37,8 @@ function parseSeconds(v: string): number | undefined {
 }
 
 export class Registrar {
+  private readonly userAgents = new StringPool();
+
   constructor(
     private readonly location: LocationService,
     private readonly auth: Authenticator,
@@ -98,6 +101,10 @@ export class Registrar {
     // answered again with the bindings as they are, without extending them a second time.
     if (retransmission) return this.ok(existing);
     const now = this.now();
+    // Bindings live for minutes: their strings must not pin the request's header strings.
+    const ownCallId = ownString(callId);
+    const userAgent = this.userAgents.intern((req.header('user-agent') ?? '').slice(0, 200));
+    const from = ownString(`${source.transport}:${source.address}:${source.port}`);
     for (const ch of changes) {
       if (ch.expires === 0) {
         this.location.remove(device.username, ch.uri);
@@ -106,13 +113,13 @@ export class Registrar {
       const b: Binding = {
         username: device.username,
         extension: device.extension,
-        contact: ch.uri,
+        contact: ownString(ch.uri),
         expiresAt: now + ch.expires * 1000,
-        callId,
+        callId: ownCallId,
         cseq,
-        source: `${source.transport}:${source.address}:${source.port}`,
+        source: from,
         transport: source.transport,
-        userAgent: (req.header('user-agent') ?? '').slice(0, 200),
+        userAgent,
       };
       if (ch.q !== undefined) b.qValue = ch.q;
       this.location.upsert(b);

@@ -23,7 +23,10 @@ export class Directory {
   load(config: Config): void {
     this.extensions = new Map(config.extensions.map((e) => [e.number, e]));
     this.devices = new Map();
-    for (const e of config.extensions) for (const d of e.devices) this.devices.set(d.username, { ...d, extension: e.number });
+    // A literal, not a spread: one hidden class for all devices.
+    for (const e of config.extensions) {
+      for (const d of e.devices) this.devices.set(d.username, { username: d.username, password: d.password, extension: e.number });
+    }
   }
 
   restore(settings: Map<string, unknown> | undefined): void {

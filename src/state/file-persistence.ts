@@ -11,8 +11,10 @@
  * fsync per batch would cost milliseconds on every REGISTER). So anything the proxy answered
  * in an earlier turn is on disk when the process dies.
  *
- * The store keeps its own copy of the live state (values as JSON text) so it can compact
- * without asking callers for anything.
+ * The store keeps a reference to every live value so it can compact without asking callers
+ * for anything. It holds the caller's objects, not a copy: values are immutable once put (a
+ * change is a new object and a new put). A JSON copy per value cost about 400 bytes per
+ * binding, 40 MB at 100,000 devices.
  */
 import {
   closeSync,
@@ -64,8 +66,8 @@ export class FilePersistence implements Persistence {
   private readonly dir: string;
   private readonly compactAfter: number;
   private readonly logger: PersistenceLogger;
-  /** kind -> key -> value as JSON text: what a snapshot would contain right now. */
-  private state = new Map<string, Map<string, string>>();
+  /** kind -> key -> value: what a snapshot would contain right now. */
+  private state = new Map<string, Map<string, unknown>>();
   /** Journal lines not yet written. */
   private pending: string[] = [];
   private flushScheduled: NodeJS.Immediate | undefined;
@@ -96,7 +98,7 @@ export class FilePersistence implements Persistence {
     if (this.loaded) return this.copyState();
     mkdirSync(this.dir, { recursive: true });
 
-    const state = new Map<string, Map<string, string>>();
+    const state = new Map<string, Map<string, unknown>>();
     await this.readSnapshot(state);
 
     const journalPath = join(this.dir, JOURNAL);
@@ -113,11 +115,11 @@ export class FilePersistence implements Persistence {
 
   put(kind: string, key: string, value: unknown): void {
     if (!this.writable()) return;
-    // Serialized now, not at flush time: the caller may mutate the object afterwards.
+    // The journal line is serialized now, not at flush time.
     const v = JSON.stringify(value) ?? 'null';
     let m = this.state.get(kind);
     if (m === undefined) this.state.set(kind, (m = new Map()));
-    m.set(key, v);
+    m.set(key, value);
     this.pending.push(`{"k":${JSON.stringify(kind)},"key":${JSON.stringify(key)},"v":${v}}`);
     this.scheduleFlush();
   }
@@ -239,7 +241,7 @@ export class FilePersistence implements Persistence {
           firstKind = false;
           let first = true;
           for (const [key, v] of entries) {
-            chunk += `${first ? '' : ','}[${JSON.stringify(key)},${v}]`;
+            chunk += `${first ? '' : ','}[${JSON.stringify(key)},${JSON.stringify(v) ?? 'null'}]`;
             first = false;
             if (chunk.length > 1 << 20) {
               writeFully(tmpFd, Buffer.from(chunk, 'utf8'));
@@ -265,7 +267,7 @@ export class FilePersistence implements Persistence {
     }
   }
 
-  private async readSnapshot(state: Map<string, Map<string, string>>): Promise<void> {
+  private async readSnapshot(state: Map<string, Map<string, unknown>>): Promise<void> {
     const path = join(this.dir, SNAPSHOT);
     const buf = await readOptional(path);
     if (buf === undefined) return;
@@ -283,13 +285,13 @@ export class FilePersistence implements Persistence {
       return;
     }
     for (const [kind, items] of entries) {
-      const m = new Map<string, string>();
-      for (const [key, value] of items) m.set(key, JSON.stringify(value) ?? 'null');
+      const m = new Map<string, unknown>();
+      for (const [key, value] of items) m.set(key, value);
       state.set(kind, m);
     }
   }
 
-  private replayJournal(buf: Buffer, state: Map<string, Map<string, string>>): void {
+  private replayJournal(buf: Buffer, state: Map<string, Map<string, unknown>>): void {
     const lastNl = buf.lastIndexOf(0x0a);
     const complete = buf.subarray(0, lastNl + 1).toString('utf8');
     const tail = buf.subarray(lastNl + 1);
@@ -324,20 +326,19 @@ export class FilePersistence implements Persistence {
     this.stats.journalRecords = records;
   }
 
-  /** Fresh maps with parsed values, so callers cannot alter the store's own copy. */
+  /**
+   * Fresh maps over the same values: the caller adopts the restored objects as its live state
+   * (one object per binding in memory, not two), under the same rule as put: never mutated.
+   */
   private copyState(): Loaded {
     const out: Loaded = new Map();
-    for (const [kind, entries] of this.state) {
-      const m = new Map<string, unknown>();
-      for (const [key, v] of entries) m.set(key, JSON.parse(v));
-      out.set(kind, m);
-    }
+    for (const [kind, entries] of this.state) out.set(kind, new Map(entries));
     return out;
   }
 }
 
 /** Applies one journal line; false when it is not a well-formed record. */
-function applyLine(line: string, state: Map<string, Map<string, string>>): boolean {
+function applyLine(line: string, state: Map<string, Map<string, unknown>>): boolean {
   let rec: unknown;
   try {
     rec = JSON.parse(line);
@@ -354,7 +355,7 @@ function applyLine(line: string, state: Map<string, Map<string, string>>): boole
   if (!('v' in r)) return false;
   let m = state.get(r.k);
   if (m === undefined) state.set(r.k, (m = new Map()));
-  m.set(r.key, JSON.stringify(r.v));
+  m.set(r.key, r.v);
   return true;
 }
 

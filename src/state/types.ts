@@ -41,7 +41,8 @@ export interface ActiveCall {
  * Records changes so that they survive a restart. Kinds: "binding" (key username + "\n" +
  * contact), "call" (key ActiveCall.id), "setting" (key extension number, value
  * {busyOnBusy:boolean}). put/del must be cheap and never block on I/O per call: implementations
- * batch writes.
+ * batch writes. A value is immutable once put: the store may keep a reference to it (to write a
+ * snapshot later), so a change is a new object and a new put.
  */
 export interface Persistence {
   load(): Promise<Map<string, Map<string, unknown>>>;
