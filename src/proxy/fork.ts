@@ -181,7 +181,8 @@ export class Fork {
   private onBranchFinal(b: Branch, code: number, res: SipMessage | undefined): void {
     if (b.final) return;
     b.final = code;
-    b.finalRes = res;
+    // Kept only while the best response is still to be chosen (§16.7 step 6).
+    if (!this.done) b.finalRes = res;
     this.host.layer.timers.cancel(b.timerC);
     if (code >= 600 && this.opts.declineEndsCall && !this.done && this.cancelledBy === undefined) {
       // declineEndsCall: one device's reject button ends the call for all (RFC 3261 §16.7 step 5 default).
@@ -237,6 +238,9 @@ export class Fork {
         ? this.host.upstream(best.finalRes)
         : this.host.localResponse(status, status === 408 ? 'Request Timeout' : status === 500 ? 'Server Error' : 'Failed');
     this.serverTx.respond(status, data);
+    // The fork lives on until its server transaction ends (Timer J/H, 32 s); the responses
+    // it chose from are not needed any more.
+    for (const b of this.branches) b.finalRes = undefined;
     this.opts.onDone?.(outcomeOf(status), status, this.report());
   }
 

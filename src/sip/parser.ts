@@ -4,33 +4,11 @@
  */
 import { SipMessage, type HeaderField } from './message.js';
 import { isTokenCharCode } from './chars.js';
+import { headerName } from './header-names.js';
 
 /** Largest message accepted on any transport (a UDP datagram cannot be larger). */
 export const MAX_MESSAGE_SIZE = 65535;
 const MAX_HEADERS = 256;
-
-/** RFC 3261 §7.3.3 plus the compact forms in common use (RFC 3515, 3265, 4028...). */
-const COMPACT: Readonly<Record<string, string>> = {
-  i: 'call-id',
-  m: 'contact',
-  e: 'content-encoding',
-  l: 'content-length',
-  c: 'content-type',
-  f: 'from',
-  s: 'subject',
-  k: 'supported',
-  t: 'to',
-  v: 'via',
-  r: 'refer-to',
-  o: 'event',
-  u: 'allow-events',
-  x: 'session-expires',
-  b: 'referred-by',
-  a: 'accept-contact',
-  j: 'reject-contact',
-  d: 'request-disposition',
-  y: 'identity',
-};
 
 /** Headers that RFC 3261 allows only once; a second copy makes the request malformed (RFC 4475 §3.3.8). */
 const SINGLE: ReadonlyMap<string, number> = new Map([
@@ -99,13 +77,12 @@ export function parseMessage(buf: Buffer): ParseResult {
     }
     let nameEnd = colon;
     while (nameEnd > p && (buf[nameEnd - 1] === 32 || buf[nameEnd - 1] === 9)) nameEnd--;
-    if (nameEnd === p || !isTokenRange(buf, p, nameEnd)) {
+    const name = nameEnd === p ? undefined : headerName(buf, p, nameEnd);
+    if (name === undefined) {
       error ??= 'bad header name';
       p = end;
       continue;
     }
-    let name = buf.toString('latin1', p, nameEnd).toLowerCase();
-    if (name.length === 1) name = COMPACT[name] ?? name;
     let vs = colon + 1;
     while (vs < valueEnd && (buf[vs] === 32 || buf[vs] === 9)) vs++;
     let ve = valueEnd;
@@ -256,9 +233,4 @@ function isQuotedPair(buf: Buffer, start: number, z: number): boolean {
   let n = 0;
   for (let i = z - 1; i >= start && buf[i] === 92; i--) n++;
   return (n & 1) === 1;
-}
-
-function isTokenRange(buf: Buffer, s: number, e: number): boolean {
-  for (let i = s; i < e; i++) if (!isTokenCharCode(buf[i]!)) return false;
-  return true;
 }

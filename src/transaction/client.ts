@@ -17,6 +17,9 @@ export interface ClientUser {
 
 type ClientState = 'calling' | 'trying' | 'proceeding' | 'completed' | 'accepted' | 'terminated';
 
+const DETACHED: ClientUser = { onResponse: () => {}, onFailure: () => {} };
+const NO_BYTES = Buffer.alloc(0);
+
 export class ClientTransaction {
   state: ClientState;
   private timerRetransmit: Timer | undefined;
@@ -30,10 +33,10 @@ export class ClientTransaction {
     readonly key: string,
     readonly isInvite: boolean,
     readonly dest: Endpoint,
-    private readonly request: Buffer,
-    private readonly user: ClientUser,
+    private request: Buffer,
+    private user: ClientUser,
     /** Builds the ACK for a non-2xx final response (same branch, To of the response). */
-    private readonly makeAck: ((res: SipMessage) => Buffer) | undefined,
+    private makeAck: ((res: SipMessage) => Buffer) | undefined,
   ) {
     this.state = isInvite ? 'calling' : 'trying';
   }
@@ -81,6 +84,7 @@ export class ClientTransaction {
       if (s !== 'accepted') {
         this.stopRunning();
         this.state = 'accepted';
+        this.request = NO_BYTES; // never sent again
         this.timerEnd = this.env.timers.schedule(TIMEOUT_64T1, () => this.terminate()); // Timer M
       }
       this.user.onResponse(res);
@@ -97,7 +101,11 @@ export class ClientTransaction {
       this.ackBuf = this.makeAck(res);
       this.env.send(this.dest, this.ackBuf);
     }
-    this.user.onResponse(res);
+    const user = this.user;
+    // Completed only absorbs retransmissions (Timer D: 32 s): let go of the request and the
+    // user (a whole fork) now rather than keep them alive, and promoted, until it ends.
+    this.release();
+    user.onResponse(res);
     // Timer D (32 s, INVITE) or K (T4, non-INVITE) on UDP; zero on reliable transports.
     if (this.reliable) this.terminate();
     else this.timerEnd = this.env.timers.schedule(this.isInvite ? 32000 : T4, () => this.terminate());
@@ -121,5 +129,11 @@ export class ClientTransaction {
     this.stopRunning();
     this.env.timers.cancel(this.timerEnd);
     this.env.terminated(this.key, 'client');
+  }
+
+  private release(): void {
+    this.request = NO_BYTES;
+    this.user = DETACHED;
+    this.makeAck = undefined;
   }
 }

@@ -4,7 +4,11 @@
  * A busy proxy has tens of thousands of transactions, each with two or three timers; one
  * setTimeout per timer is a lot of libuv handles. Instead a binary heap of deadlines drives a
  * single setTimeout armed for the earliest one. Cancelled timers are dropped lazily when they
- * reach the top.
+ * reach the top, but let go of their callback at once: a cancelled Timer C would otherwise keep
+ * its whole fork (messages, transactions) alive for three minutes, and every such fork that
+ * outlives two scavenges is promoted and costs a full GC later. When more than half of the
+ * heap is cancelled entries it is rebuilt without them, so it stays proportional to the live
+ * timers.
  */
 
 /** Round-trip estimate (Timer A/E/G start value). */
@@ -24,12 +28,23 @@ export interface Timer {
   cancelled: boolean;
 }
 
+const NOOP = (): void => {};
+/** Below this size a heap full of cancelled entries is not worth rebuilding. */
+const REBUILD_MIN = 1024;
+
 export class TimerQueue {
   private heap: Timer[] = [];
+  /** Cancelled entries still in the heap. */
+  private cancelledInHeap = 0;
   private handle: NodeJS.Timeout | undefined;
   private armedAt = Infinity;
   /** Live (not yet fired nor cancelled) timers, for metrics and tests. */
   pending = 0;
+
+  /** Entries in the heap, cancelled ones included (tests). */
+  get size(): number {
+    return this.heap.length;
+  }
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -44,8 +59,18 @@ export class TimerQueue {
   cancel(t: Timer | undefined): void {
     if (t && !t.cancelled) {
       t.cancelled = true;
+      t.fn = NOOP;
       this.pending--;
+      if (++this.cancelledInHeap > this.heap.length >> 1 && this.heap.length >= REBUILD_MIN) this.rebuild();
     }
+  }
+
+  /** Drops every cancelled entry: O(n), run at most once per n/2 cancellations. */
+  private rebuild(): void {
+    const live = this.heap.filter((t) => !t.cancelled);
+    live.sort((a, b) => a.at - b.at); // a sorted array is a valid heap
+    this.heap = live;
+    this.cancelledInHeap = 0;
   }
 
   private arm(at: number): void {
@@ -61,18 +86,26 @@ export class TimerQueue {
     const now = this.now();
     while (this.heap.length > 0 && this.heap[0]!.at <= now) {
       const t = this.pop()!;
-      if (t.cancelled) continue;
+      if (t.cancelled) {
+        this.cancelledInHeap--;
+        continue;
+      }
       t.cancelled = true;
       this.pending--;
+      const fn = t.fn;
+      t.fn = NOOP;
       try {
-        t.fn();
+        fn();
       } catch (err) {
         // A timer callback must never take the queue down with it.
         process.emitWarning(err instanceof Error ? err : new Error(String(err)));
       }
     }
     // Drop cancelled timers at the top so they do not arm a useless wake-up.
-    while (this.heap.length > 0 && this.heap[0]!.cancelled) this.pop();
+    while (this.heap.length > 0 && this.heap[0]!.cancelled) {
+      this.pop();
+      this.cancelledInHeap--;
+    }
     if (this.heap.length > 0) this.arm(this.heap[0]!.at);
   }
 
@@ -82,6 +115,7 @@ export class TimerQueue {
     this.armedAt = Infinity;
     this.heap = [];
     this.pending = 0;
+    this.cancelledInHeap = 0;
   }
 
   private push(t: Timer): void {

@@ -504,6 +504,26 @@ t.test('TimerQueue: many timers, earliest re-arms correctly', async (t) => {
   q.clear();
 });
 
+t.test('TimerQueue: cancelled timers release their callback and do not pile up', async (t) => {
+  const q = new TimerQueue();
+  const fired: number[] = [];
+  const timers: Timer[] = [];
+  // Like Timer C: long deadlines, nearly all cancelled early.
+  for (let i = 0; i < 5000; i++) timers.push(q.schedule(i % 10 === 0 ? 20 + (i % 7) : 180_000, () => fired.push(i)));
+  const big = { payload: 'x' };
+  const holder = q.schedule(180_000, () => fired.push(big.payload.length));
+  q.cancel(holder);
+  t.not(holder.fn.toString().includes('big'), true, 'the cancelled callback (and what it captured) is let go');
+  for (let i = 0; i < 5000; i++) if (i % 10 !== 0) q.cancel(timers[i]);
+  t.equal(q.pending, 500);
+  t.ok(q.size <= 2 * 500 + 2, `heap rebuilt without cancelled entries (size ${q.size})`);
+  await sleep(80);
+  t.equal(fired.length, 500, 'the live ones all fire');
+  t.ok(fired.every((i) => i % 10 === 0), 'no cancelled one fires');
+  t.equal(q.pending, 0);
+  q.clear();
+});
+
 t.test('Timer A on the real queue: sends at about 0, T1 and 3*T1', async (t) => {
   const layer = new TransactionLayer(() => {}, new TimerQueue());
   const times: number[] = [];
