@@ -40,9 +40,10 @@ environment (defaults in brackets):
   PROXY_IP [127.0.0.1] PROXY_PORT [25060] HTTP_PORT [25080]
   KAM_CHILDREN [2] KAM_SHM_MB [512] KAM_PKG_MB [16]  Kamailio UDP workers, shared and
                                per-process memory (MB; only touched pages count)
-  CGW_N [1000] CGW_WARMUP [1000] CGW_RATE [20] CGW_WORKLOADS [fork busy reg]
-                               --callgrind: operations counted per workload, after that many
-                               uncounted ones, at this rate
+  CGW_N [1000] CGW_WARMUP [3000] CGW_RATE [20] CGW_WARMUP_RATE [50] CGW_WORKLOADS [fork busy reg]
+                               --callgrind: operations counted per workload (at CGW_RATE), after
+                               that many uncounted ones (at CGW_WARMUP_RATE: nothing is
+                               instrumented yet, so valgrind keeps up)
   PROF_WORKLOADS [fork busy reg]  --profile: one sipbob run per workload (CALLS, BUSY_CALLS, REGS)
   SIPBOB_BUILD [head]          head: build the committed HEAD into bench/out/sipbob-<commit>/
                                (the shared tree's dist/ may be rebuilt in the middle of a run);
@@ -82,7 +83,7 @@ done
 : "${PROF_WORKLOADS:=fork busy reg}"
 : "${SIPBOB_BUILD:=head}"
 CG_TOOL=cachegrind
-: "${CGW_N:=1000}" "${CGW_WARMUP:=1000}" "${CGW_RATE:=20}" "${CGW_WORKLOADS:=fork busy reg}"
+: "${CGW_N:=1000}" "${CGW_WARMUP:=3000}" "${CGW_RATE:=20}" "${CGW_WARMUP_RATE:=50}" "${CGW_WORKLOADS:=fork busy reg}"
 NODE_EXTRA=() # extra node flags for sipbob (--profile)
 
 DOMAIN=bench.sipbob.test
@@ -593,15 +594,15 @@ callgrind_target() {
   for w in $CGW_WORKLOADS; do
     case $w in
       fork)
-        fork_calls "$t-cgw" fork-warmup "$CGW_WARMUP" "$CGW_RATE"
+        fork_calls "$t-cgw" fork-warmup "$CGW_WARMUP" "$CGW_WARMUP_RATE"
         cgw_window "$dir" fork "$CGW_N" fork_calls "$t-cgw" fork "$CGW_N" "$CGW_RATE" ;;
       busy)
         hold_busy_call "$t-cgw"
-        busy_calls "$t-cgw" busy-warmup "$CGW_WARMUP" "$CGW_RATE"
+        busy_calls "$t-cgw" busy-warmup "$CGW_WARMUP" "$CGW_WARMUP_RATE"
         cgw_window "$dir" busy "$CGW_N" busy_calls "$t-cgw" busy "$CGW_N" "$CGW_RATE"
         stop_tree "$HOLD_PID" 3 ;;
       reg)
-        registrations "$t-cgw" reg-warmup "$gen" 1 "$CGW_WARMUP" "$CGW_RATE"
+        registrations "$t-cgw" reg-warmup "$gen" 1 "$CGW_WARMUP" "$CGW_WARMUP_RATE"
         cgw_window "$dir" reg "$CGW_N" registrations "$t-cgw" reg "$gen" $((CGW_WARMUP + 1)) "$CGW_N" "$CGW_RATE" ;;
       *) die "CGW_WORKLOADS: $w?" ;;
     esac
@@ -675,7 +676,7 @@ report() {
     echo "- machine: $(nproc) CPUs, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo), $(awk '/MemTotal/{printf "%.0f GB", $2/1048576}' /proc/meminfo) RAM, kernel $(uname -r)"
     echo "- kamailio $("$KAMAILIO" -v 2>/dev/null | awk '/^version/{print $3; exit}') (-x tlsf, $KAM_CHILDREN UDP workers); node $("$NODE" -v); $("$SIPP" -v 2>/dev/null | awk '/SIPp/{print $1, $2; exit}'); $("$VALGRIND" --version 2>/dev/null)"
     echo "- sipbob: ${SIPBOB_REV:-not run}"
-    echo "- load: CALLS=$CALLS@$CALL_RATE/s (+$WARMUP_CALLS warm-up), BUSY_CALLS=$BUSY_CALLS@$BUSY_RATE/s, REGS=$REGS@$REG_RATE/s, MEM_STEPS=$MEM_STEPS@$MEM_RATE/s; cachegrind: N=$CG_N@$CG_RATE/s ($CG_WORKLOADS); callgrind window: N=$CGW_N after $CGW_WARMUP@$CGW_RATE/s, sipbob runs x$CG_REPEATS with node $CG_NODE_FLAGS, kamailio runs x$CG_REPEATS_KAMAILIO"
+    echo "- load: CALLS=$CALLS@$CALL_RATE/s (+$WARMUP_CALLS warm-up), BUSY_CALLS=$BUSY_CALLS@$BUSY_RATE/s, REGS=$REGS@$REG_RATE/s, MEM_STEPS=$MEM_STEPS@$MEM_RATE/s; cachegrind: N=$CG_N@$CG_RATE/s ($CG_WORKLOADS); callgrind window: N=$CGW_N@$CGW_RATE/s after $CGW_WARMUP@$CGW_WARMUP_RATE/s, sipbob runs x$CG_REPEATS with node $CG_NODE_FLAGS, kamailio runs x$CG_REPEATS_KAMAILIO"
     echo
     echo "| metric | sipbob | kamailio | ratio sipbob/kamailio |"
     echo "|---|---:|---:|---:|"
