@@ -3,6 +3,7 @@
  * which extensions are in a confirmed call. The tracker is the only writer of the per-extension
  * counters the Busy-on-Busy decision reads.
  */
+import { ownString } from '../state/own-string.js';
 import type { ActiveCall, CallParty, Persistence } from '../state/types.js';
 
 export interface CallEvents {
@@ -44,7 +45,16 @@ export class CallTracker {
     const id = CallTracker.id(callId, fromTag, toTag);
     if (this.calls.has(id)) return undefined;
     const startedAt = this.now();
-    const call: ActiveCall = { id, callId, fromTag, toTag, parties, startedAt, expiresAt: startedAt + maxDurationSec * 1000 };
+    // A call lives for minutes or hours: its strings must not pin the INVITE's header text.
+    const call: ActiveCall = {
+      id: ownString(id),
+      callId: ownString(callId),
+      fromTag: ownString(fromTag),
+      toTag: ownString(toTag),
+      parties,
+      startedAt,
+      expiresAt: startedAt + maxDurationSec * 1000,
+    };
     this.insert(call);
     this.persistence.put('call', id, call);
     return call;

@@ -6,6 +6,7 @@
  * decoded only when the route asks for them. Relaying copies untouched header lines byte for
  * byte (see serialize.ts).
  */
+import { isAscii } from 'node:buffer';
 
 export interface HeaderField {
   /** Lower-case long form: "v" becomes "via". */
@@ -33,6 +34,13 @@ export class SipMessage {
   readonly bodyLength: number;
   /** Decoded header values by name, filled on first use. */
   private cache: Map<string, string | undefined> | undefined;
+  /**
+   * The header section as one string when it is all ASCII (nearly always): values are then
+   * slices of it, with no call into C++ per value. undefined: not decoded yet; null: not ASCII,
+   * values are decoded one by one as UTF-8. Slices pin this string: anything kept for longer
+   * than the message goes through ownString (state/own-string.ts).
+   */
+  private text: string | null | undefined;
 
   constructor(
     raw: Buffer,
@@ -62,7 +70,12 @@ export class SipMessage {
 
   /** Value of a header field line, with folding (CRLF + WSP) collapsed to one space. */
   value(h: HeaderField): string {
-    const s = this.raw.toString('utf8', h.valueStart, h.valueEnd);
+    let t = this.text;
+    if (t === undefined) {
+      const head = this.raw.subarray(0, this.bodyStart);
+      t = this.text = isAscii(head) ? head.toString('latin1') : null;
+    }
+    const s = t !== null ? t.slice(h.valueStart, h.valueEnd) : this.raw.toString('utf8', h.valueStart, h.valueEnd);
     return s.indexOf('\n') === -1 ? s : unfold(s);
   }
 

@@ -416,3 +416,17 @@ t.test('isOtherVersion and parseDecimal', async (t) => {
   t.equal(d('1a'), -1);
   t.equal(d('-1'), -1);
 });
+
+t.test('header values: ASCII header sections and UTF-8 ones decode alike, folding collapsed', async (t) => {
+  const ascii = ok(t, msg([...INVITE.slice(0, 3), 'From: "Alice" <sip:alice@pbx.example.test>;tag=a1', ...INVITE.slice(4), 'Subject: one,', ' two', 'Content-Length: 0']));
+  t.equal(ascii.header('from'), '"Alice" <sip:alice@pbx.example.test>;tag=a1');
+  t.equal(ascii.header('subject'), 'one, two', 'folded line unfolded');
+  t.equal(ascii.header('call-id'), 'c1@127.0.0.21');
+  const utf = ok(t, msg([...INVITE.slice(0, 3), 'From: "Jürgen ☎" <sip:j@pbx.example.test>;tag=j1', ...INVITE.slice(4), 'Content-Length: 0']));
+  t.equal(utf.header('from'), '"Jürgen ☎" <sip:j@pbx.example.test>;tag=j1', 'a UTF-8 display name is decoded as UTF-8');
+  t.equal(utf.header('call-id'), 'c1@127.0.0.21', 'and the other values of that message too');
+  // A body with non-ASCII bytes does not change how the ASCII header section is read.
+  const body = 'v=0 ☎';
+  const withBody = ok(t, msg([...INVITE.slice(0, 7), `Content-Length: ${Buffer.byteLength(body)}`], body));
+  t.equal(withBody.header('to'), '<sip:200@pbx.example.test>');
+});
