@@ -72,9 +72,23 @@ interface Branch {
 }
 
 const COMPLETED_ELSEWHERE = 'Reason: SIP;cause=200;text="Call completed elsewhere"';
+/** Responses to our CANCEL need no handling (§9.1: the INVITE transaction carries on). */
+const NO_USER = { onResponse: (): void => {}, onFailure: (): void => {} };
 
 export class Fork {
   private branches: Branch[] = [];
+  /**
+   * Builds branch requests, CANCELs and ACKs; it holds the request and the proxy's per-request
+   * state. Dropped once the fork is settled (see settle()).
+   */
+  private host: ForkHost | undefined;
+  private readonly layer: TransactionLayer;
+  private readonly upstream: (res: SipMessage) => Buffer;
+  private readonly method: string;
+  private onDone: ForkOptions['onDone'];
+  private readonly onAnswer: ForkOptions['onAnswer'];
+  private readonly ringTimeoutMs: number;
+  private readonly declineEndsCall: boolean;
   /** Final response sent upstream. */
   private done = false;
   private answered = false;
@@ -83,13 +97,23 @@ export class Fork {
   private readonly isInvite: boolean;
 
   constructor(
-    private readonly host: ForkHost,
+    host: ForkHost,
     private readonly serverTx: ServerTransaction,
     private readonly toHeader: string,
     targets: readonly BranchTarget[],
-    private readonly opts: ForkOptions,
+    opts: ForkOptions,
   ) {
-    this.isInvite = serverTx.request.method === 'INVITE';
+    // Options are copied, not kept: onDone (the call log, which closes over the request) is
+    // dropped once it ran.
+    this.ringTimeoutMs = opts.ringTimeoutMs;
+    this.declineEndsCall = opts.declineEndsCall;
+    this.onAnswer = opts.onAnswer;
+    this.host = host;
+    this.layer = host.layer;
+    this.upstream = host.upstream;
+    this.onDone = opts.onDone;
+    this.method = serverTx.request?.method ?? '';
+    this.isInvite = serverTx.isInvite;
     for (const target of targets) {
       this.branches.push({
         target,
@@ -108,15 +132,16 @@ export class Fork {
   }
 
   start(): void {
-    const timers = this.host.layer.timers;
-    if (this.opts.ringTimeoutMs > 0) {
-      this.ringTimer = timers.schedule(this.opts.ringTimeoutMs, () => this.cancelAll('timeout'));
+    const host = this.host!;
+    const timers = this.layer.timers;
+    if (this.ringTimeoutMs > 0) {
+      this.ringTimer = timers.schedule(this.ringTimeoutMs, () => this.cancelAll('timeout'));
     }
-    const method = this.serverTx.request.method;
+    const method = this.method;
     for (const b of this.branches) {
-      const { data, via } = this.host.buildBranchRequest(b.target, b.id);
+      const { data, via } = host.buildBranchRequest(b.target, b.id);
       b.via = via;
-      b.tx = this.host.layer.sendRequest(
+      b.tx = this.layer.sendRequest(
         b.id,
         method,
         b.target.dest,
@@ -125,7 +150,9 @@ export class Fork {
           onResponse: (res) => this.onBranchResponse(b, res),
           onFailure: (status) => this.onBranchFinal(b, status, undefined),
         },
-        this.isInvite ? (res) => this.host.buildBranchAux('ACK', b.target, b.via, res.header('to') ?? this.toHeader, []) : undefined,
+        // Only for this branch's non-2xx final response, which comes before the fork settles.
+        // Through this.host, not the local: these closures live as long as the transaction.
+        this.isInvite ? (res) => this.host!.buildBranchAux('ACK', b.target, b.via, res.header('to') ?? this.toHeader, []) : undefined,
       );
       if (this.isInvite) this.armTimerC(b);
     }
@@ -133,7 +160,7 @@ export class Fork {
 
   /** Timer C (§16.6 step 11): a branch that rings for ever is CANCELled, one that never answered counts as 408. */
   private armTimerC(b: Branch): void {
-    const timers = this.host.layer.timers;
+    const timers = this.layer.timers;
     timers.cancel(b.timerC);
     b.timerC = timers.schedule(TIMER_C, () => {
       if (b.final) return;
@@ -156,23 +183,24 @@ export class Fork {
         this.cancelBranch(b, b.reason);
         return;
       }
-      if (!this.done) this.serverTx.respond(code, this.host.upstream(res));
+      if (!this.done) this.serverTx.respond(code, this.upstream(res));
       return;
     }
     if (code < 300) {
       // Every 2xx goes upstream, also late ones from a forking race (§16.7 step 5, RFC 6026).
       const first = !this.answered;
       if (!b.final) b.final = code;
-      this.host.layer.timers.cancel(b.timerC);
+      this.layer.timers.cancel(b.timerC);
       this.answered = true;
-      this.serverTx.respond(code, this.host.upstream(res));
-      this.opts.onAnswer?.(b.target, res);
+      this.serverTx.respond(code, this.upstream(res));
+      this.onAnswer?.(b.target, res);
       if (first) {
         this.done = true;
         this.stopRingTimer();
         for (const o of this.branches) if (o !== b && !o.final) this.cancelBranch(o, [COMPLETED_ELSEWHERE]);
-        this.opts.onDone?.('answered', code, this.report());
+        this.finished('answered', code);
       }
+      this.settleIfDone();
       return;
     }
     this.onBranchFinal(b, code, res);
@@ -183,12 +211,36 @@ export class Fork {
     b.final = code;
     // Kept only while the best response is still to be chosen (§16.7 step 6).
     if (!this.done) b.finalRes = res;
-    this.host.layer.timers.cancel(b.timerC);
-    if (code >= 600 && this.opts.declineEndsCall && !this.done && this.cancelledBy === undefined) {
+    this.layer.timers.cancel(b.timerC);
+    if (code >= 600 && this.declineEndsCall && !this.done && this.cancelledBy === undefined) {
       // declineEndsCall: one device's reject button ends the call for all (RFC 3261 §16.7 step 5 default).
       for (const o of this.branches) if (o !== b && !o.final) this.cancelBranch(o, []);
     }
     this.maybeFinish();
+    this.settleIfDone();
+  }
+
+  /**
+   * Settled: the final response went upstream and every branch has its own. What is left to
+   * do for the rest of the server transaction's life (32 s) is relaying a late 2xx of a forking
+   * race, which needs neither the request nor the proxy's per-request state: let go of them,
+   * so a finished call keeps a few hundred bytes alive instead of its messages.
+   */
+  private settleIfDone(): void {
+    if (!this.done || this.host === undefined) return;
+    for (const b of this.branches) if (!b.final) return;
+    this.host = undefined;
+    this.onDone = undefined;
+    for (const b of this.branches) {
+      b.tx = undefined;
+      b.finalRes = undefined;
+    }
+  }
+
+  private finished(outcome: CallOutcomeName, status: number): void {
+    const onDone = this.onDone;
+    this.onDone = undefined;
+    onDone?.(outcome, status, this.report());
   }
 
   /** The caller's CANCEL (§16.10) or the ring timeout: cancel every branch still pending. */
@@ -210,9 +262,10 @@ export class Fork {
       b.reason = reason;
       return;
     }
+    if (this.host === undefined) return; // settled: every branch is final
     b.cancelSent = true;
     const cancel = this.host.buildBranchAux('CANCEL', b.target, b.via, this.toHeader, reason);
-    this.host.layer.sendRequest(b.id, 'CANCEL', b.target.dest, cancel, { onResponse: () => {}, onFailure: () => {} });
+    this.layer.sendRequest(b.id, 'CANCEL', b.target.dest, cancel, NO_USER);
   }
 
   private maybeFinish(): void {
@@ -220,14 +273,15 @@ export class Fork {
     if (this.branches.some((b) => !b.final && !b.abandoned)) return;
     this.done = true;
     this.stopRingTimer();
+    const host = this.host!; // not settled: that needs done
     if (this.cancelledBy === 'caller') {
-      this.serverTx.respond(487, this.host.localResponse(487, 'Request Terminated'));
-      this.opts.onDone?.('cancelled', 487, this.report());
+      this.serverTx.respond(487, host.localResponse(487, 'Request Terminated'));
+      this.finished('cancelled', 487);
       return;
     }
     if (this.cancelledBy === 'timeout') {
-      this.serverTx.respond(480, this.host.localResponse(480, 'Temporarily Unavailable (no answer)'));
-      this.opts.onDone?.('no-answer', 480, this.report());
+      this.serverTx.respond(480, host.localResponse(480, 'Temporarily Unavailable (no answer)'));
+      this.finished('no-answer', 480);
       return;
     }
     const i = chooseBest(this.branches.map((b) => b.final || 408));
@@ -235,17 +289,14 @@ export class Fork {
     const status = upstreamStatus(best.final || 408);
     const data =
       best.finalRes && status === best.final
-        ? this.host.upstream(best.finalRes)
-        : this.host.localResponse(status, status === 408 ? 'Request Timeout' : status === 500 ? 'Server Error' : 'Failed');
+        ? this.upstream(best.finalRes)
+        : host.localResponse(status, status === 408 ? 'Request Timeout' : status === 500 ? 'Server Error' : 'Failed');
     this.serverTx.respond(status, data);
-    // The fork lives on until its server transaction ends (Timer J/H, 32 s); the responses
-    // it chose from are not needed any more.
-    for (const b of this.branches) b.finalRes = undefined;
-    this.opts.onDone?.(outcomeOf(status), status, this.report());
+    this.finished(outcomeOf(status), status);
   }
 
   private stopRingTimer(): void {
-    this.host.layer.timers.cancel(this.ringTimer);
+    this.layer.timers.cancel(this.ringTimer);
     this.ringTimer = undefined;
   }
 

@@ -23,7 +23,7 @@ import type { CallParty } from '../state/types.js';
 import { serverKey, type TransactionLayer } from '../transaction/layer.js';
 import type { ServerTransaction } from '../transaction/server.js';
 import type { Endpoint, LocalAddress, Transports } from '../transport/transports.js';
-import { Fork, type BranchTarget, type CallOutcomeName, type ForkHost } from './fork.js';
+import { Fork, type BranchTarget, type CallOutcomeName, type ForkHost, type ForkOptions } from './fork.js';
 import { RateLimitedLog } from './rate-limited-log.js';
 
 const ALLOW = 'Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO, PRACK, NOTIFY, REFER, MESSAGE';
@@ -192,7 +192,8 @@ export class Proxy {
       if (!inviteTx) return tx.respond(481, this.response(inc, 481, 'Call/Transaction Does Not Exist'));
       tx.respond(200, this.response(inc, 200, 'OK'));
       fork?.cancelAll('caller');
-      if (!fork && inviteTx.lastStatus < 200) inviteTx.respond(487, this.response({ ...inc, req: inviteTx.request }, 487, 'Request Terminated'));
+      const invite = inviteTx.request; // set until the INVITE got its final response
+      if (!fork && invite !== undefined) inviteTx.respond(487, this.response({ ...inc, req: invite }, 487, 'Request Terminated'));
       return;
     }
 
@@ -322,17 +323,28 @@ export class Proxy {
     const fork = new Fork(host, tx, inc.req.header('to') ?? '', targets, {
       ringTimeoutMs: isInvite ? ringTimeoutMs : 0,
       declineEndsCall,
-      onAnswer: (target, res) => {
-        if (!isInvite) return;
-        const parties: CallParty[] = [];
-        if (caller) parties.push(caller);
-        if (target.extension) parties.push({ extension: target.extension, device: target.device, direction: 'inbound' });
-        if (parties.length === 0) return;
-        this.d.calls.confirmed(inc.callId, inc.fromTag, tagOf(res.header('to')), parties, this.d.config().calls.maxCallDuration);
-      },
+      onAnswer: isInvite ? this.callTracking(inc.callId, inc.fromTag, caller) : undefined,
       onDone: (outcome, status, branches) => logCall(outcome, status, { branches }),
     });
     this.startFork(tx, fork);
+  }
+
+  /**
+   * What a 2xx does to the call tracker: the dialog it confirms is a call of the caller's and
+   * the answering device's extensions. Made here, apart from the request: the fork keeps this
+   * for 32 s after the call is set up (a forking race may still bring a second 2xx), and a
+   * closure over the request would keep the whole INVITE alive for as long.
+   */
+  private callTracking(callId: string, fromTag: string, caller: CallParty | undefined): ForkOptions['onAnswer'] {
+    const calls = this.d.calls;
+    const config = this.d.config;
+    return (target, res) => {
+      const parties: CallParty[] = [];
+      if (caller) parties.push(caller);
+      if (target.extension) parties.push({ extension: target.extension, device: target.device, direction: 'inbound' });
+      if (parties.length === 0) return;
+      calls.confirmed(callId, fromTag, tagOf(res.header('to')), parties, config().calls.maxCallDuration);
+    };
   }
 
   /** The fork lives as long as its server transaction, so a CANCEL can find it. */
@@ -445,7 +457,7 @@ export class Proxy {
       layer: this.layer,
       log: this.log,
       newBranchId: () => this.newBranchId(hash),
-      upstream: (res) => stripTopVia(res),
+      upstream: stripTopVia, // not a closure here: the fork keeps it after it let go of the rest
       localResponse: (status, reason) => this.response(inc, status, reason),
       buildBranchRequest(target, branchId) {
         const local = self.d.transports.localFor(target.dest.transport);

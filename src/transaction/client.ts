@@ -85,6 +85,7 @@ export class ClientTransaction {
         this.stopRunning();
         this.state = 'accepted';
         this.request = NO_BYTES; // never sent again
+        this.makeAck = undefined; // the ACK for a 2xx is the UAC's own (§13.2.2.4)
         this.timerEnd = this.env.timers.schedule(TIMEOUT_64T1, () => this.terminate()); // Timer M
       }
       this.user.onResponse(res);

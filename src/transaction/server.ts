@@ -27,16 +27,27 @@ export class ServerTransaction {
   /** Set by the transaction user (the proxy) to learn about a CANCEL or ACK timeout. */
   onTerminated: (() => void) | undefined;
 
+  private req: SipMessage | undefined;
+
   constructor(
     private readonly env: TxEnv,
     readonly key: string,
-    readonly request: SipMessage,
+    request: SipMessage,
     /** Where responses go (RFC 3261 §18.2.2 with RFC 3581 rport), computed once. */
     readonly replyTo: Endpoint,
     readonly isInvite: boolean,
   ) {
     // An INVITE server transaction starts in Proceeding (§17.2.1), others in Trying (§17.2.2).
     this.state = isInvite ? 'proceeding' : 'trying';
+    this.req = request;
+  }
+
+  /**
+   * The request, until a final response was sent. After that the transaction only absorbs
+   * retransmissions for 64*T1, and does not keep the request (and its datagram) alive for it.
+   */
+  get request(): SipMessage | undefined {
+    return this.req;
   }
 
   get reliable(): boolean {
@@ -67,8 +78,10 @@ export class ServerTransaction {
       if (s === 'trying') this.state = 'proceeding';
       return;
     }
+    this.req = undefined;
     if (this.isInvite && status < 300) {
       this.state = 'accepted';
+      this.lastResponse = undefined; // Accepted absorbs retransmissions without answering them
       this.timerEnd = this.env.timers.schedule(TIMEOUT_64T1, () => this.terminate()); // Timer L
       return;
     }
