@@ -4,6 +4,8 @@
  * tested on its own with short real waits, and drives Timer A over its first 1.6 s.
  */
 import t from 'tap';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { parseMessage } from '../../src/sip/parser.js';
 import type { SipMessage } from '../../src/sip/message.js';
 import { parseVia } from '../../src/sip/headers.js';
@@ -404,6 +406,45 @@ t.test('client: a transport error is a 503 for the user (§8.1.3.1)', async (t) 
 
 // ------------------------------------------------------------------------------------------
 // Matching (§17.1.3, §17.2.3) and the layer
+
+t.test('lingering transactions keep neither the request nor their user alive', async (t) => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const { env } = harness();
+  // Server: after the final response only the response bytes stay (for retransmissions).
+  const srv = new ServerTransaction(env, 's', request('BYE'), UDP, false);
+  t.ok(srv.request, 'the request is there while the transaction is in progress');
+  srv.respond(200, buf('SIP/2.0 200 OK'));
+  t.equal(srv.state, 'completed');
+  t.equal(srv.request, undefined, 'Completed (Timer J, 32 s) does not hold the request');
+  const inv = new ServerTransaction(env, 'i', request('INVITE'), UDP, true);
+  inv.respond(200, buf('SIP/2.0 200 OK'));
+  t.equal(inv.request, undefined, 'nor does Accepted (Timer L)');
+
+  // Client: in Completed (Timer D, 32 s) the user, a whole fork in the proxy, can be collected.
+  let refs: WeakRef<object>[] = [];
+  const clients: ClientTransaction[] = [];
+  for (let i = 0; i < 2; i++) {
+    (() => {
+      const u = { onResponse: () => {}, onFailure: () => {}, big: new Array(1000).fill(i) };
+      refs.push(new WeakRef(u));
+      const tx = new ClientTransaction(env, `c${i}`, true, UDP, buf('INVITE'), u, () => buf('ACK'));
+      tx.start();
+      tx.receive(response(180));
+      tx.receive(response(i === 0 ? 486 : 200));
+      clients.push(tx);
+    })();
+  }
+  t.same(
+    clients.map((c) => c.state),
+    ['completed', 'accepted'],
+  );
+  await new Promise((r) => setImmediate(r));
+  gc();
+  t.equal(refs[0]!.deref(), undefined, 'Completed: user released');
+  t.ok(refs[1]!.deref(), 'Accepted: user kept, a late 2xx of a forking race must still reach it');
+  refs = [];
+});
 
 t.test('serverKey / clientKey', async (t) => {
   const inv = request('INVITE', 'z9hG4bK-abc');
