@@ -9,7 +9,7 @@ import { removedDevices } from './config/diff.js';
 import type { Config } from './config/types.js';
 import type { AdminView, CallView, ExtensionView } from './http/view.js';
 import { startHttp, type HttpServer } from './http/server.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, outgoingKind } from './metrics.js';
 import { Proxy } from './proxy/proxy.js';
 import { Authenticator } from './registrar/authenticator.js';
 import { LocationService } from './registrar/location.js';
@@ -80,11 +80,7 @@ export class App {
 
   /** Count every message out by method or status class, read off its first bytes. */
   private send(dest: Endpoint, data: Buffer, onError?: () => void): void {
-    if (data[0] === 83 && data[1] === 73 && data[2] === 80 && data[3] === 47) this.metrics.sip.messageOut(`${String.fromCharCode(data[8]!)}xx`);
-    else {
-      const sp = data.indexOf(32);
-      this.metrics.sip.messageOut(data.toString('latin1', 0, sp > 0 && sp < 20 ? sp : 0));
-    }
+    this.metrics.sip.messageOut(outgoingKind(data));
     this.transports.send(dest, data, onError);
   }
 
@@ -185,3 +181,4 @@ export class App {
     };
   }
 }
+

@@ -24,7 +24,7 @@ import { serverKey, type TransactionLayer } from '../transaction/layer.js';
 import type { ServerTransaction } from '../transaction/server.js';
 import type { Endpoint, LocalAddress, Transports } from '../transport/transports.js';
 import { Fork, type BranchTarget, type CallOutcomeName, type ForkHost, type ForkOptions } from './fork.js';
-import { RateLimitedLog } from './rate-limited-log.js';
+import { RateLimitedLog } from '../log/rate-limited-log.js';
 
 const ALLOW = 'Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO, PRACK, NOTIFY, REFER, MESSAGE';
 const MAX_FORWARDS_DEFAULT = 70;

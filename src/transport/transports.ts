@@ -6,6 +6,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import type { Logger } from 'pino';
+import { RateLimitedLog } from '../log/rate-limited-log.js';
 import type { ListenConfig, TransportName } from '../config/types.js';
 import { StreamFramer } from './framer.js';
 
@@ -38,12 +39,17 @@ export class Transports {
   private conns = new Map<string, net.Socket>();
   readonly locals: LocalAddress[] = [];
 
+  /** Send errors without a callback land on the socket: one per datagram at worst. */
+  private readonly socketErrors: RateLimitedLog;
+
   constructor(
     private readonly listen: readonly ListenConfig[],
     private readonly advertise: string | undefined,
     private readonly log: Logger,
     private readonly onMessage: MessageHandler,
-  ) {}
+  ) {
+    this.socketErrors = new RateLimitedLog(log, 10_000, 20);
+  }
 
   async start(): Promise<void> {
     for (const l of this.listen) {
@@ -74,7 +80,7 @@ export class Transports {
       this.onMessage(data, { transport: 'udp', address: rinfo.address, port: rinfo.port }, local);
     });
     // ICMP errors and the like surface here; they must not stop the process.
-    socket.on('error', (err) => this.log.warn({ err, listen: l.url }, 'udp socket error'));
+    socket.on('error', (err) => this.socketErrors.warn({ err, listen: l.url }, 'udp socket error'));
     this.udp.push({ socket, local, family });
     return new Promise((resolve, reject) => {
       socket.once('error', reject);
@@ -139,10 +145,17 @@ export class Transports {
       const fam = dest.address.indexOf(':') !== -1 ? 6 : 4;
       const u = this.udp.find((x) => x.family === fam) ?? this.udp[0];
       if (!u) return onError?.();
+      if (onError === undefined) {
+        // No callback: node then skips the completion callback (a nextTick and a closure per
+        // datagram). Responses, ACKs and retransmissions have nobody to tell; a failure
+        // surfaces as the socket's 'error' event, logged at a bounded rate.
+        u.socket.send(data, dest.port, dest.address);
+        return;
+      }
       u.socket.send(data, dest.port, dest.address, (err) => {
         if (err) {
           this.log.debug({ err, dest }, 'udp send failed');
-          onError?.();
+          onError();
         }
       });
       return;

@@ -373,3 +373,19 @@ t.test('no response and no log line contains a password or the token', async (t)
   }
   t.notMatch(all, /"password"/);
 });
+
+t.test('outgoingKind: the label of an outgoing message from its first bytes', async (t) => {
+  const { outgoingKind } = await import('../../src/metrics.js');
+  const k = (s: string) => outgoingKind(Buffer.from(s));
+  t.equal(k('SIP/2.0 180 Ringing\r\n'), '1xx');
+  t.equal(k('SIP/2.0 200 OK\r\n'), '2xx');
+  t.equal(k('SIP/2.0 486 Busy Here\r\n'), '4xx');
+  t.equal(k('INVITE sip:a@b SIP/2.0\r\n'), 'INVITE');
+  t.equal(k('INFO sip:a@b SIP/2.0\r\n'), 'INFO');
+  t.equal(k('ACK sip:a@b SIP/2.0\r\n'), 'ACK');
+  t.equal(k('CANCEL sip:a@b SIP/2.0\r\n'), 'CANCEL');
+  t.equal(k('REFER sip:a@b SIP/2.0\r\n'), 'REFER');
+  t.equal(k('REGISTER sip:b SIP/2.0\r\n'), 'REGISTER');
+  t.equal(k('INVITEX sip:a@b SIP/2.0\r\n'), 'INVITEX', 'a longer method is not mistaken for a known one');
+  t.equal(k('FOO sip:a@b SIP/2.0\r\n'), 'FOO');
+});

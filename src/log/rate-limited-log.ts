@@ -1,5 +1,5 @@
 /**
- * Bad input is logged at a bounded rate: a flood of garbage must not turn into a flood of log
+ * Bad input (and socket errors) are logged at a bounded rate: a flood must not turn into a flood of log
  * lines (and disk). At most `burst` lines per window; the rest are counted and reported once.
  */
 import type { Logger } from 'pino';
@@ -14,7 +14,7 @@ export class RateLimitedLog {
   warn(obj: object, msg: string): void {
     const t = this.now();
     if (t - this.windowStart >= this.windowMs) {
-      if (this.suppressed > 0) this.log.warn({ suppressed: this.suppressed }, 'bad input log lines suppressed');
+      if (this.suppressed > 0) this.log.warn({ suppressed: this.suppressed }, 'log lines suppressed (rate limit)');
       this.windowStart = t;
       this.count = 0;
       this.suppressed = 0;
