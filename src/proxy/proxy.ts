@@ -120,7 +120,7 @@ export class Proxy {
     this.badInput.warn({ source: `${source.transport}:${source.address}:${source.port}`, error, bytes: data.length }, 'malformed message');
     // Answer 400 (or 505) only to a request whose Via we can read; responses and the rest are dropped.
     if (!msg || !msg.isRequest || msg.method === 'ACK') return;
-    const viaValue = msg.values('via')[0];
+    const viaValue = msg.firstValue('via');
     const via = viaValue ? parseVia(viaValue) : undefined;
     if (!via) return;
     const replyTo = this.replyTarget(via, source);
@@ -132,8 +132,8 @@ export class Proxy {
   // ---------------------------------------------------------------- requests
 
   private onRequest(req: SipMessage, source: Endpoint, local: LocalAddress): void {
-    const viaValues = req.values('via');
-    const via = viaValues.length ? parseVia(viaValues[0]!) : undefined;
+    const topVia = req.firstValue('via');
+    const via = topVia !== undefined ? parseVia(topVia) : undefined;
     if (!via) {
       this.badInput.warn({ source: `${source.address}:${source.port}` }, 'request without valid Via dropped');
       return;
@@ -166,7 +166,7 @@ export class Proxy {
       source,
       local,
       via,
-      stampedVia: stampVia(viaValues[0]!, via, source),
+      stampedVia: stampVia(topVia!, via, source),
       replyTo,
       callId,
       fromTag: tagOf(from),
@@ -210,7 +210,7 @@ export class Proxy {
 
     const tx = this.layer.createServer(key, req, replyTo);
     if (req.method === 'INVITE') tx.respond(100, this.response(inc, 100, 'Trying'));
-    if (!this.acceptable(inc, tx, viaValues)) return;
+    if (!this.acceptable(inc, tx)) return;
     if (inc.toTag !== '') return this.routeInDialog(inc, tx);
     switch (req.method) {
       case 'INVITE':
@@ -225,7 +225,7 @@ export class Proxy {
   }
 
   /** Checks every request passes before it is routed (§16.3); answers and returns false when one fails. */
-  private acceptable(inc: Incoming, tx: Responder, viaValues: string[]): boolean {
+  private acceptable(inc: Incoming, tx: Responder, checkLoop = true): boolean {
     const req = inc.req;
     if (inc.maxForwards === 0) return this.respond(tx, inc, 483, 'Too Many Hops'), false;
     const proxyRequire = req.header('proxy-require');
@@ -234,14 +234,14 @@ export class Proxy {
     if (!ruri || (ruri.scheme !== 'sip' && ruri.scheme !== 'sips' && ruri.scheme !== 'tel')) {
       return this.respond(tx, inc, 416, 'Unsupported URI Scheme'), false;
     }
-    if (this.isLoop(inc, viaValues)) return this.respond(tx, inc, 482, 'Loop Detected'), false;
+    if (checkLoop && this.isLoop(inc)) return this.respond(tx, inc, 482, 'Loop Detected'), false;
     return true;
   }
 
   /** REGISTER and OPTIONS addressed to the proxy: the registrar, or a keep-alive answer. */
   private answerLocally(inc: Incoming, reply: Responder, uriIsOurs: boolean): void {
     const req = inc.req;
-    if (!this.acceptable(inc, reply, [])) return;
+    if (!this.acceptable(inc, reply, false)) return;
     if (req.method === 'OPTIONS') return this.respond(reply, inc, 200, 'OK', [ALLOW, 'Accept: application/sdp']);
     if (!uriIsOurs) return this.respond(reply, inc, 403, 'Forbidden (not our domain)');
     const require = req.header('require');
@@ -501,8 +501,10 @@ export class Proxy {
    * this very request (same Request-URI, Call-ID, From tag, CSeq) came back unchanged: a loop.
    * A spiral (new Request-URI) has another hash and is let through.
    */
-  private isLoop(inc: Incoming, viaValues: string[]): boolean {
-    if (viaValues.length < 2) return false;
+  private isLoop(inc: Incoming): boolean {
+    // Only a request that already passed a proxy can have looped: most have one Via.
+    if (!inc.req.hasSeveral('via')) return false;
+    const viaValues = inc.req.values('via');
     const mark = this.branchPrefix + loopHash(inc) + '.';
     for (let i = 1; i < viaValues.length; i++) {
       const v = parseVia(viaValues[i]!);
@@ -514,7 +516,7 @@ export class Proxy {
   // ---------------------------------------------------------------- responses
 
   private onResponse(res: SipMessage): void {
-    const viaValue = res.values('via')[0];
+    const viaValue = res.firstValue('via');
     const via = viaValue ? parseVia(viaValue) : undefined;
     if (!via) return;
     const cseq = parseCSeq(res.header('cseq'));

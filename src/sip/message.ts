@@ -97,6 +97,33 @@ export class SipMessage {
     return v;
   }
 
+  /**
+   * First value of a list header (the top Via): the first line, up to its first top-level
+   * comma. The route needs the top Via of every message; splitting every Via value of it
+   * would be wasted work.
+   */
+  firstValue(name: string): string | undefined {
+    const h = this.field(name);
+    if (h === undefined) return undefined;
+    const v = this.value(h);
+    const comma = topLevelComma(v, 0);
+    const first = (comma === -1 ? v : v.slice(0, comma)).trim();
+    // An empty first element ("Via: , x") is skipped as splitList does.
+    return first !== '' ? first : this.values(name)[0];
+  }
+
+  /** More than one value of a list header (several lines, or a comma in the first). */
+  hasSeveral(name: string): boolean {
+    let lines = 0;
+    let first: HeaderField | undefined;
+    for (const h of this.headers) {
+      if (h.name !== name) continue;
+      if (++lines > 1) return true;
+      first = h;
+    }
+    return first !== undefined && topLevelComma(this.value(first), 0) !== -1;
+  }
+
   /** Every header line of that name, in order. */
   fields(name: string): HeaderField[] {
     const out: HeaderField[] = [];
@@ -131,6 +158,23 @@ function unfold(s: string): string {
 
 function isWsp(c: number): boolean {
   return c === 32 || c === 9 || c === 13 || c === 10;
+}
+
+/** Index of the first comma of v at or after start outside quotes and angle brackets, or -1. */
+export function topLevelComma(v: string, start: number): number {
+  let inQuote = false;
+  let inAngle = false;
+  for (let i = start; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (inQuote) {
+      if (c === 92 /* \ */) i++;
+      else if (c === 34) inQuote = false;
+    } else if (c === 34) inQuote = true;
+    else if (c === 60 /* < */) inAngle = true;
+    else if (c === 62 /* > */) inAngle = false;
+    else if (c === 44 /* , */ && !inAngle) return i;
+  }
+  return -1;
 }
 
 /**

@@ -4,7 +4,7 @@
  * untouched lines), as Kamailio's lumps do.
  */
 import type { HeaderField, SipMessage } from './message.js';
-import { splitList } from './message.js';
+import { splitList, topLevelComma } from './message.js';
 import { parseNameAddr } from './headers.js';
 import { getParam } from './uri.js';
 
@@ -177,5 +177,9 @@ export function hasTag(v: string): boolean {
 export function stripTopVia(res: SipMessage): Buffer {
   const via = res.field('via');
   if (via === undefined) return res.raw;
-  return rewrite(res, `SIP/2.0 ${res.status} ${res.reason}`, '', new Map([[via, withoutFirstValues(res, via, 1, 'Via')]]));
+  // Usually the top Via is a line of its own, which simply goes; only a combined line
+  // ("Via: a, b") is rewritten.
+  const v = res.value(via);
+  const edit = topLevelComma(v, 0) === -1 ? null : withoutFirstValues(res, via, 1, 'Via');
+  return rewrite(res, `SIP/2.0 ${res.status} ${res.reason}`, '', new Map([[via, edit]]));
 }

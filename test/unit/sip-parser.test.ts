@@ -430,3 +430,20 @@ t.test('header values: ASCII header sections and UTF-8 ones decode alike, foldin
   const withBody = ok(t, msg([...INVITE.slice(0, 7), `Content-Length: ${Buffer.byteLength(body)}`], body));
   t.equal(withBody.header('to'), '<sip:200@pbx.example.test>');
 });
+
+t.test('firstValue and hasSeveral: the top value of a list header without splitting the rest', async (t) => {
+  const one = ok(t, msg([...INVITE.slice(0, 7), 'Content-Length: 0']));
+  t.equal(one.firstValue('via'), 'SIP/2.0/UDP 127.0.0.21:5060;branch=z9hG4bK-abc;rport');
+  t.equal(one.hasSeveral('via'), false);
+  t.equal(one.firstValue('route'), undefined);
+  const combined = ok(t, msg([INVITE[0]!, 'Via: SIP/2.0/UDP a.example;branch=z9hG4bK-1 , SIP/2.0/UDP b.example;branch=z9hG4bK-2', ...INVITE.slice(2, 7), 'Content-Length: 0']));
+  t.equal(combined.firstValue('via'), 'SIP/2.0/UDP a.example;branch=z9hG4bK-1');
+  t.equal(combined.hasSeveral('via'), true, 'a comma in the first line');
+  const lines = ok(t, msg([...INVITE.slice(0, 2), 'Via: SIP/2.0/UDP b.example;branch=z9hG4bK-2', ...INVITE.slice(2, 7), 'Content-Length: 0']));
+  t.equal(lines.hasSeveral('via'), true, 'two lines');
+  t.same(lines.values('via').length, 2);
+  const quoted = ok(t, msg([INVITE[0]!, INVITE[1]!, 'Contact: "Smith, John" <sip:j@h>, <sip:k@h>', ...INVITE.slice(2, 7), 'Content-Length: 0']));
+  t.equal(quoted.firstValue('contact'), '"Smith, John" <sip:j@h>', 'a comma inside quotes does not split');
+  const empty = ok(t, msg([INVITE[0]!, 'Via: , SIP/2.0/UDP c.example;branch=z9hG4bK-3', ...INVITE.slice(2, 7), 'Content-Length: 0']));
+  t.equal(empty.firstValue('via'), 'SIP/2.0/UDP c.example;branch=z9hG4bK-3', 'an empty first element is skipped, as values() does');
+});
