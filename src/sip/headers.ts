@@ -115,22 +115,19 @@ export function parseVia(v: string): Via | undefined {
   }
   while (i < n && (v.charCodeAt(i) === 32 || v.charCodeAt(i) === 9)) i++;
   const params = v.slice(i);
-  if (params !== '' && !wellFormedParams(params)) return undefined;
-  return {
-    transport,
-    host,
-    port,
-    params,
-    branch: getParam(params, 'branch') ?? '',
-    rport: getParam(params, 'rport'),
-    received: getParam(params, 'received'),
-  };
+  const via: Via = { transport, host, port, params, branch: '', rport: undefined, received: undefined };
+  return params === '' || scanViaParams(params, via) ? via : undefined;
 }
 
-/** ";name[=value]" repeated, each name a token: rejects ";;" (RFC 4475 badinv01). */
-function wellFormedParams(p: string): boolean {
+/**
+ * ";name[=value]" repeated, each name a token: rejects ";;" (RFC 4475 badinv01). In the same
+ * pass, the first branch, rport and received go into via (names case-insensitive, values as
+ * getParam gives them), so a Via is read once, not once for validation and once per parameter.
+ */
+function scanViaParams(p: string, via: Via): boolean {
   let i = 0;
   const n = p.length;
+  let seen = 0; // 1 branch, 2 rport, 4 received: the first occurrence counts
   while (i < n) {
     if (p.charCodeAt(i) !== 59) return false;
     i++;
@@ -138,24 +135,47 @@ function wellFormedParams(p: string): boolean {
     const s = i;
     while (i < n && isTokenCharCode(p.charCodeAt(i))) i++;
     if (i === s) return false;
+    const which = viaParamBit(p, s, i);
     while (i < n && (p.charCodeAt(i) === 32 || p.charCodeAt(i) === 9)) i++;
+    let value = '';
     if (p.charCodeAt(i) === 61) {
       i++;
       while (i < n && (p.charCodeAt(i) === 32 || p.charCodeAt(i) === 9)) i++;
       if (p.charCodeAt(i) === 34) {
         const close = p.indexOf('"', i + 1);
         if (close === -1) return false;
+        if (which !== 0) value = p.slice(i + 1, close);
         i = close + 1;
       } else {
         const s2 = i;
         // token, or an IPv6 reference for received=
         while (i < n && (isTokenCharCode(p.charCodeAt(i)) || p.charCodeAt(i) === 58 || p.charCodeAt(i) === 91 || p.charCodeAt(i) === 93)) i++;
         if (i === s2) return false;
+        if (which !== 0) value = p.slice(s2, i);
       }
       while (i < n && (p.charCodeAt(i) === 32 || p.charCodeAt(i) === 9)) i++;
     }
+    if (which !== 0 && (seen & which) === 0) {
+      seen |= which;
+      if (which === 1) via.branch = value;
+      else if (which === 2) via.rport = value;
+      else via.received = value;
+    }
   }
   return true;
+}
+
+/** 1, 2 or 4 for branch, rport, received (ASCII case-insensitive), 0 for any other name. */
+function viaParamBit(p: string, s: number, e: number): number {
+  const len = e - s;
+  const name = len === 6 ? 'branch' : len === 5 ? 'rport' : len === 8 ? 'received' : '';
+  if (name === '') return 0;
+  for (let k = 0; k < len; k++) {
+    let c = p.charCodeAt(s + k);
+    if (c >= 65 && c <= 90) c |= 32;
+    if (c !== name.charCodeAt(k)) return 0;
+  }
+  return len === 6 ? 1 : len === 5 ? 2 : 4;
 }
 
 export interface CSeq {

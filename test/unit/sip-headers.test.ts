@@ -130,3 +130,20 @@ t.test('hostPort and unescapeUser', async (t) => {
   t.equal(unescapeUser('bad%zz'), 'bad%zz', 'invalid escape kept');
   t.equal(unescapeUser('%'), '%');
 });
+
+t.test('parseVia reads branch, rport and received in its validating pass', async (t) => {
+  const { parseVia } = await import('../../src/sip/headers.js');
+  const v = parseVia('SIP/2.0/UDP 10.0.0.1:5060;BRANCH=z9hG4bK-1 ;Rport;received=192.0.2.1;x="a;branch=no";branch=second');
+  t.equal(v?.branch, 'z9hG4bK-1', 'name case-insensitive, the first one counts');
+  t.equal(v?.rport, '', 'flag');
+  t.equal(v?.received, '192.0.2.1');
+  const q = parseVia('SIP/2.0/TCP [2001:db8::1]:5061;received=[2001:db8::9];rport=5062;branch="z9hG4bK-q"');
+  t.equal(q?.received, '[2001:db8::9]');
+  t.equal(q?.rport, '5062');
+  t.equal(q?.branch, 'z9hG4bK-q', 'quoted value unquoted');
+  const none = parseVia('SIP/2.0/UDP host');
+  t.same([none?.branch, none?.rport, none?.received], ['', undefined, undefined]);
+  t.equal(parseVia('SIP/2.0/UDP host;;branch=z9hG4bK-1'), undefined, 'empty parameter: malformed');
+  t.equal(parseVia('SIP/2.0/UDP host;branch='), undefined, 'missing value: malformed');
+  t.equal(parseVia('SIP/2.0/UDP host;branch="open'), undefined, 'unclosed quote: malformed');
+});
