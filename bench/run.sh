@@ -44,6 +44,8 @@ environment (defaults in brackets):
                                --callgrind: operations counted per workload (at CGW_RATE), after
                                that many uncounted ones (at CGW_WARMUP_RATE: nothing is
                                instrumented yet, so valgrind keeps up)
+  CGW_N_KAMAILIO [CGW_N]       --callgrind: N of Kamailio's N/2N runs (its counts do not drift, so
+                               a smaller N than sipbob's window gives the same figure sooner)
   PROF_WORKLOADS [fork busy reg]  --profile: one sipbob run per workload (CALLS, BUSY_CALLS, REGS)
   SIPBOB_BUILD [head]          head: build the committed HEAD into bench/out/sipbob-<commit>/
                                (the shared tree's dist/ may be rebuilt in the middle of a run);
@@ -676,7 +678,7 @@ report() {
     echo "- machine: $(nproc) CPUs, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo), $(awk '/MemTotal/{printf "%.0f GB", $2/1048576}' /proc/meminfo) RAM, kernel $(uname -r)"
     echo "- kamailio $("$KAMAILIO" -v 2>/dev/null | awk '/^version/{print $3; exit}') (-x tlsf, $KAM_CHILDREN UDP workers); node $("$NODE" -v); $("$SIPP" -v 2>/dev/null | awk '/SIPp/{print $1, $2; exit}'); $("$VALGRIND" --version 2>/dev/null)"
     echo "- sipbob: ${SIPBOB_REV:-not run}"
-    echo "- load: CALLS=$CALLS@$CALL_RATE/s (+$WARMUP_CALLS warm-up), BUSY_CALLS=$BUSY_CALLS@$BUSY_RATE/s, REGS=$REGS@$REG_RATE/s, MEM_STEPS=$MEM_STEPS@$MEM_RATE/s; cachegrind: N=$CG_N@$CG_RATE/s ($CG_WORKLOADS); callgrind window: N=$CGW_N@$CGW_RATE/s after $CGW_WARMUP@$CGW_WARMUP_RATE/s, sipbob runs x$CG_REPEATS with node $CG_NODE_FLAGS, kamailio runs x$CG_REPEATS_KAMAILIO"
+    echo "- load: CALLS=$CALLS@$CALL_RATE/s (+$WARMUP_CALLS warm-up), BUSY_CALLS=$BUSY_CALLS@$BUSY_RATE/s, REGS=$REGS@$REG_RATE/s, MEM_STEPS=$MEM_STEPS@$MEM_RATE/s; cachegrind: N=$CG_N@$CG_RATE/s ($CG_WORKLOADS); callgrind window: N=$CGW_N@$CGW_RATE/s after $CGW_WARMUP@$CGW_WARMUP_RATE/s, Kamailio N=${CGW_N_KAMAILIO:-$CGW_N}, sipbob runs x$CG_REPEATS with node $CG_NODE_FLAGS, kamailio runs x$CG_REPEATS_KAMAILIO"
     echo
     echo "| metric | sipbob | kamailio | ratio sipbob/kamailio |"
     echo "|---|---:|---:|---:|"
@@ -726,7 +728,7 @@ if [[ $MODE == callgrind ]]; then
     if [[ $t == sipbob ]]; then
       callgrind_target "$t" "$GEN"
     else
-      CG_N=$CGW_N CG_WORKLOADS=$CGW_WORKLOADS CG_RATE=$CGW_RATE cachegrind_target "$t" "$GEN"
+      CG_N=${CGW_N_KAMAILIO:-$CGW_N} CG_WORKLOADS=$CGW_WORKLOADS CG_RATE=$CGW_RATE cachegrind_target "$t" "$GEN"
     fi
   done
 fi

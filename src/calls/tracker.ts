@@ -95,11 +95,12 @@ export class CallTracker {
   sweep(): number {
     const now = this.now();
     let n = 0;
-    for (const c of [...this.calls.values()]) {
-      if (c.expiresAt <= now) {
-        this.end(c, 'expired');
-        n++;
-      }
+    let due: ActiveCall[] | undefined;
+    for (const c of this.calls.values()) if (c.expiresAt <= now) (due ??= []).push(c);
+    if (due === undefined) return 0;
+    for (const c of due) {
+      this.end(c, 'expired');
+      n++;
     }
     return n;
   }

@@ -92,8 +92,12 @@ export class LocationService {
   sweep(): number {
     const now = this.now();
     let n = 0;
+    // Runs every second over every binding: no copies unless something did expire.
     for (const [user, list] of this.byUser) {
-      for (const b of [...list]) {
+      let expired = false;
+      for (let i = 0; i < list.length; i++) if (list[i]!.expiresAt <= now) expired = true;
+      if (!expired) continue;
+      for (const b of list.slice()) {
         if (b.expiresAt <= now) {
           this.remove(user, b.contact);
           n++;
