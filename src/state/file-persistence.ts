@@ -18,11 +18,14 @@
  */
 import {
   closeSync,
+  fstatSync,
+  readSync,
   fsyncSync,
   ftruncateSync,
   mkdirSync,
   openSync,
   renameSync,
+  unlinkSync,
   writeSync,
 } from 'node:fs';
 import { readFile, rename } from 'node:fs/promises';
@@ -36,6 +39,12 @@ export interface PersistenceLogger {
 export interface FilePersistenceOptions {
   /** Compact once the journal holds more than this many records. Default 10,000. */
   compactAfter?: number;
+  /**
+   * A live state larger than this is written to the snapshot over several event-loop turns,
+   * this many values per turn, so that serving SIP never stops for the whole rewrite.
+   * Default 5,000.
+   */
+  chunkEntries?: number;
   logger?: PersistenceLogger;
 }
 
@@ -52,6 +61,20 @@ type Loaded = Map<string, Map<string, unknown>>;
 const JOURNAL = 'state.jsonl';
 const SNAPSHOT = 'snapshot.json';
 const SNAPSHOT_TMP = 'snapshot.json.tmp';
+const JOURNAL_NEXT = 'state.jsonl.next';
+
+interface IncrementalCompaction {
+  tmpFd: number;
+  /** The state at the capture: references, per kind. */
+  kinds: Array<[string, Array<[string, unknown]>]>;
+  kind: number;
+  item: number;
+  /** Journal length in bytes at the capture: what the snapshot covers. */
+  cut: number;
+  recordsAtCut: number;
+  chunk: string;
+  timer: NodeJS.Immediate | undefined;
+}
 const SNAPSHOT_VERSION = 1;
 /** After a failed write, how long until we try again (by compacting) without new changes. */
 const RETRY_MS = 5000;
@@ -65,7 +88,10 @@ export class FilePersistence implements Persistence {
 
   private readonly dir: string;
   private readonly compactAfter: number;
+  private readonly chunkEntries: number;
   private readonly logger: PersistenceLogger;
+  /** An incremental compaction in progress (see compactIncrementally). */
+  private compaction: IncrementalCompaction | undefined;
   /** kind -> key -> value: what a snapshot would contain right now. */
   private state = new Map<string, Map<string, unknown>>();
   /** Journal lines not yet written. */
@@ -85,6 +111,7 @@ export class FilePersistence implements Persistence {
   constructor(dir: string, opts: FilePersistenceOptions = {}) {
     this.dir = dir;
     this.compactAfter = opts.compactAfter ?? 10_000;
+    this.chunkEntries = opts.chunkEntries ?? 5000;
     this.logger = opts.logger ?? defaultLogger;
   }
 
@@ -136,6 +163,7 @@ export class FilePersistence implements Persistence {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.abortCompaction();
     if (this.flushScheduled !== undefined) clearImmediate(this.flushScheduled);
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
     this.flushScheduled = this.retryTimer = undefined;
@@ -172,6 +200,7 @@ export class FilePersistence implements Persistence {
   private flush(): void {
     if (this.broken) {
       // Everything pending is already in the memory copy, which the snapshot will contain.
+      this.abortCompaction();
       if (this.tryCompact()) {
         this.pending = [];
         this.broken = false;
@@ -193,7 +222,139 @@ export class FilePersistence implements Persistence {
       this.scheduleRetry();
       return;
     }
-    if (this.journalTooLong()) this.tryCompact();
+    if (this.compaction === undefined && this.journalTooLong()) {
+      if (this.liveCount() > this.chunkEntries) this.compactIncrementally();
+      else this.tryCompact();
+    }
+  }
+
+  private liveCount(): number {
+    let live = 0;
+    for (const m of this.state.values()) live += m.size;
+    return live;
+  }
+
+  /**
+   * Compaction of a large state without stopping the process for it (150 to 260 ms at
+   * 100,000 bindings when done in one go). The state as of now is captured as references
+   * (values are immutable) together with the journal's length; the snapshot is written from
+   * them chunkEntries values per event-loop turn while new changes keep going to the journal.
+   * At the end the snapshot is renamed into place and the journal is cut down to the records
+   * written after the capture. A crash at any point leaves either the old snapshot with the
+   * whole journal, or the new snapshot with a journal whose replay over it ends in the same
+   * state (its records up to the capture are already in the snapshot).
+   */
+  private compactIncrementally(): void {
+    if (this.fd === undefined) return;
+    const tmpPath = join(this.dir, SNAPSHOT_TMP);
+    let tmpFd: number;
+    try {
+      tmpFd = openSync(tmpPath, 'w');
+    } catch (err) {
+      this.logger.warn({ err, dir: this.dir }, 'persistence: compaction failed');
+      return;
+    }
+    const kinds: Array<[string, Array<[string, unknown]>]> = [];
+    for (const [kind, m] of this.state) kinds.push([kind, [...m]]);
+    const c: IncrementalCompaction = {
+      tmpFd,
+      kinds,
+      kind: 0,
+      item: 0,
+      cut: fstatSync(this.fd).size,
+      recordsAtCut: this.stats.journalRecords,
+      chunk: `{"version":${SNAPSHOT_VERSION},"state":[`,
+      timer: undefined,
+    };
+    this.compaction = c;
+    c.timer = setImmediate(() => this.compactionStep(c));
+  }
+
+  private compactionStep(c: IncrementalCompaction): void {
+    c.timer = undefined;
+    if (this.compaction !== c) return;
+    try {
+      let budget = this.chunkEntries;
+      while (c.kind < c.kinds.length && budget > 0) {
+        const [kind, items] = c.kinds[c.kind]!;
+        if (c.item === 0) c.chunk += `${c.kind === 0 ? '' : ','}[${JSON.stringify(kind)},[`;
+        while (c.item < items.length && budget > 0) {
+          const [key, v] = items[c.item]!;
+          c.chunk += `${c.item === 0 ? '' : ','}[${JSON.stringify(key)},${JSON.stringify(v) ?? 'null'}]`;
+          c.item++;
+          budget--;
+        }
+        if (c.item === items.length) {
+          c.chunk += ']]';
+          c.kind++;
+          c.item = 0;
+        }
+      }
+      writeFully(c.tmpFd, Buffer.from(c.chunk, 'utf8'));
+      c.chunk = '';
+      if (c.kind < c.kinds.length) {
+        c.timer = setImmediate(() => this.compactionStep(c));
+        return;
+      }
+      this.finishCompaction(c);
+    } catch (err) {
+      this.logger.warn({ err, dir: this.dir }, 'persistence: compaction failed');
+      this.abortCompaction();
+    }
+  }
+
+  /** Synchronous, so no journal write can slip in between the snapshot and the journal cut. */
+  private finishCompaction(c: IncrementalCompaction): void {
+    writeFully(c.tmpFd, Buffer.from(']}\n', 'utf8'));
+    fsyncSync(c.tmpFd);
+    closeSync(c.tmpFd);
+    c.tmpFd = -1;
+    renameSync(join(this.dir, SNAPSHOT_TMP), join(this.dir, SNAPSHOT));
+    fsyncDir(this.dir);
+    // The journal's records after the capture become the whole journal.
+    const journalPath = join(this.dir, JOURNAL);
+    const size = fstatSync(this.fd!).size;
+    const tail = Buffer.allocUnsafe(size - c.cut);
+    let off = 0;
+    const readFd = openSync(journalPath, 'r'); // the append fd is write-only
+    try {
+      while (off < tail.length) {
+        const n = readSync(readFd, tail, off, tail.length - off, c.cut + off);
+        if (n === 0) break;
+        off += n;
+      }
+    } finally {
+      closeSync(readFd);
+    }
+    const nextPath = join(this.dir, JOURNAL_NEXT);
+    const nextFd = openSync(nextPath, 'w');
+    try {
+      writeFully(nextFd, tail.subarray(0, off));
+      fsyncSync(nextFd);
+    } finally {
+      closeSync(nextFd);
+    }
+    renameSync(nextPath, journalPath);
+    // Open the new journal before letting go of the old one: this.fd is never left closed.
+    const old = this.fd!;
+    this.fd = openSync(journalPath, 'a');
+    closeSync(old);
+    this.stats.journalRecords -= c.recordsAtCut;
+    this.stats.compactions++;
+    this.compaction = undefined;
+  }
+
+  private abortCompaction(): void {
+    const c = this.compaction;
+    if (c === undefined) return;
+    this.compaction = undefined;
+    if (c.timer !== undefined) clearImmediate(c.timer);
+    try {
+      if (c.tmpFd >= 0) closeSync(c.tmpFd);
+      unlinkSync(join(this.dir, SNAPSHOT_TMP));
+    } catch {
+      // best effort: a stale tmp file is overwritten by the next compaction
+    }
   }
 
   private scheduleRetry(): void {
@@ -221,9 +382,7 @@ export class FilePersistence implements Persistence {
   private journalTooLong(): boolean {
     const n = this.stats.journalRecords;
     if (n <= this.compactAfter) return false;
-    let live = 0;
-    for (const m of this.state.values()) live += m.size;
-    return n > live;
+    return n > this.liveCount();
   }
 
   private tryCompact(): boolean {

@@ -330,3 +330,64 @@ t.test('a large live state is not rewritten every compactAfter changes', async (
   t.same((await q.load()).get('binding')?.get('k1'), { i: 1, third: true });
   await q.close();
 });
+
+t.test('a large state is compacted over several turns while changes keep coming', async (t) => {
+  const dir = tempDir(t);
+  const p = new FilePersistence(dir, { compactAfter: 10, chunkEntries: 100 });
+  await p.load();
+  const expected: Record<string, unknown> = {};
+  for (let i = 0; i < 1000; i++) {
+    p.put('binding', `k${i}`, { v: 0, i });
+    expected[`k${i}`] = { v: 0, i };
+  }
+  await nextTurn();
+  // 1000 more changes: the journal (2000) outgrows the live state (1000) and a compaction starts.
+  for (let i = 0; i < 1000; i++) {
+    p.put('binding', `k${i}`, { v: 1, i });
+    expected[`k${i}`] = { v: 1, i };
+  }
+  await nextTurn();
+  t.equal(p.stats.compactions, 0, 'not done in one turn: 1000 values at 100 per turn');
+  // Changes made while the snapshot is being written land in the journal and survive the cut.
+  for (let round = 0; round < 3; round++) {
+    p.put('binding', `new${round}`, { round });
+    expected[`new${round}`] = { round };
+    p.del('binding', `k${round}`);
+    delete expected[`k${round}`];
+    await nextTurn();
+  }
+  for (let i = 0; i < 20 && p.stats.compactions === 0; i++) await nextTurn();
+  t.equal(p.stats.compactions, 1, 'compaction finished');
+  t.ok(p.stats.journalRecords < 100, `journal cut down to what came after the capture (${p.stats.journalRecords} records)`);
+  const lines = readFileSync(join(dir, 'state.jsonl'), 'utf8').split('\n').length - 1;
+  t.equal(lines, p.stats.journalRecords, 'the journal file holds exactly those records');
+  t.notOk(existsSync(join(dir, 'snapshot.json.tmp')), 'no tmp left behind');
+  t.notOk(existsSync(join(dir, 'state.jsonl.next')), 'no journal tmp left behind');
+  p.put('binding', 'after', { ok: true });
+  expected.after = { ok: true };
+  await p.close();
+  const q = new FilePersistence(dir);
+  t.same(plain(await q.load()).binding, expected, 'snapshot + cut journal give the same state');
+  await q.close();
+});
+
+t.test('close() during an incremental compaction loses nothing', async (t) => {
+  const dir = tempDir(t);
+  const p = new FilePersistence(dir, { compactAfter: 10, chunkEntries: 50 });
+  await p.load();
+  const expected: Record<string, unknown> = {};
+  for (let r = 0; r < 2; r++) {
+    for (let i = 0; i < 500; i++) {
+      p.put('binding', `k${i}`, { r, i });
+      expected[`k${i}`] = { r, i };
+    }
+    await nextTurn();
+  }
+  t.equal(p.stats.compactions, 0, 'compaction under way');
+  await p.close();
+  t.notOk(existsSync(join(dir, 'snapshot.json')), 'the unfinished snapshot never replaced anything');
+  t.notOk(existsSync(join(dir, 'snapshot.json.tmp')), 'and its tmp file is gone');
+  const q = new FilePersistence(dir);
+  t.same(plain(await q.load()).binding, expected, 'the whole journal is still there');
+  await q.close();
+});
