@@ -183,21 +183,10 @@ export function topLevelComma(v: string, start: number): number {
  */
 export function splitList(v: string, out: string[] = []): string[] {
   let start = 0;
-  let inQuote = false;
-  let inAngle = false;
-  for (let i = 0; i < v.length; i++) {
-    const c = v.charCodeAt(i);
-    if (inQuote) {
-      if (c === 92 /* \ */) i++;
-      else if (c === 34) inQuote = false;
-    } else if (c === 34) inQuote = true;
-    else if (c === 60 /* < */) inAngle = true;
-    else if (c === 62 /* > */) inAngle = false;
-    else if (c === 44 /* , */ && !inAngle) {
-      const part = v.slice(start, i).trim();
-      if (part !== '') out.push(part);
-      start = i + 1;
-    }
+  for (let comma = topLevelComma(v, 0); comma !== -1; comma = topLevelComma(v, start)) {
+    const part = v.slice(start, comma).trim();
+    if (part !== '') out.push(part);
+    start = comma + 1;
   }
   const last = v.slice(start).trim();
   if (last !== '') out.push(last);
