@@ -177,9 +177,20 @@ export function hasTag(v: string): boolean {
 export function stripTopVia(res: SipMessage): Buffer {
   const via = res.field('via');
   if (via === undefined) return res.raw;
-  // Usually the top Via is a line of its own, which simply goes; only a combined line
-  // ("Via: a, b") is rewritten.
+  // Usually the top Via is a line of its own, which simply goes: the response is the bytes
+  // before and after that line (every response relayed takes this path). Only a combined
+  // line ("Via: a, b") or a message without Content-Length (it must get one) is rewritten.
   const v = res.value(via);
-  const edit = topLevelComma(v, 0) === -1 ? null : withoutFirstValues(res, via, 1, 'Via');
+  const single = topLevelComma(v, 0) === -1;
+  if (single && via.end > via.start && res.raw[via.end - 1] === 10 && res.field('content-length') !== undefined) {
+    const raw = res.raw;
+    let s0 = 0; // CRLFs before the start line (RFC 3261 §7.5) are not relayed
+    while (raw[s0] === 13 || raw[s0] === 10) s0++;
+    const out = Buffer.allocUnsafe(raw.length - s0 - (via.end - via.start));
+    raw.copy(out, 0, s0, via.start);
+    raw.copy(out, via.start - s0, via.end);
+    return out;
+  }
+  const edit = single ? null : withoutFirstValues(res, via, 1, 'Via');
   return rewrite(res, `SIP/2.0 ${res.status} ${res.reason}`, '', new Map([[via, edit]]));
 }

@@ -118,6 +118,18 @@ t.test('stripTopVia', async (t) => {
   const firstLine = (b: Buffer) => b.subarray(0, b.indexOf('\r\n'));
   t.ok(firstLine(relayed).equals(firstLine(unreason.raw)), 'status line bytes unchanged');
   t.equal(relayed.subarray(relayed.length - unreason.bodyLength).toString('utf8'), unreason.body.toString('utf8'), 'body kept');
+  // The byte-splice path: own Via line, Content-Length present, leading CRLFs and a body.
+  const body = 'v=0\r\n';
+  const spliced = stripTopVia(
+    parse(
+      '\r\n\r\nSIP/2.0 200 OK\r\nVia: SIP/2.0/UDP us;branch=z9hG4bK-1\r\nVia: SIP/2.0/UDP them;branch=z9hG4bK-2\r\n' +
+        `Call-ID: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+    ),
+  ).toString();
+  t.equal(spliced, `SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP them;branch=z9hG4bK-2\r\nCall-ID: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  // Without Content-Length (UDP allows it) the rewrite adds one, for a TCP hop further on.
+  const noLength = stripTopVia(parse('SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP us;branch=z9hG4bK-1\r\nVia: SIP/2.0/UDP them;branch=z9hG4bK-2\r\nCall-ID: x\r\n\r\n')).toString();
+  t.match(noLength, /Content-Length: 0\r\n\r\n$/);
 });
 
 t.test('withFirstValue / withoutFirstValues', async (t) => {
