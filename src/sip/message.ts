@@ -32,8 +32,12 @@ export class SipMessage {
   /** Offset of the body in raw. */
   readonly bodyStart: number;
   readonly bodyLength: number;
-  /** Decoded header values by name, filled on first use. */
-  private cache: Map<string, string | undefined> | undefined;
+  /**
+   * Decoded header values by name, filled on first use: [name, value, name, value...]. The
+   * route asks for four or five names per message; a Map per message cost more than scanning
+   * a few constant-string names.
+   */
+  private cache: (string | undefined)[] | undefined;
   /**
    * The header section as one string when it is all ASCII (nearly always): values are then
    * slices of it, with no call into C++ per value. undefined: not decoded yet; null: not ASCII,
@@ -89,11 +93,11 @@ export class SipMessage {
   /** Value of the first header of that name. Cached: the route reads Call-ID, CSeq... often. */
   header(name: string): string | undefined {
     let c = this.cache;
-    if (c === undefined) c = this.cache = new Map();
-    else if (c.has(name)) return c.get(name);
+    if (c === undefined) c = this.cache = [];
+    else for (let i = 0; i < c.length; i += 2) if (c[i] === name) return c[i + 1];
     const h = this.field(name);
     const v = h === undefined ? undefined : this.value(h);
-    c.set(name, v);
+    c.push(name, v);
     return v;
   }
 
