@@ -44,7 +44,21 @@ async function main(): Promise<void> {
     process.stdout.write(`${file}: ok (${loaded.config.extensions.length} extensions)\n`);
     return;
   }
-  const log = pino({ level: loaded.config.log.level, base: { name: 'sipbob' } });
+  // Buffered, asynchronous log writes: one write(2) per 4 KB instead of one per line (a call
+  // logs two lines; a write per line was about 6 % of the CPU time under load). Flushed every
+  // 200 ms, so a line reaches the file within that, and at once on stop and exit; a kill -9
+  // can lose what the last 200 ms logged (state is not in the log: it has its own journal).
+  const dest = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  const flusher = setInterval(() => dest.flush(), 200);
+  flusher.unref();
+  process.on('exit', () => {
+    try {
+      dest.flushSync();
+    } catch {
+      // stdout already gone
+    }
+  });
+  const log = pino({ level: loaded.config.log.level, base: { name: 'sipbob' } }, dest);
   const app = new App(loaded.config, log);
   try {
     await app.start();
