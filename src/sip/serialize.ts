@@ -119,16 +119,25 @@ export interface ResponseOptions {
  * A response generated here (RFC 3261 §8.2.6): Via, From, To, Call-ID and CSeq copied from the
  * request, To-tag added, Content-Length always set.
  */
+/** The single-valued headers a response copies from its request (RFC 3261 §8.2.6.2), as bits. */
+const SINGLE_COPIED: Readonly<Record<string, number | undefined>> = Object.assign(Object.create(null) as Record<string, number>, {
+  from: 1,
+  to: 2,
+  'call-id': 4,
+  cseq: 8,
+});
+
 export function buildResponse(req: SipMessage, status: number, reason: string, opts: ResponseOptions = {}): Buffer {
   let s = `SIP/2.0 ${status} ${reason}${CRLF}`;
   let firstVia = true;
   // From, To, Call-ID and CSeq are single-valued: a request that repeats them (RFC 4475
   // multi01) gets a 400 that copies the first only, so the 400 itself stays well-formed.
-  const copied = new Set<string>();
+  let copied = 0; // bits of SINGLE_COPIED already copied
   for (const h of req.headers) {
     if (h.name !== 'via') {
-      if (copied.has(h.name)) continue;
-      copied.add(h.name);
+      const bit = SINGLE_COPIED[h.name];
+      if (bit === undefined || (copied & bit) !== 0) continue;
+      copied |= bit;
     }
     switch (h.name) {
       case 'via':
