@@ -79,7 +79,7 @@ export class Fork {
   private branches: Branch[] = [];
   /**
    * Builds branch requests, CANCELs and ACKs; it holds the request and the proxy's per-request
-   * state. Dropped once the fork is settled (see settle()).
+   * state. Dropped once the fork is settled (see settleIfDone()).
    */
   private host: ForkHost | undefined;
   private readonly layer: TransactionLayer;
