@@ -472,3 +472,14 @@ t.test('storage.redis is refused until shared state is built, naming key and lin
   t.equal(r.config, undefined);
   t.match(r.errors, [{ key: 'storage.redis', line: 3, message: /not supported/ }]);
 });
+
+t.test('the config loaded in a worker (run path) equals the one loaded in place', async (t) => {
+  // dist/: the worker runs the built load-thread.js (npm test builds first).
+  const isolated = (await import('../../dist/src/config/load-isolated.js')) as typeof import('../../src/config/load-isolated.js');
+  const file = fileURLToPath(new URL('../../config/sipbob.yaml', import.meta.url));
+  const inPlace = loadConfig(file, {});
+  const viaWorker = await isolated.loadConfigIsolated(file, {});
+  t.same(viaWorker, inPlace, 'reshaping after the structured clone drops nothing');
+  t.ok(inPlace.config?.extensions.some((e) => e.ringTimeout !== undefined), 'the example has an extension with its own ringTimeout');
+  t.ok(inPlace.config?.extensions.some((e) => e.ringTimeout === undefined), 'and one without');
+});
