@@ -63,16 +63,16 @@ const SNAPSHOT = 'snapshot.json';
 const SNAPSHOT_TMP = 'snapshot.json.tmp';
 const JOURNAL_NEXT = 'state.jsonl.next';
 
-interface IncrementalCompaction {
+/** A snapshot being written: the state captured as references, and the journal it covers. */
+interface Compaction {
   tmpFd: number;
-  /** The state at the capture: references, per kind. */
   kinds: Array<[string, Array<[string, unknown]>]>;
+  /** Next value to write: kinds[kind][1][item]. */
   kind: number;
   item: number;
-  /** Journal length in bytes at the capture: what the snapshot covers. */
+  /** Journal length in bytes at the capture: the records the snapshot contains. */
   cut: number;
   recordsAtCut: number;
-  chunk: string;
   timer: NodeJS.Immediate | undefined;
 }
 const SNAPSHOT_VERSION = 1;
@@ -90,8 +90,8 @@ export class FilePersistence implements Persistence {
   private readonly compactAfter: number;
   private readonly chunkEntries: number;
   private readonly logger: PersistenceLogger;
-  /** An incremental compaction in progress (see compactIncrementally). */
-  private compaction: IncrementalCompaction | undefined;
+  /** A compaction spread over event-loop turns, in progress (see compactIncrementally). */
+  private compaction: Compaction | undefined;
   /** kind -> key -> value: what a snapshot would contain right now. */
   private state = new Map<string, Map<string, unknown>>();
   /** Journal lines not yet written. */
@@ -136,7 +136,7 @@ export class FilePersistence implements Persistence {
 
     this.state = state;
     this.loaded = true;
-    if (this.journalTooLong()) this.tryCompact();
+    if (this.journalTooLong()) this.compactNow();
     return this.copyState();
   }
 
@@ -201,7 +201,7 @@ export class FilePersistence implements Persistence {
     if (this.broken) {
       // Everything pending is already in the memory copy, which the snapshot will contain.
       this.abortCompaction();
-      if (this.tryCompact()) {
+      if (this.compactNow()) {
         this.pending = [];
         this.broken = false;
       } else {
@@ -224,7 +224,7 @@ export class FilePersistence implements Persistence {
     }
     if (this.compaction === undefined && this.journalTooLong()) {
       if (this.liveCount() > this.chunkEntries) this.compactIncrementally();
-      else this.tryCompact();
+      else this.compactNow();
     }
   }
 
@@ -235,76 +235,73 @@ export class FilePersistence implements Persistence {
   }
 
   /**
-   * Compaction of a large state without stopping the process for it (150 to 260 ms at
-   * 100,000 bindings when done in one go). The state as of now is captured as references
-   * (values are immutable) together with the journal's length; the snapshot is written from
-   * them chunkEntries values per event-loop turn while new changes keep going to the journal.
-   * At the end the snapshot is renamed into place and the journal is cut down to the records
-   * written after the capture. A crash at any point leaves either the old snapshot with the
-   * whole journal, or the new snapshot with a journal whose replay over it ends in the same
-   * state (its records up to the capture are already in the snapshot).
+   * Compact when the journal holds more than compactAfter records AND more records than the
+   * live state (as Redis rewrites its AOF at 100% growth): with 100,000 bindings a fixed
+   * threshold would rewrite the whole state every few thousand REGISTERs.
    */
-  private compactIncrementally(): void {
-    if (this.fd === undefined) return;
-    const tmpPath = join(this.dir, SNAPSHOT_TMP);
-    let tmpFd: number;
-    try {
-      tmpFd = openSync(tmpPath, 'w');
-    } catch (err) {
-      this.logger.warn({ err, dir: this.dir }, 'persistence: compaction failed');
-      return;
-    }
+  private journalTooLong(): boolean {
+    const n = this.stats.journalRecords;
+    if (n <= this.compactAfter) return false;
+    return n > this.liveCount();
+  }
+
+  /**
+   * Compaction: the state as of now is captured as references (values are immutable) with the
+   * journal's length, written to snapshot.json.tmp, fsynced and renamed over snapshot.json;
+   * then the journal is cut down to the records written after the capture. A crash at any
+   * point leaves either the old snapshot with the whole journal, or the new snapshot with a
+   * journal whose replay over it ends in the same state (each key's last record up to the
+   * capture is its value in the snapshot).
+   */
+  private beginCompaction(): Compaction | undefined {
+    if (this.fd === undefined) return undefined;
     const kinds: Array<[string, Array<[string, unknown]>]> = [];
     for (const [kind, m] of this.state) kinds.push([kind, [...m]]);
-    const c: IncrementalCompaction = {
-      tmpFd,
+    const c: Compaction = {
+      tmpFd: openSync(join(this.dir, SNAPSHOT_TMP), 'w'),
       kinds,
       kind: 0,
       item: 0,
       cut: fstatSync(this.fd).size,
       recordsAtCut: this.stats.journalRecords,
-      chunk: `{"version":${SNAPSHOT_VERSION},"state":[`,
       timer: undefined,
     };
-    this.compaction = c;
-    c.timer = setImmediate(() => this.compactionStep(c));
+    writeFully(c.tmpFd, Buffer.from(`{"version":${SNAPSHOT_VERSION},"state":[`, 'utf8'));
+    return c;
   }
 
-  private compactionStep(c: IncrementalCompaction): void {
-    c.timer = undefined;
-    if (this.compaction !== c) return;
-    try {
-      let budget = this.chunkEntries;
-      while (c.kind < c.kinds.length && budget > 0) {
-        const [kind, items] = c.kinds[c.kind]!;
-        if (c.item === 0) c.chunk += `${c.kind === 0 ? '' : ','}[${JSON.stringify(kind)},[`;
-        while (c.item < items.length && budget > 0) {
-          const [key, v] = items[c.item]!;
-          c.chunk += `${c.item === 0 ? '' : ','}[${JSON.stringify(key)},${JSON.stringify(v) ?? 'null'}]`;
-          c.item++;
-          budget--;
-        }
-        if (c.item === items.length) {
-          c.chunk += ']]';
-          c.kind++;
-          c.item = 0;
+  /**
+   * Writes up to `budget` more values to the snapshot file; true when all are written. Written
+   * in pieces of about 1 MB: one string of the whole state would cost its size twice over in
+   * memory (string + buffer) at 100,000 bindings.
+   */
+  private writeSnapshot(c: Compaction, budget: number): boolean {
+    let chunk = '';
+    while (c.kind < c.kinds.length && budget > 0) {
+      const [kind, items] = c.kinds[c.kind]!;
+      if (c.item === 0) chunk += `${c.kind === 0 ? '' : ','}[${JSON.stringify(kind)},[`;
+      while (c.item < items.length && budget > 0) {
+        const [key, v] = items[c.item]!;
+        chunk += `${c.item === 0 ? '' : ','}[${JSON.stringify(key)},${JSON.stringify(v) ?? 'null'}]`;
+        c.item++;
+        budget--;
+        if (chunk.length > 1 << 20) {
+          writeFully(c.tmpFd, Buffer.from(chunk, 'utf8'));
+          chunk = '';
         }
       }
-      writeFully(c.tmpFd, Buffer.from(c.chunk, 'utf8'));
-      c.chunk = '';
-      if (c.kind < c.kinds.length) {
-        c.timer = setImmediate(() => this.compactionStep(c));
-        return;
+      if (c.item === items.length) {
+        chunk += ']]';
+        c.kind++;
+        c.item = 0;
       }
-      this.finishCompaction(c);
-    } catch (err) {
-      this.logger.warn({ err, dir: this.dir }, 'persistence: compaction failed');
-      this.abortCompaction();
     }
+    writeFully(c.tmpFd, Buffer.from(chunk, 'utf8'));
+    return c.kind === c.kinds.length;
   }
 
   /** Synchronous, so no journal write can slip in between the snapshot and the journal cut. */
-  private finishCompaction(c: IncrementalCompaction): void {
+  private finishCompaction(c: Compaction): void {
     writeFully(c.tmpFd, Buffer.from(']}\n', 'utf8'));
     fsyncSync(c.tmpFd);
     closeSync(c.tmpFd);
@@ -313,8 +310,7 @@ export class FilePersistence implements Persistence {
     fsyncDir(this.dir);
     // The journal's records after the capture become the whole journal.
     const journalPath = join(this.dir, JOURNAL);
-    const size = fstatSync(this.fd!).size;
-    const tail = Buffer.allocUnsafe(size - c.cut);
+    const tail = Buffer.allocUnsafe(fstatSync(this.fd!).size - c.cut);
     let off = 0;
     const readFd = openSync(journalPath, 'r'); // the append fd is write-only
     try {
@@ -341,13 +337,10 @@ export class FilePersistence implements Persistence {
     closeSync(old);
     this.stats.journalRecords -= c.recordsAtCut;
     this.stats.compactions++;
-    this.compaction = undefined;
   }
 
-  private abortCompaction(): void {
-    const c = this.compaction;
-    if (c === undefined) return;
-    this.compaction = undefined;
+  /** Drops an unfinished snapshot: the old snapshot and the whole journal stay as they are. */
+  private discardCompaction(c: Compaction): void {
     if (c.timer !== undefined) clearImmediate(c.timer);
     try {
       if (c.tmpFd >= 0) closeSync(c.tmpFd);
@@ -357,6 +350,59 @@ export class FilePersistence implements Persistence {
     }
   }
 
+  /** The whole compaction in this turn (small states, at load, after a failed write). */
+  private compactNow(): boolean {
+    let c: Compaction | undefined;
+    try {
+      c = this.beginCompaction();
+      if (c === undefined) return false;
+      this.writeSnapshot(c, Infinity);
+      this.finishCompaction(c);
+      return true;
+    } catch (err) {
+      this.logger.warn({ err, dir: this.dir }, 'persistence: compaction failed');
+      if (c !== undefined) this.discardCompaction(c);
+      return false;
+    }
+  }
+
+  /**
+   * A large state (150 to 260 ms to write at 100,000 bindings) is written chunkEntries values
+   * per event-loop turn, while new changes keep going to the journal after the capture.
+   */
+  private compactIncrementally(): void {
+    try {
+      this.compaction = this.beginCompaction();
+    } catch (err) {
+      this.logger.warn({ err, dir: this.dir }, 'persistence: compaction failed');
+      return;
+    }
+    const c = this.compaction;
+    if (c !== undefined) c.timer = setImmediate(() => this.compactionStep(c));
+  }
+
+  private compactionStep(c: Compaction): void {
+    c.timer = undefined;
+    if (this.compaction !== c) return;
+    try {
+      if (!this.writeSnapshot(c, this.chunkEntries)) {
+        c.timer = setImmediate(() => this.compactionStep(c));
+        return;
+      }
+      this.finishCompaction(c);
+      this.compaction = undefined;
+    } catch (err) {
+      this.logger.warn({ err, dir: this.dir }, 'persistence: compaction failed');
+      this.abortCompaction();
+    }
+  }
+
+  private abortCompaction(): void {
+    const c = this.compaction;
+    this.compaction = undefined;
+    if (c !== undefined) this.discardCompaction(c);
+  }
+
   private scheduleRetry(): void {
     if (this.retryTimer !== undefined || this.closed) return;
     this.retryTimer = setTimeout(() => {
@@ -364,66 +410,6 @@ export class FilePersistence implements Persistence {
       this.flush();
     }, RETRY_MS);
     this.retryTimer.unref(); // never keeps the process alive on its own
-  }
-
-  /**
-   * Writes the memory copy to snapshot.json (tmp + fsync + rename, so a crash leaves either
-   * the old or the new snapshot), then empties the journal. A crash between the rename and the
-   * truncation is harmless: replaying the old journal over the new snapshot ends in the same
-   * state, because each key's last journal record is its value in the snapshot.
-   * Synchronous on purpose: it runs once per `compactAfter` changes, and no append can slip
-   * in between the snapshot and the truncation.
-   */
-  /**
-   * Compact when the journal holds more than compactAfter records AND more records than the
-   * live state (as Redis rewrites its AOF at 100% growth): with 100,000 bindings a fixed
-   * threshold would rewrite the whole state every few thousand REGISTERs.
-   */
-  private journalTooLong(): boolean {
-    const n = this.stats.journalRecords;
-    if (n <= this.compactAfter) return false;
-    return n > this.liveCount();
-  }
-
-  private tryCompact(): boolean {
-    if (this.fd === undefined) return false;
-    const tmpPath = join(this.dir, SNAPSHOT_TMP);
-    try {
-      // Written in chunks of about 1 MB: one string of the whole state would cost its size
-      // twice over in memory (string + buffer) at 100,000 bindings.
-      const tmpFd = openSync(tmpPath, 'w');
-      try {
-        let chunk = `{"version":${SNAPSHOT_VERSION},"state":[`;
-        let firstKind = true;
-        for (const [kind, entries] of this.state) {
-          chunk += `${firstKind ? '' : ','}[${JSON.stringify(kind)},[`;
-          firstKind = false;
-          let first = true;
-          for (const [key, v] of entries) {
-            chunk += `${first ? '' : ','}[${JSON.stringify(key)},${JSON.stringify(v) ?? 'null'}]`;
-            first = false;
-            if (chunk.length > 1 << 20) {
-              writeFully(tmpFd, Buffer.from(chunk, 'utf8'));
-              chunk = '';
-            }
-          }
-          chunk += ']]';
-        }
-        writeFully(tmpFd, Buffer.from(chunk + ']}\n', 'utf8'));
-        fsyncSync(tmpFd);
-      } finally {
-        closeSync(tmpFd);
-      }
-      renameSync(tmpPath, join(this.dir, SNAPSHOT));
-      fsyncDir(this.dir);
-      ftruncateSync(this.fd, 0);
-      this.stats.journalRecords = 0;
-      this.stats.compactions++;
-      return true;
-    } catch (err) {
-      this.logger.warn({ err, dir: this.dir }, 'persistence: compaction failed');
-      return false;
-    }
   }
 
   private async readSnapshot(state: Map<string, Map<string, unknown>>): Promise<void> {
