@@ -14,7 +14,7 @@ import type { Authenticator } from '../registrar/authenticator.js';
 import type { LocationService } from '../registrar/location.js';
 import type { Registrar } from '../registrar/registrar.js';
 import { parseCSeq, parseNameAddr, parseVia, tagOf, type Via } from '../sip/headers.js';
-import { splitList, topLevelComma, type HeaderField, type SipMessage } from '../sip/message.js';
+import { countValues, type HeaderField, type SipMessage } from '../sip/message.js';
 import { isOtherVersion, parseMessage } from '../sip/parser.js';
 import { buildResponse, rewrite, stripTopVia, withFirstValue, withoutFirstValues } from '../sip/serialize.js';
 import { getParam, hostPort, parseUri, unescapeUser } from '../sip/uri.js';
@@ -424,15 +424,9 @@ export class Proxy {
           break;
         case 'route':
           if (toPop > 0) {
-            // Usually one Route per line: that line goes, without splitting it.
             const v = req.value(h);
-            if (topLevelComma(v, 0) === -1) {
-              edits.set(h, null);
-              if (v.trim() !== '') toPop--;
-              break;
-            }
-            const drop = Math.min(toPop, splitList(v).length);
-            edits.set(h, withoutFirstValues(req, h, drop, 'Route'));
+            const drop = Math.min(toPop, countValues(v));
+            edits.set(h, withoutFirstValues(v, drop, 'Route'));
             toPop -= drop;
           }
           break;

@@ -181,6 +181,12 @@ export function topLevelComma(v: string, start: number): number {
   return -1;
 }
 
+/** Number of values in a list header value, as splitList counts them. */
+export function countValues(v: string): number {
+  if (topLevelComma(v, 0) === -1) return v.trim() === '' ? 0 : 1;
+  return splitList(v).length;
+}
+
 /**
  * Split a header value at commas that are outside quotes and angle brackets
  * (RFC 3261 §7.3.1), trimming each element. Appends to out.

@@ -1,7 +1,6 @@
 /**
  * Building outgoing messages. Relayed messages keep every header line the proxy does not
- * change as the raw bytes received, copied in contiguous runs (one Buffer slice per run of
- * untouched lines), as Kamailio's lumps do.
+ * change as the raw bytes received, copied in contiguous runs, as Kamailio's lumps do.
  */
 import type { HeaderField, SipMessage } from './message.js';
 import { splitList, topLevelComma } from './message.js';
@@ -25,74 +24,70 @@ export function rewrite(
   edits: ReadonlyMap<HeaderField, Edit> | undefined,
   append = '',
 ): Buffer {
-  // Two passes over the header index: the first sizes the message, the second writes it into
-  // one buffer. Building it from parts (a Buffer per string and per run, then concat) cost
-  // three allocations and a copy per part on every relayed message.
-  const raw = msg.raw;
+  // Measured first, then written into one buffer: building it from parts (a Buffer per string
+  // and per run, then concat) cost three allocations and a copy per part on every relayed
+  // message.
   const head = startLine + CRLF + prepend;
-  let size = Buffer.byteLength(head, 'utf8');
-  let hasLength = false;
-  let runStart = -1;
-  let runEnd = -1;
-  for (const h of msg.headers) {
-    if (h.name === 'content-length') hasLength = true;
-    const edit = edits === undefined ? undefined : edits.get(h);
-    if (edit === undefined) {
-      if (runStart === -1) runStart = h.start;
-      runEnd = h.end;
-      continue;
-    }
-    if (runStart !== -1) size += runBytes(raw, runStart, runEnd);
-    runStart = -1;
-    if (edit !== null) size += Buffer.byteLength(edit, 'utf8') + 2;
-  }
-  if (runStart !== -1) size += runBytes(raw, runStart, runEnd);
   let tail = append;
-  if (!hasLength) tail += `Content-Length: ${msg.bodyLength}${CRLF}`;
+  if (msg.field('content-length') === undefined) tail += `Content-Length: ${msg.bodyLength}${CRLF}`;
   tail += CRLF;
-  size += Buffer.byteLength(tail, 'utf8') + msg.bodyLength;
-
+  const size =
+    Buffer.byteLength(head, 'utf8') + headerLines(msg, edits, undefined, 0) + Buffer.byteLength(tail, 'utf8') + msg.bodyLength;
   const out = Buffer.allocUnsafe(size);
   let off = out.write(head, 0, 'utf8');
-  runStart = -1;
-  for (const h of msg.headers) {
-    const edit = edits === undefined ? undefined : edits.get(h);
-    if (edit === undefined) {
-      if (runStart === -1) runStart = h.start;
-      runEnd = h.end;
-      continue;
-    }
-    if (runStart !== -1) off = copyRun(raw, runStart, runEnd, out, off);
-    runStart = -1;
-    if (edit !== null) {
-      off += out.write(edit, off, 'utf8');
-      out[off++] = 13;
-      out[off++] = 10;
-    }
-  }
-  if (runStart !== -1) off = copyRun(raw, runStart, runEnd, out, off);
+  off = headerLines(msg, edits, out, off);
   off += out.write(tail, off, 'utf8');
-  if (msg.bodyLength > 0) off += raw.copy(out, off, msg.bodyStart, msg.bodyStart + msg.bodyLength);
+  if (msg.bodyLength > 0) off += msg.raw.copy(out, off, msg.bodyStart, msg.bodyStart + msg.bodyLength);
   return off === size ? out : out.subarray(0, off);
 }
 
-/** Bytes of raw header lines [s, e) once written: a last line without terminator gets CRLF. */
-function runBytes(raw: Buffer, s: number, e: number): number {
-  return raw[e - 1] === 10 ? e - s : e - s + 2;
-}
-
-function copyRun(raw: Buffer, s: number, e: number, out: Buffer, off: number): number {
-  off += raw.copy(out, off, s, e);
-  if (raw[e - 1] !== 10) {
-    out[off++] = 13;
-    out[off++] = 10;
+/**
+ * The header lines of msg with the edits applied: untouched lines as the bytes received, in
+ * contiguous runs, an edit as its line, null as nothing. Written into out at off, or only
+ * measured when out is undefined; returns the offset after them.
+ */
+function headerLines(msg: SipMessage, edits: ReadonlyMap<HeaderField, Edit> | undefined, out: Buffer | undefined, off: number): number {
+  const raw = msg.raw;
+  let runStart = -1;
+  let runEnd = -1;
+  for (const h of msg.headers) {
+    const edit = edits === undefined ? undefined : edits.get(h);
+    if (edit === undefined) {
+      if (runStart === -1) runStart = h.start;
+      runEnd = h.end;
+      continue;
+    }
+    if (runStart !== -1) off = rawLines(raw, runStart, runEnd, out, off);
+    runStart = -1;
+    if (edit !== null) off = line(edit, out, off);
   }
-  return off;
+  return runStart === -1 ? off : rawLines(raw, runStart, runEnd, out, off);
 }
 
-/** Header line that keeps the values of h after dropping the first `drop` of them; null when none remain. */
-export function withoutFirstValues(msg: SipMessage, h: HeaderField, drop: number, displayName: string): Edit {
-  const values = splitList(msg.value(h));
+/** Raw header lines [s, e); a last line without terminator gets CRLF. */
+function rawLines(raw: Buffer, s: number, e: number, out: Buffer | undefined, off: number): number {
+  const crlf = raw[e - 1] !== 10;
+  if (out !== undefined) {
+    raw.copy(out, off, s, e);
+    if (crlf) out.write(CRLF, off + e - s, 'latin1');
+  }
+  return off + e - s + (crlf ? 2 : 0);
+}
+
+function line(text: string, out: Buffer | undefined, off: number): number {
+  const n = out === undefined ? Buffer.byteLength(text, 'utf8') : out.write(text, off, 'utf8');
+  if (out !== undefined) out.write(CRLF, off + n, 'latin1');
+  return off + n + 2;
+}
+
+/** Header line of a list value v without its first `drop` values; null when none remain. */
+export function withoutFirstValues(v: string, drop: number, displayName: string): Edit {
+  // One value on the line, the usual case (a Via or Route of its own): no split.
+  if (topLevelComma(v, 0) === -1) {
+    const only = v.trim();
+    return drop > 0 || only === '' ? null : `${displayName}: ${only}`;
+  }
+  const values = splitList(v);
   if (values.length <= drop) return null;
   return `${displayName}: ${values.slice(drop).join(', ')}`;
 }
@@ -115,10 +110,6 @@ export interface ResponseOptions {
   contentType?: string;
 }
 
-/**
- * A response generated here (RFC 3261 §8.2.6): Via, From, To, Call-ID and CSeq copied from the
- * request, To-tag added, Content-Length always set.
- */
 /** The single-valued headers a response copies from its request (RFC 3261 §8.2.6.2), as bits. */
 const SINGLE_COPIED: Readonly<Record<string, number | undefined>> = Object.assign(Object.create(null) as Record<string, number>, {
   from: 1,
@@ -127,6 +118,10 @@ const SINGLE_COPIED: Readonly<Record<string, number | undefined>> = Object.assig
   cseq: 8,
 });
 
+/**
+ * A response generated here (RFC 3261 §8.2.6): Via, From, To, Call-ID and CSeq copied from the
+ * request, To-tag added, Content-Length always set.
+ */
 export function buildResponse(req: SipMessage, status: number, reason: string, opts: ResponseOptions = {}): Buffer {
   let s = `SIP/2.0 ${status} ${reason}${CRLF}`;
   let firstVia = true;
@@ -189,9 +184,8 @@ export function stripTopVia(res: SipMessage): Buffer {
   // Usually the top Via is a line of its own, which simply goes: the response is the bytes
   // before and after that line (every response relayed takes this path). Only a combined
   // line ("Via: a, b") or a message without Content-Length (it must get one) is rewritten.
-  const v = res.value(via);
-  const single = topLevelComma(v, 0) === -1;
-  if (single && via.end > via.start && res.raw[via.end - 1] === 10 && res.field('content-length') !== undefined) {
+  const edit = withoutFirstValues(res.value(via), 1, 'Via');
+  if (edit === null && res.raw[via.end - 1] === 10 && res.field('content-length') !== undefined) {
     const raw = res.raw;
     let s0 = 0; // CRLFs before the start line (RFC 3261 §7.5) are not relayed
     while (raw[s0] === 13 || raw[s0] === 10) s0++;
@@ -200,6 +194,5 @@ export function stripTopVia(res: SipMessage): Buffer {
     raw.copy(out, via.start - s0, via.end);
     return out;
   }
-  const edit = single ? null : withoutFirstValues(res, via, 1, 'Via');
   return rewrite(res, `SIP/2.0 ${res.status} ${res.reason}`, '', new Map([[via, edit]]));
 }

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parseMessage } from '../../src/sip/parser.js';
 import type { HeaderField, SipMessage } from '../../src/sip/message.js';
 import { buildResponse, hasTag, rewrite, stripTopVia, withFirstValue, withoutFirstValues } from '../../src/sip/serialize.js';
+import { countValues } from '../../src/sip/message.js';
 
 function parse(s: string | Buffer): SipMessage {
   const r = parseMessage(typeof s === 'string' ? Buffer.from(s, 'utf8') : s);
@@ -135,8 +136,15 @@ t.test('stripTopVia', async (t) => {
 t.test('withFirstValue / withoutFirstValues', async (t) => {
   const m = parse(RES);
   const via = m.field('via')!;
-  t.equal(withoutFirstValues(m, via, 1, 'Via'), 'Via: SIP/2.0/UDP 127.0.0.21:5060;branch=z9hG4bK-abc;rport=5060;received=127.0.0.21');
-  t.equal(withoutFirstValues(m, via, 2, 'Via'), null);
+  t.equal(withoutFirstValues(m.value(via), 1, 'Via'), 'Via: SIP/2.0/UDP 127.0.0.21:5060;branch=z9hG4bK-abc;rport=5060;received=127.0.0.21');
+  t.equal(withoutFirstValues(m.value(via), 2, 'Via'), null);
+  // One value on the line: it goes whole, or stays as it is.
+  t.equal(withoutFirstValues(' <sip:p1;lr> ', 1, 'Route'), null);
+  t.equal(withoutFirstValues(' <sip:p1;lr> ', 0, 'Route'), 'Route: <sip:p1;lr>');
+  t.equal(withoutFirstValues('"a, b" <sip:x>', 0, 'Contact'), 'Contact: "a, b" <sip:x>', 'a quoted comma is no separator');
+  t.equal(withoutFirstValues('', 0, 'Route'), null);
+  t.equal(withoutFirstValues('<sip:p1;lr>, <sip:p2;lr>', 1, 'Route'), 'Route: <sip:p2;lr>');
+  t.same([countValues(''), countValues(' x '), countValues('a, b'), countValues('a, , b'), countValues('"a, b" <sip:x>')], [0, 1, 2, 2, 1]);
   t.equal(withFirstValue(m, via, 'SIP/2.0/UDP new', 'Via'), 'Via: SIP/2.0/UDP new, SIP/2.0/UDP 127.0.0.21:5060;branch=z9hG4bK-abc;rport=5060;received=127.0.0.21');
 });
 
