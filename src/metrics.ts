@@ -157,36 +157,27 @@ export function createMetrics(source: MetricsSource): { registry: Registry; sip:
   return { registry, sip };
 }
 
-const STATUS_CLASS = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx', '6xx', '7xx', '8xx', '9xx'];
-/** Methods we send, by first byte; anything else is decoded (and counted as "other"). */
-const METHOD_BY_FIRST: Readonly<Record<number, readonly string[]>> = {
-  65: ['ACK'],
-  66: ['BYE'],
-  67: ['CANCEL'],
-  73: ['INVITE', 'INFO'],
-  77: ['MESSAGE'],
-  78: ['NOTIFY'],
-  79: ['OPTIONS'],
-  80: ['PRACK', 'PUBLISH'],
-  82: ['REGISTER', 'REFER'],
-  83: ['SUBSCRIBE'],
-  85: ['UPDATE'],
-};
+/** KNOWN_KINDS by first byte, for outgoingKind: its constant label strings, nothing decoded. */
+const STATUS_BY_DIGIT = new Map<number, string>();
+const METHODS_BY_FIRST = new Map<number, string[]>();
+for (const k of KNOWN_KINDS) {
+  const c = k.charCodeAt(0);
+  if (k.endsWith('xx')) STATUS_BY_DIGIT.set(c, k);
+  else METHODS_BY_FIRST.set(c, [...(METHODS_BY_FIRST.get(c) ?? []), k]);
+}
 
-/** The `kind` label of an outgoing message, read off its first bytes without decoding it. */
+/**
+ * The `kind` label of an outgoing message, read off its first bytes: a status class or a known
+ * method as the constant string of KNOWN_KINDS. Only another method is decoded (LabelCounts
+ * then counts it as "other").
+ */
 export function outgoingKind(data: Buffer): string {
-  if (data[0] === 83 && data[1] === 73 && data[2] === 80 && data[3] === 47) {
-    const d = data[8]! - 48;
-    return d >= 0 && d <= 9 ? STATUS_CLASS[d]! : 'other';
-  }
-  const candidates = METHOD_BY_FIRST[data[0]!];
-  if (candidates !== undefined) {
-    for (const m of candidates) {
-      if (data[m.length] !== 32) continue;
-      let i = 1;
-      while (i < m.length && data[i] === m.charCodeAt(i)) i++;
-      if (i === m.length) return m;
-    }
+  if (data[0] === 83 && data[1] === 73 && data[2] === 80 && data[3] === 47) return STATUS_BY_DIGIT.get(data[8]!) ?? OTHER_KIND;
+  for (const m of METHODS_BY_FIRST.get(data[0]!) ?? []) {
+    if (data[m.length] !== 32) continue;
+    let i = 1;
+    while (i < m.length && data[i] === m.charCodeAt(i)) i++;
+    if (i === m.length) return m;
   }
   const sp = data.indexOf(32);
   return data.toString('latin1', 0, sp > 0 && sp < 20 ? sp : 0);

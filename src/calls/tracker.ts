@@ -95,12 +95,12 @@ export class CallTracker {
   sweep(): number {
     const now = this.now();
     let n = 0;
-    let due: ActiveCall[] | undefined;
-    for (const c of this.calls.values()) if (c.expiresAt <= now) (due ??= []).push(c);
-    if (due === undefined) return 0;
-    for (const c of due) {
-      this.end(c, 'expired');
-      n++;
+    // end() deletes the call from this.calls, which a Map's iterator allows: no copy.
+    for (const c of this.calls.values()) {
+      if (c.expiresAt <= now) {
+        this.end(c, 'expired');
+        n++;
+      }
     }
     return n;
   }

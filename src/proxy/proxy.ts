@@ -17,7 +17,7 @@ import { parseCSeq, parseNameAddr, parseVia, tagOf, type Via } from '../sip/head
 import { countValues, type HeaderField, type SipMessage } from '../sip/message.js';
 import { isOtherVersion, parseMessage } from '../sip/parser.js';
 import { buildResponse, rewrite, stripTopVia, withFirstValue, withoutFirstValues } from '../sip/serialize.js';
-import { getParam, hostPort, parseUri, unescapeUser } from '../sip/uri.js';
+import { getParam, hostPort, parseUri, unescapeUser, type SipUri } from '../sip/uri.js';
 import type { Directory } from '../state/directory.js';
 import type { CallParty } from '../state/types.js';
 import { serverKey, type TransactionLayer } from '../transaction/layer.js';
@@ -206,17 +206,17 @@ export class Proxy {
     const forUs =
       inc.toTag === '' &&
       (req.method === 'REGISTER' || (req.method === 'OPTIONS' && uriIsOurs && (ruri.user === '' || !this.d.directory.extension(unescapeUser(ruri.user)))));
-    if (forUs) return this.answerLocally(inc, { respond: (_status, data) => this.sendTo(replyTo, data) }, uriIsOurs);
+    if (forUs) return this.answerLocally(inc, { respond: (_status, data) => this.sendTo(replyTo, data) }, ruri, uriIsOurs);
 
     const tx = this.layer.createServer(key, req, replyTo);
     if (req.method === 'INVITE') tx.respond(100, this.response(inc, 100, 'Trying'));
-    if (!this.acceptable(inc, tx)) return;
+    if (!this.acceptable(inc, tx, ruri)) return;
     if (inc.toTag !== '') return this.routeInDialog(inc, tx);
     switch (req.method) {
       case 'INVITE':
       case 'MESSAGE':
       case 'OPTIONS':
-        return this.routeInitial(inc, tx, ruri!.user, uriIsOurs);
+        return this.routeInitial(inc, tx, ruri!.user, uriIsOurs); // acceptable() refused a missing R-URI
       case 'BYE':
         return this.respond(tx, inc, 481, 'Call/Transaction Does Not Exist');
       default:
@@ -224,13 +224,15 @@ export class Proxy {
     }
   }
 
-  /** Checks every request passes before it is routed (§16.3); answers and returns false when one fails. */
-  private acceptable(inc: Incoming, tx: Responder, checkLoop = true): boolean {
+  /**
+   * Checks every request passes before it is routed (§16.3); answers and returns false when one
+   * fails. ruri: the request's Request-URI as the caller already parsed it.
+   */
+  private acceptable(inc: Incoming, tx: Responder, ruri: SipUri | undefined, checkLoop = true): boolean {
     const req = inc.req;
     if (inc.maxForwards === 0) return this.respond(tx, inc, 483, 'Too Many Hops'), false;
     const proxyRequire = req.header('proxy-require');
     if (proxyRequire !== undefined) return this.respond(tx, inc, 420, 'Bad Extension', [`Unsupported: ${proxyRequire}`]), false;
-    const ruri = parseUri(req.uri);
     if (!ruri || (ruri.scheme !== 'sip' && ruri.scheme !== 'sips' && ruri.scheme !== 'tel')) {
       return this.respond(tx, inc, 416, 'Unsupported URI Scheme'), false;
     }
@@ -239,9 +241,9 @@ export class Proxy {
   }
 
   /** REGISTER and OPTIONS addressed to the proxy: the registrar, or a keep-alive answer. */
-  private answerLocally(inc: Incoming, reply: Responder, uriIsOurs: boolean): void {
+  private answerLocally(inc: Incoming, reply: Responder, ruri: SipUri | undefined, uriIsOurs: boolean): void {
     const req = inc.req;
-    if (!this.acceptable(inc, reply, false)) return;
+    if (!this.acceptable(inc, reply, ruri, false)) return;
     if (req.method === 'OPTIONS') return this.respond(reply, inc, 200, 'OK', [ALLOW, 'Accept: application/sdp']);
     if (!uriIsOurs) return this.respond(reply, inc, 403, 'Forbidden (not our domain)');
     const require = req.header('require');

@@ -92,12 +92,12 @@ export class LocationService {
   sweep(): number {
     const now = this.now();
     let n = 0;
-    // Runs every second over every binding: no copies unless something did expire.
+    // Runs every second over every binding: no copies. Backwards, so that remove()'s splice
+    // only moves entries already looked at; deleting the user's entry from byUser while
+    // iterating it is allowed for a Map.
     for (const [user, list] of this.byUser) {
-      let expired = false;
-      for (let i = 0; i < list.length; i++) if (list[i]!.expiresAt <= now) expired = true;
-      if (!expired) continue;
-      for (const b of list.slice()) {
+      for (let i = list.length - 1; i >= 0; i--) {
+        const b = list[i]!;
         if (b.expiresAt <= now) {
           this.remove(user, b.contact);
           n++;

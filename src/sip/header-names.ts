@@ -8,7 +8,7 @@
 import { isTokenCharCode } from './chars.js';
 
 /** RFC 3261 §7.3.3 plus the compact forms in common use (RFC 3515, 3265, 4028...). */
-export const COMPACT: Readonly<Record<string, string>> = {
+const COMPACT: Readonly<Record<string, string>> = {
   i: 'call-id',
   m: 'contact',
   e: 'content-encoding',
