@@ -256,7 +256,7 @@ start_target() { # target gen_dir logname [cachegrind_out_dir] -> TPID
   if [[ -n $cg ]]; then
     mkdir -p "$cg"
     if [[ $CG_TOOL == callgrind ]]; then
-      # Nothing is counted until cgw_on: start-up and warm-up stay out of the window.
+      # Nothing is counted until cgw_window switches it on: start-up and warm-up stay out.
       CMD=("$VALGRIND" --tool=callgrind --instr-atstart=no --callgrind-out-file="$cg/cg.%p" "${CMD[@]}")
     else
       # --cache-sim=no: only instruction counts (I refs), several times faster.
@@ -264,7 +264,7 @@ start_target() { # target gen_dir logname [cachegrind_out_dir] -> TPID
     fi
     limit=600 # node under valgrind takes about two minutes to start
   fi
-  log "start $t${cg:+ under cachegrind}: ${CMD[*]}"
+  log "start $t${cg:+ under $CG_TOOL}: ${CMD[*]}"
   start_bg "$RUN/$name.log" "${CMD[@]}"
   TPID=$LAST_PID
   # Ready = SIP port bound, /healthz answers (sipbob), and no more processes being forked
@@ -555,19 +555,18 @@ cachegrind_target() {
 # ---------------------------------------------------------------- callgrind window
 # The N/2N differences of --cachegrind carry node's start-up noise (~1e8 instructions) into
 # every figure. Here valgrind counts nothing until the workload is warmed up: callgrind's
-# instrumentation is switched on for exactly N operations (callgrind_control talks to every
-# process of the target), dumped, and switched off again. Everything the process does in
-# that window counts (GC, timers, JIT), nothing before it. sipbob only: Kamailio's forked
+# instrumentation is switched on for exactly N operations (callgrind_control, through the
+# node process's vgdb channel), dumped, and switched off again. Everything the process does
+# in that window counts (GC, timers, JIT), nothing before it. sipbob only: Kamailio's forked
 # workers have no vgdb channel for callgrind_control. Its counts do not drift (plain C, no
 # JIT, no GC: repeated runs agree to ~0.1 %), so for it the mode runs the N/2N --cachegrind
 # measurement, in the same run and table.
-cgw_ctl() { # callgrind_control args... for every process of the target
-  local p
-  for p in $(tree_pids "$TPID"); do callgrind_control "$@" "$p" >/dev/null 2>&1 || true; done
+cgw_ctl() { # callgrind_control args... for the target process
+  callgrind_control "$@" "$TPID" >/dev/null 2>&1 || true
 }
-cgw_window() { # dir workload n cmd... : run cmd with the counters on, dump into dir/workload
-  local dir=$1 w=$2 n=$3 f ir
-  shift 3
+cgw_window() { # target dir workload n cmd... : run cmd with the counters on, dump into dir/workload
+  local t=$1 dir=$2 w=$3 n=$4 f ir
+  shift 4
   cgw_ctl -z
   cgw_ctl -i on
   "$@"
@@ -577,16 +576,13 @@ cgw_window() { # dir workload n cmd... : run cmd with the counters on, dump into
   sleep 1
   for f in "$dir"/cg.*.*; do [[ -e $f ]] && mv "$f" "$dir/$w/"; done
   ir=$(awk '/^totals:/{s+=$2} END{printf "%.0f\n", s}' "$dir/$w"/cg.*)
-  metric "$T" "ir_$w" "$(awk -v a="$ir" -v n="$n" 'BEGIN{printf "%.0f", a/n}')"
-  [[ $SIPP_OK == "$n" ]] || metric "$T" "ir_${w}_invalid" "$SIPP_OK/$n"
-  log "$T callgrind $w: $ir instructions for $SIPP_OK/$n operations"
-  if [[ $T == sipbob ]]; then
-    callgrind_annotate --inclusive=no "$dir/$w"/cg.* 2>/dev/null | head -80 >"$RUN/callgrind-$T-$w.txt" || true
-  fi
+  metric "$t" "ir_$w" "$(awk -v a="$ir" -v n="$n" 'BEGIN{printf "%.0f", a/n}')"
+  [[ $SIPP_OK == "$n" ]] || metric "$t" "ir_${w}_invalid" "$SIPP_OK/$n"
+  log "$t callgrind $w: $ir instructions for $SIPP_OK/$n operations"
+  callgrind_annotate --inclusive=no "$dir/$w"/cg.* 2>/dev/null | head -80 >"$RUN/callgrind-$t-$w.txt" || true
 }
-callgrind_target() {
+callgrind_target() { # sipbob only (see above)
   local t=$1 gen=$2 dir=$RUN/cgw-$1 w
-  T=$t
   NODE_EXTRA=($CG_NODE_FLAGS)
   CG_TOOL=callgrind
   start_target "$t" "$gen" "$t-cgw" "$dir"
@@ -597,15 +593,15 @@ callgrind_target() {
     case $w in
       fork)
         fork_calls "$t-cgw" fork-warmup "$CGW_WARMUP" "$CGW_WARMUP_RATE"
-        cgw_window "$dir" fork "$CGW_N" fork_calls "$t-cgw" fork "$CGW_N" "$CGW_RATE" ;;
+        cgw_window "$t" "$dir" fork "$CGW_N" fork_calls "$t-cgw" fork "$CGW_N" "$CGW_RATE" ;;
       busy)
         hold_busy_call "$t-cgw"
         busy_calls "$t-cgw" busy-warmup "$CGW_WARMUP" "$CGW_WARMUP_RATE"
-        cgw_window "$dir" busy "$CGW_N" busy_calls "$t-cgw" busy "$CGW_N" "$CGW_RATE"
+        cgw_window "$t" "$dir" busy "$CGW_N" busy_calls "$t-cgw" busy "$CGW_N" "$CGW_RATE"
         stop_tree "$HOLD_PID" 3 ;;
       reg)
         registrations "$t-cgw" reg-warmup "$gen" 1 "$CGW_WARMUP" "$CGW_WARMUP_RATE"
-        cgw_window "$dir" reg "$CGW_N" registrations "$t-cgw" reg "$gen" $((CGW_WARMUP + 1)) "$CGW_N" "$CGW_RATE" ;;
+        cgw_window "$t" "$dir" reg "$CGW_N" registrations "$t-cgw" reg "$gen" $((CGW_WARMUP + 1)) "$CGW_N" "$CGW_RATE" ;;
       *) die "CGW_WORKLOADS: $w?" ;;
     esac
   done

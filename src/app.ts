@@ -67,6 +67,7 @@ export class App {
     this.proxy = new Proxy({
       config: () => this.config,
       transports: this.transports,
+      send: (dest, data) => this.send(dest, data),
       layer: this.layer,
       directory: this.directory,
       location: this.location,

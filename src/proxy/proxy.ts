@@ -32,6 +32,12 @@ const MAX_FORWARDS_DEFAULT = 70;
 export interface ProxyDeps {
   config: () => Config;
   transports: Transports;
+  /**
+   * Sends what the proxy answers or relays statelessly (REGISTER/OPTIONS answers, 400s, ACK
+   * for 2xx, late 2xx): the same path as the transaction layer's sends, so every message out
+   * is counted once.
+   */
+  send(dest: Endpoint, data: Buffer): void;
   layer: TransactionLayer;
   directory: Directory;
   location: LocationService;
@@ -553,7 +559,7 @@ export class Proxy {
   }
 
   private sendTo(dest: Endpoint, data: Buffer): void {
-    this.d.transports.send(dest, data);
+    this.d.send(dest, data);
   }
 
   private trunkOf(source: Endpoint, trunks: readonly TrunkConfig[]): TrunkConfig | undefined {

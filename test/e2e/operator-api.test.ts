@@ -214,6 +214,10 @@ t.test('admin sees everything, with the registrations of the devices', async (t)
   const metrics = await request('GET', '/metrics');
   t.equal(metrics.status, 200);
   t.equal(sample(metrics.text, 'sipbob_registered_devices'), 4, 'sipbob_registered_devices 4');
+  // Every REGISTER is answered statelessly (401, then 200): those answers are messages out too.
+  t.equal(sample(metrics.text, 'sipbob_sip_messages_total{direction="in",kind="REGISTER"}'), 8, '8 REGISTERs in (4 devices, 401 first)');
+  t.ok((sample(metrics.text, 'sipbob_sip_messages_total{direction="out",kind="4xx"}') ?? 0) >= 4, 'the 401s are counted out');
+  t.ok((sample(metrics.text, 'sipbob_sip_messages_total{direction="out",kind="2xx"}') ?? 0) >= 4, 'the 200s are counted out');
   const missing = await request('GET', '/api/extensions/999');
   t.equal(missing.status, 404, 'unknown extension: 404 for the admin');
 });
