@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { SipMessage } from '../sip/message.js';
-import type { ClientTransaction } from '../transaction/client.js';
+import { NO_USER, type ClientTransaction } from '../transaction/client.js';
 import type { TransactionLayer } from '../transaction/layer.js';
 import type { ServerTransaction } from '../transaction/server.js';
 import { TIMER_C, type Timer } from '../transaction/timers.js';
@@ -72,8 +72,6 @@ interface Branch {
 }
 
 const COMPLETED_ELSEWHERE = 'Reason: SIP;cause=200;text="Call completed elsewhere"';
-/** Responses to our CANCEL need no handling (§9.1: the INVITE transaction carries on). */
-const NO_USER = { onResponse: (): void => {}, onFailure: (): void => {} };
 
 export class Fork {
   private branches: Branch[] = [];
@@ -229,8 +227,7 @@ export class Fork {
   private settleIfDone(): void {
     if (!this.done || this.host === undefined) return;
     for (const b of this.branches) if (!b.final) return;
-    this.host = undefined;
-    this.onDone = undefined;
+    this.host = undefined; // onDone already went when the final response did (finished())
     for (const b of this.branches) {
       b.tx = undefined;
       b.finalRes = undefined;
@@ -265,6 +262,7 @@ export class Fork {
     if (this.host === undefined) return; // settled: every branch is final
     b.cancelSent = true;
     const cancel = this.host.buildBranchAux('CANCEL', b.target, b.via, this.toHeader, reason);
+    // Responses to our CANCEL need no handling (§9.1: the INVITE transaction carries on).
     this.layer.sendRequest(b.id, 'CANCEL', b.target.dest, cancel, NO_USER);
   }
 

@@ -17,7 +17,8 @@ export interface ClientUser {
 
 type ClientState = 'calling' | 'trying' | 'proceeding' | 'completed' | 'accepted' | 'terminated';
 
-const DETACHED: ClientUser = { onResponse: () => {}, onFailure: () => {} };
+/** A user that wants nothing back: a CANCEL's, or a transaction's once it let go of its own. */
+export const NO_USER: ClientUser = { onResponse: () => {}, onFailure: () => {} };
 const NO_BYTES = Buffer.alloc(0);
 
 export class ClientTransaction {
@@ -134,7 +135,7 @@ export class ClientTransaction {
 
   private release(): void {
     this.request = NO_BYTES;
-    this.user = DETACHED;
+    this.user = NO_USER;
     this.makeAck = undefined;
   }
 }
