@@ -3,7 +3,7 @@
  * which extensions are in a confirmed call. The tracker is the only writer of the per-extension
  * counters the Busy-on-Busy decision reads.
  */
-import { ownString } from '../state/own-string.js';
+import { ownString } from '../state/own.js';
 import type { ActiveCall, CallParty, Persistence } from '../state/types.js';
 
 export interface CallEvents {

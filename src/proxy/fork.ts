@@ -6,9 +6,9 @@
  */
 import type { Logger } from 'pino';
 import type { SipMessage } from '../sip/message.js';
-import { NO_USER, type ClientTransaction } from '../transaction/client.js';
+import { NO_USER, type ClientTransaction, type ClientUser } from '../transaction/client.js';
 import type { TransactionLayer } from '../transaction/layer.js';
-import type { ServerTransaction } from '../transaction/server.js';
+import type { Cancellable, ServerTransaction } from '../transaction/server.js';
 import { TIMER_C, type Timer } from '../transaction/timers.js';
 import type { Endpoint } from '../transport/transports.js';
 import { chooseBest, upstreamStatus } from './best-response.js';
@@ -36,11 +36,15 @@ export interface ForkHost {
   readonly layer: TransactionLayer;
   readonly log: Logger;
   /** The request for one branch with our Via (branch id) on top. */
-  buildBranchRequest(target: BranchTarget, branchId: string): { data: Buffer; via: string };
-  /** CANCEL or ACK for a branch (§9.1, §17.1.1.3): same R-URI, our Via, From/To/Call-ID, CSeq number. */
-  buildBranchAux(method: 'CANCEL' | 'ACK', target: BranchTarget, via: string, to: string, extra: string[]): Buffer;
+  buildBranchRequest(target: BranchTarget, branchId: string): Buffer;
+  /**
+   * CANCEL or ACK for a branch (§9.1, §17.1.1.3): same R-URI, the branch's Via (rebuilt from
+   * the branch id, so no branch keeps its Via string), From/To/Call-ID, CSeq number.
+   */
+  buildBranchAux(method: 'CANCEL' | 'ACK', target: BranchTarget, branchId: string, to: string, extra: readonly string[]): Buffer;
   /** The response with our top Via removed, ready to go upstream. */
   upstream(res: SipMessage): Buffer;
+  /** A fresh branch id, a flat string of its own (it keys a transaction for up to 32 s). */
   newBranchId(): string;
   /** Final answer generated here (480 on ring timeout, 487 after CANCEL...). */
   localResponse(status: number, reason: string): Buffer;
@@ -56,7 +60,6 @@ export interface ForkOptions {
 interface Branch {
   target: BranchTarget;
   id: string;
-  via: string;
   tx: ClientTransaction | undefined;
   provisional: boolean;
   final: number;
@@ -67,13 +70,32 @@ interface Branch {
    * transaction goes on, but the fork no longer waits for this branch to decide the call.
    */
   abandoned: boolean;
-  reason: string[];
+  reason: readonly string[];
   timerC: Timer | undefined;
 }
 
-const COMPLETED_ELSEWHERE = 'Reason: SIP;cause=200;text="Call completed elsewhere"';
+const COMPLETED_ELSEWHERE: readonly string[] = ['Reason: SIP;cause=200;text="Call completed elsewhere"'];
+const NO_EXTRA: readonly string[] = [];
 
-export class Fork {
+/**
+ * The user of an answered branch's transaction once the fork has settled: in Accepted (Timer M,
+ * 32 s) the transaction still passes 2xx retransmissions up (RFC 6026 §7.2), and they go on to
+ * the caller. One small object in place of the fork, which can then be collected.
+ */
+class AcceptedRelay implements ClientUser {
+  constructor(
+    private readonly serverTx: ServerTransaction,
+    private readonly upstream: (res: SipMessage) => Buffer,
+  ) {}
+
+  onResponse(res: SipMessage): void {
+    if (res.status >= 200 && res.status < 300) this.serverTx.respond(res.status, this.upstream(res));
+  }
+
+  onFailure(): void {}
+}
+
+export class Fork implements Cancellable {
   private branches: Branch[] = [];
   /**
    * Builds branch requests, CANCELs and ACKs; it holds the request and the proxy's per-request
@@ -116,14 +138,13 @@ export class Fork {
       this.branches.push({
         target,
         id: host.newBranchId(),
-        via: '',
         tx: undefined,
         provisional: false,
         final: 0,
         finalRes: undefined,
         cancelSent: false,
         abandoned: false,
-        reason: [],
+        reason: NO_EXTRA,
         timerC: undefined,
       });
     }
@@ -131,14 +152,16 @@ export class Fork {
 
   start(): void {
     const host = this.host!;
+    // A CANCEL for the INVITE finds the fork through its server transaction (§9.2) until the
+    // fork settles.
+    this.serverTx.cancellable = this;
     const timers = this.layer.timers;
     if (this.ringTimeoutMs > 0) {
       this.ringTimer = timers.schedule(this.ringTimeoutMs, () => this.cancelAll('timeout'));
     }
     const method = this.method;
     for (const b of this.branches) {
-      const { data, via } = host.buildBranchRequest(b.target, b.id);
-      b.via = via;
+      const data = host.buildBranchRequest(b.target, b.id);
       b.tx = this.layer.sendRequest(
         b.id,
         method,
@@ -150,7 +173,7 @@ export class Fork {
         },
         // Only for this branch's non-2xx final response, which comes before the fork settles.
         // Through this.host, not the local: these closures live as long as the transaction.
-        this.isInvite ? (res) => this.host!.buildBranchAux('ACK', b.target, b.via, res.header('to') ?? this.toHeader, []) : undefined,
+        this.isInvite ? (res) => this.host!.buildBranchAux('ACK', b.target, b.id, res.header('to') ?? this.toHeader, NO_EXTRA) : undefined,
       );
       if (this.isInvite) this.armTimerC(b);
     }
@@ -162,7 +185,7 @@ export class Fork {
     timers.cancel(b.timerC);
     b.timerC = timers.schedule(TIMER_C, () => {
       if (b.final) return;
-      if (b.provisional) this.cancelBranch(b, []);
+      if (b.provisional) this.cancelBranch(b, NO_EXTRA);
       else {
         b.tx?.terminate();
         this.onBranchFinal(b, 408, undefined);
@@ -187,15 +210,17 @@ export class Fork {
     if (code < 300) {
       // Every 2xx goes upstream, also late ones from a forking race (§16.7 step 5, RFC 6026).
       const first = !this.answered;
-      if (!b.final) b.final = code;
+      const firstOfBranch = !b.final;
+      if (firstOfBranch) b.final = code;
       this.layer.timers.cancel(b.timerC);
       this.answered = true;
       this.serverTx.respond(code, this.upstream(res));
-      this.onAnswer?.(b.target, res);
+      // A retransmitted 2xx confirms nothing new; after a BYE it would bring the call back.
+      if (firstOfBranch) this.onAnswer?.(b.target, res);
       if (first) {
         this.done = true;
         this.stopRingTimer();
-        for (const o of this.branches) if (o !== b && !o.final) this.cancelBranch(o, [COMPLETED_ELSEWHERE]);
+        for (const o of this.branches) if (o !== b && !o.final) this.cancelBranch(o, COMPLETED_ELSEWHERE);
         this.finished('answered', code);
       }
       this.settleIfDone();
@@ -212,23 +237,27 @@ export class Fork {
     this.layer.timers.cancel(b.timerC);
     if (code >= 600 && this.declineEndsCall && !this.done && this.cancelledBy === undefined) {
       // declineEndsCall: one device's reject button ends the call for all (RFC 3261 §16.7 step 5 default).
-      for (const o of this.branches) if (o !== b && !o.final) this.cancelBranch(o, []);
+      for (const o of this.branches) if (o !== b && !o.final) this.cancelBranch(o, NO_EXTRA);
     }
     this.maybeFinish();
     this.settleIfDone();
   }
 
   /**
-   * Settled: the final response went upstream and every branch has its own. What is left to
-   * do for the rest of the server transaction's life (32 s) is relaying a late 2xx of a forking
-   * race, which needs neither the request nor the proxy's per-request state: let go of them,
-   * so a finished call keeps a few hundred bytes alive instead of its messages.
+   * Settled: the final response went upstream and every branch has its own. A CANCEL has
+   * nothing left to stop, and the only event still to come is a 2xx retransmission on an
+   * answered branch (its transaction stays Accepted for 32 s), which AcceptedRelay passes on.
+   * Nothing refers to the fork after this: a finished call keeps its transactions for their
+   * RFC timers, not its messages, branches or per-request state.
    */
   private settleIfDone(): void {
     if (!this.done || this.host === undefined) return;
     for (const b of this.branches) if (!b.final) return;
     this.host = undefined; // onDone already went when the final response did (finished())
+    if (this.serverTx.cancellable === this) this.serverTx.cancellable = undefined;
+    let relay: AcceptedRelay | undefined;
     for (const b of this.branches) {
+      if (b.tx !== undefined && b.tx.state === 'accepted') b.tx.handOver((relay ??= new AcceptedRelay(this.serverTx, this.upstream)));
       b.tx = undefined;
       b.finalRes = undefined;
     }
@@ -240,16 +269,21 @@ export class Fork {
     onDone?.(outcome, status, this.report());
   }
 
-  /** The caller's CANCEL (§16.10) or the ring timeout: cancel every branch still pending. */
+  /** The caller's CANCEL (§9.2, §16.10). */
+  cancel(): void {
+    this.cancelAll('caller');
+  }
+
+  /** The caller's CANCEL or the ring timeout: cancel every branch still pending. */
   cancelAll(why: 'caller' | 'timeout'): void {
     if (this.done || this.cancelledBy !== undefined) return;
     this.cancelledBy = why;
     this.stopRingTimer();
-    for (const b of this.branches) if (!b.final) this.cancelBranch(b, []);
+    for (const b of this.branches) if (!b.final) this.cancelBranch(b, NO_EXTRA);
     this.maybeFinish();
   }
 
-  private cancelBranch(b: Branch, reason: string[]): void {
+  private cancelBranch(b: Branch, reason: readonly string[]): void {
     if (b.final || b.cancelSent) return;
     if (!b.provisional) {
       // §9.1: no CANCEL before a provisional response. The INVITE transaction goes on; the
@@ -261,7 +295,7 @@ export class Fork {
     }
     if (this.host === undefined) return; // settled: every branch is final
     b.cancelSent = true;
-    const cancel = this.host.buildBranchAux('CANCEL', b.target, b.via, this.toHeader, reason);
+    const cancel = this.host.buildBranchAux('CANCEL', b.target, b.id, this.toHeader, reason);
     // Responses to our CANCEL need no handling (§9.1: the INVITE transaction carries on).
     this.layer.sendRequest(b.id, 'CANCEL', b.target.dest, cancel, NO_USER);
   }

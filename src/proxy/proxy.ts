@@ -23,6 +23,7 @@ import type { CallParty } from '../state/types.js';
 import { serverKey, type TransactionLayer } from '../transaction/layer.js';
 import type { ServerTransaction } from '../transaction/server.js';
 import type { Endpoint, LocalAddress, Transports } from '../transport/transports.js';
+import { ownString } from '../state/own.js';
 import { Fork, type BranchTarget, type CallOutcomeName, type ForkHost, type ForkOptions } from './fork.js';
 import { RateLimitedLog } from '../log/rate-limited-log.js';
 
@@ -72,7 +73,6 @@ interface Incoming {
 export class Proxy {
   readonly layer: TransactionLayer;
   readonly log: Logger;
-  private readonly forks = new Map<string, Fork>();
   private readonly badInput: RateLimitedLog;
   private branchSeq = 0;
   private readonly branchPrefix = `z9hG4bK-sb${randomBytes(4).toString('hex')}`;
@@ -194,10 +194,10 @@ export class Proxy {
       const tx = this.layer.createServer(key, req, replyTo);
       const inviteKey = key.slice(0, key.lastIndexOf('\n') + 1) + 'INVITE';
       const inviteTx = this.layer.findServer(inviteKey);
-      const fork = this.forks.get(inviteKey);
       if (!inviteTx) return tx.respond(481, this.response(inc, 481, 'Call/Transaction Does Not Exist'));
       tx.respond(200, this.response(inc, 200, 'OK'));
-      fork?.cancelAll('caller');
+      const fork = inviteTx.cancellable; // the fork, until it settled
+      fork?.cancel();
       const invite = inviteTx.request; // set until the INVITE got its final response
       if (!fork && invite !== undefined) inviteTx.respond(487, this.response({ ...inc, req: invite }, 487, 'Request Terminated'));
       return;
@@ -334,7 +334,7 @@ export class Proxy {
       onAnswer: isInvite ? this.callTracking(inc.callId, inc.fromTag, caller) : undefined,
       onDone: (outcome, status, branches) => logCall(outcome, status, { branches }),
     });
-    this.startFork(tx, fork);
+    fork.start();
   }
 
   /**
@@ -353,13 +353,6 @@ export class Proxy {
       if (parties.length === 0) return;
       calls.confirmed(callId, fromTag, tagOf(res.header('to')), parties, config().calls.maxCallDuration);
     };
-  }
-
-  /** The fork lives as long as its server transaction, so a CANCEL can find it. */
-  private startFork(tx: ServerTransaction, fork: Fork): void {
-    this.forks.set(tx.key, fork);
-    tx.onTerminated = () => this.forks.delete(tx.key);
-    fork.start();
   }
 
   /**
@@ -387,14 +380,13 @@ export class Proxy {
     const edits = this.forwardEdits(inc, routes.popped);
     if (!tx) {
       // ACK for 2xx is forwarded statelessly; its Via branch derives from the upstream one.
-      const local = this.d.transports.localFor(dest.transport);
-      const via = `SIP/2.0/${local.transport.toUpperCase()} ${hostPort(local.host, local.port)};branch=${this.branchPrefix}a${inc.via.branch};rport`;
+      const via = branchVia(this.d.transports.localFor(dest.transport), `${this.branchPrefix}a${inc.via.branch}`);
       this.sendTo(dest, rewrite(req, `${req.method} ${req.uri} SIP/2.0`, `Via: ${via}\r\n`, edits));
       return;
     }
     const host = this.branchHost(inc, edits, false);
     const target: BranchTarget = { uri: req.uri, dest, device: '', extension: '' };
-    this.startFork(tx, new Fork(host, tx, req.header('to') ?? '', [target], { ringTimeoutMs: 0, declineEndsCall: false }));
+    new Fork(host, tx, req.header('to') ?? '', [target], { ringTimeoutMs: 0, declineEndsCall: false }).start();
   }
 
   /** Our own Route entries at the top (one, or two with double record-routing) and the next one. */
@@ -469,13 +461,13 @@ export class Proxy {
       localResponse: (status, reason) => this.response(inc, status, reason),
       buildBranchRequest(target, branchId) {
         const local = self.d.transports.localFor(target.dest.transport);
-        const via = `SIP/2.0/${local.transport.toUpperCase()} ${hostPort(local.host, local.port)};branch=${branchId};rport`;
-        let prepend = `Via: ${via}\r\n`;
+        let prepend = `Via: ${branchVia(local, branchId)}\r\n`;
         if (recordRoute) prepend += self.recordRoute(inc.local, local);
         if (mfLine) prepend += `${mfLine}\r\n`;
-        return { data: rewrite(req, `${req.method} ${target.uri} SIP/2.0`, prepend, edits), via };
+        return rewrite(req, `${req.method} ${target.uri} SIP/2.0`, prepend, edits);
       },
-      buildBranchAux(method, target, via, to, extra) {
+      buildBranchAux(method, target, branchId, to, extra) {
+        const via = branchVia(self.d.transports.localFor(target.dest.transport), branchId);
         let s = `${method} ${target.uri} SIP/2.0\r\nVia: ${via}\r\nMax-Forwards: 70\r\n`;
         s += `From: ${req.header('from')}\r\nTo: ${to}\r\nCall-ID: ${inc.callId}\r\nCSeq: ${cseqNum} ${method}\r\n`;
         s += routeLines;
@@ -497,7 +489,7 @@ export class Proxy {
   }
 
   private newBranchId(hash: string): string {
-    return `${this.branchPrefix}${hash}.${(++this.branchSeq).toString(36)}`;
+    return ownString(`${this.branchPrefix}${hash}.${(++this.branchSeq).toString(36)}`);
   }
 
   private localTag(): string {
@@ -580,6 +572,11 @@ export class Proxy {
     const t = (getParam(u.params, 'transport') ?? 'udp').toLowerCase();
     return { transport: t === 'tcp' ? 'tcp' : 'udp', address: u.host, port: u.port || 5060 };
   }
+}
+
+/** Our Via value for a request we send from local with that branch id. */
+function branchVia(local: LocalAddress, branchId: string): string {
+  return `SIP/2.0/${local.transport === 'tcp' ? 'TCP' : 'UDP'} ${hostPort(local.host, local.port)};branch=${branchId};rport`;
 }
 
 /** Marker key for the Max-Forwards line to insert when the request had none. */

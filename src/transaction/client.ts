@@ -4,6 +4,7 @@
  * responses itself (§17.1.1.3) and hands every response the user must see to onResponse.
  */
 import type { SipMessage } from '../sip/message.js';
+import { ownBuffer } from '../state/own.js';
 import type { Endpoint } from '../transport/transports.js';
 import type { TxEnv } from './server.js';
 import { T1, T2, T4, TIMEOUT_64T1, type Timer } from './timers.js';
@@ -47,7 +48,11 @@ export class ClientTransaction {
   }
 
   start(): void {
-    this.env.send(this.dest, this.request, () => this.fail(503));
+    // A send error is a 503 (§8.1.3.1) where the transport can report one: a TCP connection
+    // that fails. A UDP datagram has no such answer (no ICMP on an unconnected socket), and
+    // a completion callback per datagram costs; Timer B/F covers a peer that is gone.
+    if (this.reliable) this.env.send(this.dest, this.request, () => this.fail(503));
+    else this.env.send(this.dest, this.request);
     if (!this.reliable) this.scheduleRetransmit();
     this.timerTimeout = this.env.timers.schedule(TIMEOUT_64T1, () => this.fail(408)); // Timer B / F
   }
@@ -100,7 +105,8 @@ export class ClientTransaction {
     this.stopRunning();
     this.state = 'completed';
     if (this.isInvite && this.makeAck) {
-      this.ackBuf = this.makeAck(res);
+      // Kept for Timer D (32 s): in a buffer of its own, not a slice pinning a pool slab.
+      this.ackBuf = ownBuffer(this.makeAck(res));
       this.env.send(this.dest, this.ackBuf);
     }
     const user = this.user;
@@ -131,6 +137,14 @@ export class ClientTransaction {
     this.stopRunning();
     this.env.timers.cancel(this.timerEnd);
     this.env.terminated(this.key, 'client');
+  }
+
+  /**
+   * The transaction user passes the transaction on (the proxy's fork, once settled, leaves an
+   * Accepted transaction to a relay of 2xx retransmissions).
+   */
+  handOver(user: ClientUser): void {
+    if (this.state !== 'terminated') this.user = user;
   }
 
   private release(): void {

@@ -5,6 +5,7 @@
 import type { SipMessage } from '../sip/message.js';
 import type { Via } from '../sip/headers.js';
 import type { Endpoint } from '../transport/transports.js';
+import { ownString } from '../state/own.js';
 import { ClientTransaction, type ClientUser } from './client.js';
 import { ServerTransaction, type TxEnv } from './server.js';
 import { TimerQueue } from './timers.js';
@@ -54,8 +55,10 @@ export class TransactionLayer {
   }
 
   createServer(key: string, req: SipMessage, replyTo: Endpoint): ServerTransaction {
-    const tx = new ServerTransaction(this.env, key, req, replyTo, req.method === 'INVITE');
-    this.servers.set(key, tx);
+    // Lookup keys are built per message and thrown away; a stored one lives for 32 s after the
+    // final response and must not keep the request's header text (its branch is a slice of it).
+    const tx = new ServerTransaction(this.env, ownString(key), req, replyTo, req.method === 'INVITE');
+    this.servers.set(tx.key, tx);
     return tx;
   }
 
@@ -72,7 +75,7 @@ export class TransactionLayer {
     user: ClientUser,
     makeAck?: (res: SipMessage) => Buffer,
   ): ClientTransaction {
-    const key = clientKey(branch, method);
+    const key = ownString(clientKey(branch, method));
     const tx = new ClientTransaction(this.env, key, method === 'INVITE', dest, data, user, makeAck);
     this.clients.set(key, tx);
     tx.start();

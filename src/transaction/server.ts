@@ -5,6 +5,7 @@
  */
 import type { SipMessage } from '../sip/message.js';
 import type { Endpoint } from '../transport/transports.js';
+import { ownBuffer } from '../state/own.js';
 import { T1, T2, T4, TIMEOUT_64T1, type Timer, type TimerQueue } from './timers.js';
 
 export interface TxEnv {
@@ -16,6 +17,11 @@ export interface TxEnv {
 
 type ServerState = 'trying' | 'proceeding' | 'completed' | 'confirmed' | 'accepted' | 'terminated';
 
+/** What a CANCEL matching an INVITE server transaction stops (§9.2): the proxy's fork. */
+export interface Cancellable {
+  cancel(): void;
+}
+
 export class ServerTransaction {
   state: ServerState;
   /** Status of the last response sent, 0 before any. */
@@ -24,8 +30,11 @@ export class ServerTransaction {
   private timerRetransmit: Timer | undefined;
   private timerEnd: Timer | undefined;
   private interval = T1;
-  /** Set by the transaction user (the proxy) to learn about a CANCEL or ACK timeout. */
-  onTerminated: (() => void) | undefined;
+  /**
+   * Set by the transaction user while a CANCEL still has something to stop; the transaction
+   * only carries it (the TU clears it when done, and it goes when the transaction ends).
+   */
+  cancellable: Cancellable | undefined;
 
   private req: SipMessage | undefined;
 
@@ -86,6 +95,8 @@ export class ServerTransaction {
       return;
     }
     this.state = 'completed';
+    // Re-sent for 32 s (Timer H or J): in a buffer of its own, not a slice pinning a pool slab.
+    if (!this.reliable) this.lastResponse = ownBuffer(data);
     if (this.isInvite) {
       if (!this.reliable) this.scheduleG();
       this.timerEnd = this.env.timers.schedule(TIMEOUT_64T1, () => this.terminate()); // Timer H
@@ -121,6 +132,6 @@ export class ServerTransaction {
     this.env.timers.cancel(this.timerRetransmit);
     this.env.timers.cancel(this.timerEnd);
     this.env.terminated(this.key, 'server');
-    this.onTerminated?.();
+    this.cancellable = undefined;
   }
 }

@@ -85,8 +85,15 @@ t.test('loops, hops, re-INVITE and foreign in-dialog requests', async (t) => {
       `Contact: <${contact}>`,
       ...extra,
     ]);
-  phone.send(reply(inv, '200 OK', 'ph1'), P.sip);
+  const answer = reply(inv, '200 OK', 'ph1');
+  phone.send(answer, P.sip);
   await trunk.next((m) => m.startsWith('SIP/2.0 200') && m.includes('loop-call'));
+  const inviteOks = () => trunk.received.filter((m) => m.startsWith('SIP/2.0 200') && m.includes('CSeq: 1 INVITE')).length;
+  // The phone did not see an ACK yet and re-sends its 200 (§13.3.1.4). The fork settled with
+  // the first 200; the branch's transaction, Accepted for 32 s, still passes it on (RFC 6026).
+  phone.send(answer, P.sip);
+  for (let i = 0; i < 100 && inviteOks() < 2; i++) await new Promise((r) => setTimeout(r, 20));
+  t.equal(inviteOks(), 2, 'a retransmitted 200 reaches the caller after the fork settled');
   const inDialog = (method: string, cseq: number, branch: string, route: boolean) =>
     sipMessage([
       `${method} ${contact} SIP/2.0`,
@@ -121,4 +128,11 @@ t.test('loops, hops, re-INVITE and foreign in-dialog requests', async (t) => {
   phone.send(reply(bye, '200 OK', 'ph1'), P.sip);
   await trunk.next((m) => m.startsWith('SIP/2.0 200') && m.includes('CSeq: 4 BYE'));
   t.same(await proxy.apiJson('/api/calls'), [], 'BYE ended the call');
+
+  // A 200 retransmission that crossed the BYE is still relayed, but confirms no call again:
+  // the extension must not look busy for the rest of maxCallDuration.
+  phone.send(answer, P.sip);
+  for (let i = 0; i < 100 && inviteOks() < 3; i++) await new Promise((r) => setTimeout(r, 20));
+  t.equal(inviteOks(), 3, 'the late retransmission is relayed too');
+  t.same(await proxy.apiJson('/api/calls'), [], 'and brings no ended call back');
 });

@@ -101,8 +101,7 @@ const buf = (s: string) => Buffer.from(s);
 t.test('INVITE server over UDP: 1xx, non-2xx final, Timer G, ACK, Timer I', async (t) => {
   const { timers, env, sent, ended } = harness();
   const tx = new ServerTransaction(env, 'k1', request('INVITE'), UDP, true);
-  let onTerm = 0;
-  tx.onTerminated = () => onTerm++;
+  tx.cancellable = { cancel: () => {} };
   t.equal(tx.state, 'proceeding', '§17.2.1: starts in Proceeding');
   tx.retransmission();
   t.equal(sent.length, 0, 'nothing to re-send before any response');
@@ -138,7 +137,7 @@ t.test('INVITE server over UDP: 1xx, non-2xx final, Timer G, ACK, Timer I', asyn
   timers.advance(1);
   t.equal(tx.state, 'terminated', 'Timer I (T4) ends it');
   t.same(ended, ['server:k1']);
-  t.equal(onTerm, 1);
+  t.equal(tx.cancellable, undefined, 'an ended transaction lets go of what a CANCEL would have stopped');
   t.equal(timers.pending, 0, 'no timer left');
 });
 
@@ -443,6 +442,14 @@ t.test('lingering transactions keep neither the request nor their user alive', a
   gc();
   t.equal(refs[0]!.deref(), undefined, 'Completed: user released');
   t.ok(refs[1]!.deref(), 'Accepted: user kept, a late 2xx of a forking race must still reach it');
+  // The fork, once settled, hands the Accepted transaction to a small relay and goes.
+  const relay = user();
+  clients[1]!.handOver(relay);
+  await new Promise((r) => setImmediate(r));
+  gc();
+  t.equal(refs[1]!.deref(), undefined, 'handed over: the old user can be collected');
+  clients[1]!.receive(response(200));
+  t.same(relay.responses, [200], 'and 2xx retransmissions reach the new one');
   refs = [];
 });
 

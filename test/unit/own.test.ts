@@ -1,7 +1,7 @@
 import t from 'tap';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { ownString, StringPool } from '../../src/state/own-string.js';
+import { ownBuffer, ownString, StringPool } from '../../src/state/own.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -42,4 +42,14 @@ t.test('StringPool: one copy per value, bounded', async (t) => {
   t.equal(pool.size, 1, 'a repeated value is stored once');
   for (let i = 0; i < 10; i++) t.equal(pool.intern(`flood ${i}`), `flood ${i}`, 'values past the bound still come back');
   t.equal(pool.size, 3, 'but the pool does not grow past its bound');
+});
+
+t.test('ownBuffer: a pool slice gets memory of its own, an own buffer is kept as it is', async (t) => {
+  const pooled = Buffer.from('SIP/2.0 200 OK\r\n\r\n');
+  t.ok(pooled.buffer.byteLength > pooled.length, 'Buffer.from of a short string is a slice of the shared pool');
+  const own = ownBuffer(pooled);
+  t.not(own, pooled);
+  t.equal(own.buffer.byteLength, own.length, 'the copy has an ArrayBuffer of its own size');
+  t.equal(own.toString(), 'SIP/2.0 200 OK\r\n\r\n');
+  t.equal(ownBuffer(own), own, 'owning twice copies nothing');
 });
