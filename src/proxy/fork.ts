@@ -58,6 +58,7 @@ export interface ForkOptions {
 }
 
 interface Branch {
+  fork: Fork;
   target: BranchTarget;
   id: string;
   tx: ClientTransaction | undefined;
@@ -136,6 +137,7 @@ export class Fork implements Cancellable {
     this.isInvite = serverTx.isInvite;
     for (const target of targets) {
       this.branches.push({
+        fork: this,
         target,
         id: host.newBranchId(),
         tx: undefined,
@@ -157,7 +159,7 @@ export class Fork implements Cancellable {
     this.serverTx.cancellable = this;
     const timers = this.layer.timers;
     if (this.ringTimeoutMs > 0) {
-      this.ringTimer = timers.schedule(this.ringTimeoutMs, () => this.cancelAll('timeout'));
+      this.ringTimer = timers.schedule(this.ringTimeoutMs, Fork.ringTimeout, this);
     }
     const method = this.method;
     for (const b of this.branches) {
@@ -182,15 +184,22 @@ export class Fork implements Cancellable {
   /** Timer C (§16.6 step 11): a branch that rings for ever is CANCELled, one that never answered counts as 408. */
   private armTimerC(b: Branch): void {
     const timers = this.layer.timers;
-    timers.cancel(b.timerC);
-    b.timerC = timers.schedule(TIMER_C, () => {
-      if (b.final) return;
-      if (b.provisional) this.cancelBranch(b, NO_EXTRA);
-      else {
-        b.tx?.terminate();
-        this.onBranchFinal(b, 408, undefined);
-      }
-    });
+    b.timerC = timers.cancel(b.timerC);
+    b.timerC = timers.schedule(TIMER_C, Fork.timerC, b);
+  }
+
+  // Timer callbacks take their object as argument: no closure per timer (timers.ts).
+  private static timerC(b: Branch): void {
+    if (b.final) return;
+    if (b.provisional) b.fork.cancelBranch(b, NO_EXTRA);
+    else {
+      b.tx?.terminate();
+      b.fork.onBranchFinal(b, 408, undefined);
+    }
+  }
+
+  private static ringTimeout(fork: Fork): void {
+    fork.cancelAll('timeout');
   }
 
   private onBranchResponse(b: Branch, res: SipMessage): void {
@@ -212,7 +221,7 @@ export class Fork implements Cancellable {
       const first = !this.answered;
       const firstOfBranch = !b.final;
       if (firstOfBranch) b.final = code;
-      this.layer.timers.cancel(b.timerC);
+      b.timerC = this.layer.timers.cancel(b.timerC);
       this.answered = true;
       this.serverTx.respond(code, this.upstream(res));
       // A retransmitted 2xx confirms nothing new; after a BYE it would bring the call back.
@@ -234,7 +243,7 @@ export class Fork implements Cancellable {
     b.final = code;
     // Kept only while the best response is still to be chosen (§16.7 step 6).
     if (!this.done) b.finalRes = res;
-    this.layer.timers.cancel(b.timerC);
+    b.timerC = this.layer.timers.cancel(b.timerC);
     if (code >= 600 && this.declineEndsCall && !this.done && this.cancelledBy === undefined) {
       // declineEndsCall: one device's reject button ends the call for all (RFC 3261 §16.7 step 5 default).
       for (const o of this.branches) if (o !== b && !o.final) this.cancelBranch(o, NO_EXTRA);
@@ -328,8 +337,7 @@ export class Fork implements Cancellable {
   }
 
   private stopRingTimer(): void {
-    this.layer.timers.cancel(this.ringTimer);
-    this.ringTimer = undefined;
+    this.ringTimer = this.layer.timers.cancel(this.ringTimer);
   }
 
   private report(): BranchReport[] {

@@ -19,7 +19,7 @@ import { isOtherVersion, parseMessage } from '../sip/parser.js';
 import { buildResponse, rewrite, stripTopVia, withFirstValue, withoutFirstValues } from '../sip/serialize.js';
 import { getParam, hostPort, parseUri, unescapeUser, type SipUri } from '../sip/uri.js';
 import type { Directory } from '../state/directory.js';
-import type { CallParty } from '../state/types.js';
+import type { Binding, CallParty } from '../state/types.js';
 import { serverKey, type TransactionLayer } from '../transaction/layer.js';
 import type { ServerTransaction } from '../transaction/server.js';
 import type { Endpoint, LocalAddress, Transports } from '../transport/transports.js';
@@ -75,6 +75,8 @@ export class Proxy {
   readonly log: Logger;
   private readonly badInput: RateLimitedLog;
   private branchSeq = 0;
+  /** Where each binding is reached, parsed once per binding rather than once per call. */
+  private readonly bindingDest = new WeakMap<Binding, Endpoint>();
   private readonly branchPrefix = `z9hG4bK-sb${randomBytes(4).toString('hex')}`;
   private readonly toTagSeed = randomBytes(4).toString('hex');
   /** Hosts naming this proxy (lower case): listeners, advertise, the domain. */
@@ -287,7 +289,7 @@ export class Proxy {
       for (const dev of ext.devices) {
         if (caller && dev.username === caller.device) continue; // do not ring the calling device itself
         for (const b of this.d.location.lookup(dev.username)) {
-          const dest = parseSource(b.source);
+          const dest = this.destOf(b);
           if (dest) targets.push({ uri: b.contact, dest, device: b.username, extension: ext.number });
         }
       }
@@ -547,11 +549,21 @@ export class Proxy {
   private replyTarget(via: Via, source: Endpoint): Endpoint {
     if (source.transport !== 'udp') return source;
     // RFC 3581: with rport, answer the source port; otherwise the Via port, at the source address (received).
-    return { transport: 'udp', address: source.address, port: via.rport !== undefined ? source.port : via.port || 5060 };
+    const port = via.rport !== undefined ? source.port : via.port || 5060;
+    return port === source.port ? source : { transport: 'udp', address: source.address, port };
   }
 
   private sendTo(dest: Endpoint, data: Buffer): void {
     this.d.send(dest, data);
+  }
+
+  private destOf(b: Binding): Endpoint | undefined {
+    let dest = this.bindingDest.get(b);
+    if (dest === undefined) {
+      dest = parseSource(b.source);
+      if (dest) this.bindingDest.set(b, dest);
+    }
+    return dest;
   }
 
   private trunkOf(source: Endpoint, trunks: readonly TrunkConfig[]): TrunkConfig | undefined {
@@ -566,7 +578,7 @@ export class Proxy {
    */
   private resolve(uri: string): Endpoint | undefined {
     const b = this.d.location.byContactUri(uri);
-    if (b) return parseSource(b.source);
+    if (b) return this.destOf(b);
     const u = parseUri(uri);
     if (!u || !net.isIP(u.host)) return undefined;
     const t = (getParam(u.params, 'transport') ?? 'udp').toLowerCase();

@@ -54,18 +54,29 @@ export class ClientTransaction {
     if (this.reliable) this.env.send(this.dest, this.request, () => this.fail(503));
     else this.env.send(this.dest, this.request);
     if (!this.reliable) this.scheduleRetransmit();
-    this.timerTimeout = this.env.timers.schedule(TIMEOUT_64T1, () => this.fail(408)); // Timer B / F
+    this.timerTimeout = this.env.timers.schedule(TIMEOUT_64T1, ClientTransaction.timeout, this); // Timer B / F
   }
 
   private scheduleRetransmit(): void {
-    this.timerRetransmit = this.env.timers.schedule(this.interval, () => {
-      const s = this.state;
-      if (s !== 'calling' && s !== 'trying' && s !== 'proceeding') return;
-      this.env.send(this.dest, this.request);
-      // Timer A doubles without cap; Timer E doubles up to T2 and stays at T2 in Proceeding.
-      this.interval = this.isInvite ? this.interval * 2 : s === 'proceeding' ? T2 : Math.min(this.interval * 2, T2);
-      this.scheduleRetransmit();
-    });
+    this.timerRetransmit = this.env.timers.schedule(this.interval, ClientTransaction.retransmit, this);
+  }
+
+  // Timer callbacks take the transaction as their argument: no closure per timer (timers.ts).
+  private static retransmit(tx: ClientTransaction): void {
+    const s = tx.state;
+    if (s !== 'calling' && s !== 'trying' && s !== 'proceeding') return;
+    tx.env.send(tx.dest, tx.request);
+    // Timer A doubles without cap; Timer E doubles up to T2 and stays at T2 in Proceeding.
+    tx.interval = tx.isInvite ? tx.interval * 2 : s === 'proceeding' ? T2 : Math.min(tx.interval * 2, T2);
+    tx.scheduleRetransmit();
+  }
+
+  private static timeout(tx: ClientTransaction): void {
+    tx.fail(408);
+  }
+
+  private static end(tx: ClientTransaction): void {
+    tx.terminate();
   }
 
   receive(res: SipMessage): void {
@@ -77,8 +88,8 @@ export class ClientTransaction {
       if (this.isInvite) {
         // §17.1.1.2: a provisional response stops Timer A, and Timer B only runs in Calling
         // (a ringing branch is bounded by the proxy's Timer C and ring timeout instead).
-        this.env.timers.cancel(this.timerRetransmit);
-        this.env.timers.cancel(this.timerTimeout);
+        this.timerRetransmit = this.env.timers.cancel(this.timerRetransmit);
+        this.timerTimeout = this.env.timers.cancel(this.timerTimeout);
       } else if (s === 'trying') {
         this.interval = T2;
       }
@@ -92,7 +103,7 @@ export class ClientTransaction {
         this.state = 'accepted';
         this.request = NO_BYTES; // never sent again
         this.makeAck = undefined; // the ACK for a 2xx is the UAC's own (§13.2.2.4)
-        this.timerEnd = this.env.timers.schedule(TIMEOUT_64T1, () => this.terminate()); // Timer M
+        this.timerEnd = this.env.timers.schedule(TIMEOUT_64T1, ClientTransaction.end, this); // Timer M
       }
       this.user.onResponse(res);
       return;
@@ -116,12 +127,12 @@ export class ClientTransaction {
     user.onResponse(res);
     // Timer D (32 s, INVITE) or K (T4, non-INVITE) on UDP; zero on reliable transports.
     if (this.reliable) this.terminate();
-    else this.timerEnd = this.env.timers.schedule(this.isInvite ? 32000 : T4, () => this.terminate());
+    else this.timerEnd = this.env.timers.schedule(this.isInvite ? 32000 : T4, ClientTransaction.end, this);
   }
 
   private stopRunning(): void {
-    this.env.timers.cancel(this.timerRetransmit);
-    this.env.timers.cancel(this.timerTimeout);
+    this.timerRetransmit = this.env.timers.cancel(this.timerRetransmit);
+    this.timerTimeout = this.env.timers.cancel(this.timerTimeout);
   }
 
   private fail(status: 408 | 503): void {
@@ -135,7 +146,7 @@ export class ClientTransaction {
     if (this.state === 'terminated') return;
     this.state = 'terminated';
     this.stopRunning();
-    this.env.timers.cancel(this.timerEnd);
+    this.timerEnd = this.env.timers.cancel(this.timerEnd);
     this.env.terminated(this.key, 'client');
   }
 

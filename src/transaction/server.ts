@@ -91,7 +91,7 @@ export class ServerTransaction {
     if (this.isInvite && status < 300) {
       this.state = 'accepted';
       this.lastResponse = undefined; // Accepted absorbs retransmissions without answering them
-      this.timerEnd = this.env.timers.schedule(TIMEOUT_64T1, () => this.terminate()); // Timer L
+      this.timerEnd = this.env.timers.schedule(TIMEOUT_64T1, ServerTransaction.end, this); // Timer L
       return;
     }
     this.state = 'completed';
@@ -99,38 +99,45 @@ export class ServerTransaction {
     if (!this.reliable) this.lastResponse = ownBuffer(data);
     if (this.isInvite) {
       if (!this.reliable) this.scheduleG();
-      this.timerEnd = this.env.timers.schedule(TIMEOUT_64T1, () => this.terminate()); // Timer H
+      this.timerEnd = this.env.timers.schedule(TIMEOUT_64T1, ServerTransaction.end, this); // Timer H
     } else {
       // Timer J: 64*T1 for UDP to absorb retransmissions, zero for reliable transports.
       if (this.reliable) this.terminate();
-      else this.timerEnd = this.env.timers.schedule(TIMEOUT_64T1, () => this.terminate());
+      else this.timerEnd = this.env.timers.schedule(TIMEOUT_64T1, ServerTransaction.end, this);
     }
   }
 
   private scheduleG(): void {
-    this.timerRetransmit = this.env.timers.schedule(this.interval, () => {
-      if (this.state !== 'completed' || this.lastResponse === undefined) return;
-      this.env.send(this.replyTo, this.lastResponse);
-      this.interval = Math.min(this.interval * 2, T2);
-      this.scheduleG();
-    });
+    this.timerRetransmit = this.env.timers.schedule(this.interval, ServerTransaction.timerG, this);
+  }
+
+  // Timer callbacks take the transaction as their argument: no closure per timer (timers.ts).
+  private static timerG(tx: ServerTransaction): void {
+    if (tx.state !== 'completed' || tx.lastResponse === undefined) return;
+    tx.env.send(tx.replyTo, tx.lastResponse);
+    tx.interval = Math.min(tx.interval * 2, T2);
+    tx.scheduleG();
+  }
+
+  private static end(tx: ServerTransaction): void {
+    tx.terminate();
   }
 
   /** ACK for a non-2xx final response (§17.2.1): stop retransmitting, wait Timer I. */
   ack(): void {
     if (this.state !== 'completed') return;
     this.state = 'confirmed';
-    this.env.timers.cancel(this.timerRetransmit);
-    this.env.timers.cancel(this.timerEnd);
+    this.timerRetransmit = this.env.timers.cancel(this.timerRetransmit);
+    this.timerEnd = this.env.timers.cancel(this.timerEnd);
     if (this.reliable) this.terminate();
-    else this.timerEnd = this.env.timers.schedule(T4, () => this.terminate()); // Timer I
+    else this.timerEnd = this.env.timers.schedule(T4, ServerTransaction.end, this); // Timer I
   }
 
   terminate(): void {
     if (this.state === 'terminated') return;
     this.state = 'terminated';
-    this.env.timers.cancel(this.timerRetransmit);
-    this.env.timers.cancel(this.timerEnd);
+    this.timerRetransmit = this.env.timers.cancel(this.timerRetransmit);
+    this.timerEnd = this.env.timers.cancel(this.timerEnd);
     this.env.terminated(this.key, 'server');
     this.cancellable = undefined;
   }

@@ -3,12 +3,16 @@
  *
  * A busy proxy has tens of thousands of transactions, each with two or three timers; one
  * setTimeout per timer is a lot of libuv handles. Instead a binary heap of deadlines drives a
- * single setTimeout armed for the earliest one. Cancelled timers are dropped lazily when they
- * reach the top, but let go of their callback at once: a cancelled Timer C would otherwise keep
- * its whole fork (messages, transactions) alive for three minutes, and every such fork that
- * outlives two scavenges is promoted and costs a full GC later. When more than half of the
- * heap is cancelled entries it is rebuilt without them, so it stays proportional to the live
- * timers.
+ * single setTimeout armed for the earliest one.
+ *
+ * Every finished call leaves several timers running for 32 s (Timers D, J, L, M), so what one
+ * timer costs is paid thousands of times over and, surviving two scavenges, in every full GC:
+ * - a callback takes its argument (the transaction) instead of being a closure over it:
+ *   one object per timer, no closure and context;
+ * - deadlines count milliseconds from the queue's own epoch, small integers V8 keeps inside
+ *   the object, where Date.now() values would each need a boxed heap number;
+ * - a cancelled timer leaves the heap at once (each entry knows its index): no dead entries
+ *   that keep memory, or a cancelled Timer C that keeps its fork, for three minutes.
  */
 
 /** Round-trip estimate (Timer A/E/G start value). */
@@ -23,136 +27,158 @@ export const TIMEOUT_64T1 = 64 * T1;
 export const TIMER_C = 180_000;
 
 export interface Timer {
+  /** Deadline, ms since the queue's epoch. */
   at: number;
-  fn: () => void;
-  cancelled: boolean;
+  /** Position in the heap; -1 once fired or cancelled. */
+  index: number;
+  fn: ((arg: never) => void) | undefined;
+  arg: unknown;
 }
 
-const NOOP = (): void => {};
-/** Below this size a heap full of cancelled entries is not worth rebuilding. */
-const REBUILD_MIN = 1024;
+/** Deadlines are rebased before they leave the small-integer range (2^30 ms, 12 days). */
+const REBASE_AFTER = 2 ** 29;
+const MAX_DELAY = 2 ** 28;
 
 export class TimerQueue {
   private heap: Timer[] = [];
-  /** Cancelled entries still in the heap. */
-  private cancelledInHeap = 0;
   private handle: NodeJS.Timeout | undefined;
   private armedAt = Infinity;
-  /** Live (not yet fired nor cancelled) timers, for metrics and tests. */
-  pending = 0;
+  private epoch: number;
+  private readonly onTimeout = (): void => this.fire();
 
-  /** Entries in the heap, cancelled ones included (tests). */
+  /** Live (not yet fired nor cancelled) timers, for metrics and tests. */
+  get pending(): number {
+    return this.heap.length;
+  }
+
+  /** Entries in the heap (tests). */
   get size(): number {
     return this.heap.length;
   }
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(private readonly now: () => number = Date.now) {
+    this.epoch = now();
+  }
 
-  schedule(delayMs: number, fn: () => void): Timer {
-    const t: Timer = { at: this.now() + delayMs, fn, cancelled: false };
+  /** Run fn(arg) after delayMs. A module-level fn and the object as arg allocate no closure. */
+  schedule<A>(delayMs: number, fn: (arg: A) => void, arg: A): Timer;
+  schedule(delayMs: number, fn: () => void): Timer;
+  schedule<A>(delayMs: number, fn: (arg: A) => void, arg?: A): Timer {
+    // | 0: integer arithmetic, so V8 stores a small integer, never a boxed double (see clock()).
+    const t: Timer = { at: (this.clock() + Math.min(Math.max(0, delayMs), MAX_DELAY)) | 0, index: -1, fn: fn as (arg: never) => void, arg };
     this.push(t);
-    this.pending++;
     if (t.at < this.armedAt) this.arm(t.at);
     return t;
   }
 
-  cancel(t: Timer | undefined): void {
-    if (t && !t.cancelled) {
-      t.cancelled = true;
-      t.fn = NOOP;
-      this.pending--;
-      if (++this.cancelledInHeap > this.heap.length >> 1 && this.heap.length >= REBUILD_MIN) this.rebuild();
-    }
+  /** Returns undefined, for `this.timer = timers.cancel(this.timer)`: nobody keeps a dead timer. */
+  cancel(t: Timer | undefined): undefined {
+    if (t === undefined || t.index < 0) return undefined;
+    this.remove(t.index);
+    t.fn = undefined;
+    t.arg = undefined;
+    return undefined;
   }
 
-  /** Drops every cancelled entry: O(n), run at most once per n/2 cancellations. */
-  private rebuild(): void {
-    const live = this.heap.filter((t) => !t.cancelled);
-    live.sort((a, b) => a.at - b.at); // a sorted array is a valid heap
-    this.heap = live;
-    this.cancelledInHeap = 0;
+  /**
+   * Milliseconds since the epoch, rebasing every deadline when they grow too large. An int32
+   * on purpose: the difference of two Date.now() values is a boxed double in V8 even when
+   * whole, and one such value stored in Timer.at would turn the field into a box per timer.
+   */
+  private clock(): number {
+    const now = this.now();
+    let rel = (now - this.epoch) | 0;
+    if (rel > REBASE_AFTER) {
+      for (const t of this.heap) t.at -= rel;
+      if (this.armedAt !== Infinity) this.armedAt -= rel;
+      this.epoch = now;
+      rel = 0;
+    }
+    return rel;
   }
 
   private arm(at: number): void {
     if (this.handle) clearTimeout(this.handle);
     this.armedAt = at;
-    this.handle = setTimeout(() => this.fire(), Math.max(0, at - this.now()));
+    this.handle = setTimeout(this.onTimeout, Math.max(0, at - this.clock()));
     this.handle.unref();
   }
 
   private fire(): void {
     this.handle = undefined;
     this.armedAt = Infinity;
-    const now = this.now();
-    while (this.heap.length > 0 && this.heap[0]!.at <= now) {
-      const t = this.pop()!;
-      if (t.cancelled) {
-        this.cancelledInHeap--;
-        continue;
-      }
-      t.cancelled = true;
-      this.pending--;
-      const fn = t.fn;
-      t.fn = NOOP;
+    const now = this.clock();
+    const h = this.heap;
+    while (h.length > 0 && h[0]!.at <= now) {
+      const t = h[0]!;
+      this.remove(0);
+      const fn = t.fn as ((arg: unknown) => void) | undefined;
+      const arg = t.arg;
+      t.fn = undefined;
+      t.arg = undefined;
       try {
-        fn();
+        fn?.(arg);
       } catch (err) {
         // A timer callback must never take the queue down with it.
         process.emitWarning(err instanceof Error ? err : new Error(String(err)));
       }
     }
-    // Drop cancelled timers at the top so they do not arm a useless wake-up.
-    while (this.heap.length > 0 && this.heap[0]!.cancelled) {
-      this.pop();
-      this.cancelledInHeap--;
-    }
-    if (this.heap.length > 0) this.arm(this.heap[0]!.at);
+    if (h.length > 0) this.arm(h[0]!.at);
   }
 
   clear(): void {
     if (this.handle) clearTimeout(this.handle);
     this.handle = undefined;
     this.armedAt = Infinity;
+    for (const t of this.heap) t.index = -1;
     this.heap = [];
-    this.pending = 0;
-    this.cancelledInHeap = 0;
   }
 
   private push(t: Timer): void {
+    this.heap.push(t);
+    this.siftUp(t, this.heap.length - 1);
+  }
+
+  /** Take the entry at index i out of the heap: the last entry fills the hole. */
+  private remove(i: number): void {
     const h = this.heap;
-    h.push(t);
-    let i = h.length - 1;
+    const gone = h[i]!;
+    gone.index = -1;
+    const last = h.pop()!;
+    if (last === gone) return;
+    if (i > 0 && last.at < h[(i - 1) >> 1]!.at) this.siftUp(last, i);
+    else this.siftDown(last, i);
+  }
+
+  private siftUp(t: Timer, i: number): void {
+    const h = this.heap;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (h[p]!.at <= t.at) break;
-      h[i] = h[p]!;
+      const parent = h[p]!;
+      if (parent.at <= t.at) break;
+      h[i] = parent;
+      parent.index = i;
       i = p;
     }
     h[i] = t;
+    t.index = i;
   }
 
-  private pop(): Timer | undefined {
+  private siftDown(t: Timer, i: number): void {
     const h = this.heap;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length > 0 && last) {
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        let mAt = last.at;
-        if (l < h.length && h[l]!.at < mAt) {
-          m = l;
-          mAt = h[l]!.at;
-        }
-        if (r < h.length && h[r]!.at < mAt) m = r;
-        if (m === i) break;
-        h[i] = h[m]!;
-        i = m;
-      }
-      h[i] = last;
+    const n = h.length;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      const m = r < n && h[r]!.at < h[l]!.at ? r : l;
+      const child = h[m]!;
+      if (child.at >= t.at) break;
+      h[i] = child;
+      child.index = i;
+      i = m;
     }
-    return top;
+    h[i] = t;
+    t.index = i;
   }
 }

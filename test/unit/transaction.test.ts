@@ -20,30 +20,31 @@ class FakeTimers {
   now = 0;
   pending = 0;
   private timers: Timer[] = [];
-  schedule(delayMs: number, fn: () => void): Timer {
-    const timer: Timer = { at: this.now + delayMs, fn, cancelled: false };
+  schedule<A>(delayMs: number, fn: (arg: A) => void, arg?: A): Timer {
+    const timer: Timer = { at: this.now + delayMs, index: 0, fn: fn as (arg: never) => void, arg };
     this.timers.push(timer);
     this.pending++;
     return timer;
   }
-  cancel(timer: Timer | undefined): void {
-    if (timer && !timer.cancelled) {
-      timer.cancelled = true;
+  cancel(timer: Timer | undefined): undefined {
+    if (timer && timer.index >= 0) {
+      timer.index = -1;
       this.pending--;
     }
+    return undefined;
   }
   advance(ms: number): void {
     const end = this.now + ms;
     for (;;) {
       let next: Timer | undefined;
-      for (const x of this.timers) if (!x.cancelled && x.at <= end && (!next || x.at < next.at)) next = x;
+      for (const x of this.timers) if (x.index >= 0 && x.at <= end && (!next || x.at < next.at)) next = x;
       if (!next) break;
       this.now = next.at;
-      next.cancelled = true;
+      next.index = -1;
       this.pending--;
-      next.fn();
+      (next.fn as (arg: unknown) => void)(next.arg);
     }
-    this.timers = this.timers.filter((x) => !x.cancelled);
+    this.timers = this.timers.filter((x) => x.index >= 0);
     this.now = end;
   }
 }
@@ -552,23 +553,63 @@ t.test('TimerQueue: many timers, earliest re-arms correctly', async (t) => {
   q.clear();
 });
 
-t.test('TimerQueue: cancelled timers release their callback and do not pile up', async (t) => {
+t.test('TimerQueue: cancelled timers release their callback and leave the heap at once', async (t) => {
   const q = new TimerQueue();
   const fired: number[] = [];
   const timers: Timer[] = [];
   // Like Timer C: long deadlines, nearly all cancelled early.
-  for (let i = 0; i < 5000; i++) timers.push(q.schedule(i % 10 === 0 ? 20 + (i % 7) : 180_000, () => fired.push(i)));
+  for (let i = 0; i < 5000; i++) timers.push(q.schedule(i % 10 === 0 ? 20 + (i % 7) : 180_000, (n) => fired.push(n), i));
   const big = { payload: 'x' };
-  const holder = q.schedule(180_000, () => fired.push(big.payload.length));
+  const holder = q.schedule(180_000, (b) => fired.push(b.payload.length), big);
   q.cancel(holder);
-  t.not(holder.fn.toString().includes('big'), true, 'the cancelled callback (and what it captured) is let go');
-  for (let i = 0; i < 5000; i++) if (i % 10 !== 0) q.cancel(timers[i]);
+  t.equal(holder.fn, undefined, 'the cancelled callback is let go');
+  t.equal(holder.arg, undefined, 'and its argument');
+  // Cancel in an order unlike the heap's, so removals from the middle are exercised.
+  for (let i = 4999; i >= 0; i -= 2) if (i % 10 !== 0) q.cancel(timers[i]);
+  for (let i = 0; i < 5000; i += 2) if (i % 10 !== 0) q.cancel(timers[i]);
   t.equal(q.pending, 500);
-  t.ok(q.size <= 2 * 500 + 2, `heap rebuilt without cancelled entries (size ${q.size})`);
+  t.equal(q.size, 500, 'no cancelled entry stays in the heap');
   await sleep(80);
   t.equal(fired.length, 500, 'the live ones all fire');
   t.ok(fired.every((i) => i % 10 === 0), 'no cancelled one fires');
   t.equal(q.pending, 0);
+  q.clear();
+});
+
+t.test('TimerQueue: random cancels keep the heap in order', async (t) => {
+  const q = new TimerQueue();
+  const fired: number[] = [];
+  const all: Timer[] = [];
+  let seed = 7;
+  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+  for (let i = 0; i < 2000; i++) all.push(q.schedule(rnd(60), (timer) => fired.push(timer.at), undefined as unknown as Timer));
+  for (const timer of all) timer.arg = timer; // each callback gets its own timer
+  const kept = new Set(all);
+  for (let i = 0; i < 1000; i++) {
+    const victim = all[rnd(all.length)]!;
+    q.cancel(victim);
+    kept.delete(victim);
+  }
+  t.equal(q.pending, kept.size);
+  await sleep(120);
+  t.equal(fired.length, kept.size, 'every timer not cancelled fired, none of the cancelled');
+  t.same(fired, [...fired].sort((a, b) => a - b), 'in deadline order');
+  q.clear();
+});
+
+t.test('TimerQueue: deadlines stay small integers, rebased before 2^30 ms', async (t) => {
+  let now = 1_795_000_000_000; // a Date.now() of 2026: far beyond V8's small-integer range
+  const q = new TimerQueue(() => now);
+  const order: string[] = [];
+  const a = q.schedule(10, (s) => order.push(s), 'a');
+  t.equal(a.at, 10, 'counted from the queue\'s epoch');
+  now += 2 ** 29 + 1000; // six days later, nothing fired in between (the clock is fake)
+  const b = q.schedule(5, (s) => order.push(s), 'b');
+  t.ok(b.at < 2 ** 30 && Number.isInteger(b.at), `rebased (b.at=${b.at})`);
+  t.ok(a.at < b.at, 'the old deadline moved with the epoch');
+  now += 5; // b falls due as well
+  await sleep(40);
+  t.same(order, ['a', 'b'], 'both fire, in deadline order');
   q.clear();
 });
 
