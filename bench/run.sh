@@ -33,7 +33,7 @@ environment (defaults in brackets):
   CG_PAD_S [computed]          --cachegrind: every run is padded to this many seconds
   CG_REPEATS [3]               --cachegrind: sipbob runs repeated, medians compared, spread shown
   CG_REPEATS_KAMAILIO [1]      --cachegrind: the same for Kamailio (its counts barely vary)
-  CG_NODE_FLAGS [--single-threaded]  --cachegrind: node flags for sipbob (bench/README.md)
+  CG_NODE_FLAGS [--single-threaded --no-memory-reducer]  node flags for sipbob under valgrind (bench/README.md)
   SIPBOB_NODE_FLAGS []         load run: extra node flags for sipbob (e.g. --max-old-space-size=300)
   CG_WORKLOADS [fork busy reg] --cachegrind: which per-operation counts to measure
   CG_REG_USERS [2000]          --cachegrind: accounts in the config (small: fast start)
@@ -77,7 +77,11 @@ done
 # number of instructions spin-waiting for each other: run to run, node's count varied by
 # ~4% (2e8 instructions) with them and ~0.3% without. --single-threaded does the same GC
 # and compilation work on the main thread.
-: "${CG_NODE_FLAGS=--single-threaded}"
+# --no-memory-reducer: under valgrind node runs 20-50x slower, so V8 sees a few hundred bytes
+# allocated per millisecond, takes the process for idle and runs memory-reducing full GCs
+# (trace-gc: "Mark-Compact (reduce)" in the window). At the same call rates without valgrind
+# it runs none (bench/README.md). Off, the window counts what a busy proxy does.
+: "${CG_NODE_FLAGS=--single-threaded --no-memory-reducer}"
 : "${PROXY_IP:=127.0.0.1}" "${PROXY_PORT:=25060}" "${HTTP_PORT:=25080}"
 : "${KAM_CHILDREN:=2}" "${KAM_SHM_MB:=512}" "${KAM_PKG_MB:=16}"
 : "${KAMAILIO:=/usr/sbin/kamailio}" "${SIPP:=/usr/bin/sipp}" "${NODE:=node}" "${VALGRIND:=valgrind}"

@@ -177,8 +177,9 @@ export class Proxy {
       stampedVia: stampVia(topVia!, via, source),
       replyTo,
       callId,
-      fromTag: tagOf(from),
-      toTag: tagOf(to),
+      // From the name-addrs just parsed: tagOf() would parse each header again.
+      fromTag: getParam(fromNa.params, 'tag') || '',
+      toTag: getParam(toNa.params, 'tag') || '',
       cseq: cseq.seq,
       maxForwards,
     };

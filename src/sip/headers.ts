@@ -67,25 +67,29 @@ export interface Via {
 
 /** One via-parm: "SIP/2.0/UDP host:port;params" (RFC 3261 §20.42). */
 export function parseVia(v: string): Via | undefined {
-  let i = 0;
+  // Read in place: every message's top Via comes through here, so the common spelling
+  // ("SIP/2.0/UDP 10.0.0.1:5060;...") costs no temporary strings, only the fields kept.
   const n = v.length;
   // sent-protocol = protocol-name SLASH protocol-version SLASH transport, LWS allowed around '/'
-  const parts: string[] = [];
-  for (let k = 0; k < 3; k++) {
-    while (i < n && (v.charCodeAt(i) === 32 || v.charCodeAt(i) === 9)) i++;
-    const s = i;
-    while (i < n && isTokenCharCode(v.charCodeAt(i))) i++;
-    if (i === s) return undefined;
-    parts.push(v.slice(s, i));
-    while (i < n && (v.charCodeAt(i) === 32 || v.charCodeAt(i) === 9)) i++;
-    if (k < 2) {
-      if (v.charCodeAt(i) !== 47) return undefined;
-      i++;
-    }
-  }
-  if (parts[0]!.toUpperCase() !== 'SIP' || parts[1] !== '2.0') return undefined;
-  const transport = parts[2]!.toUpperCase();
-  while (i < n && (v.charCodeAt(i) === 32 || v.charCodeAt(i) === 9)) i++;
+  let i = skipLws(v, 0);
+  let s = i;
+  while (i < n && isTokenCharCode(v.charCodeAt(i))) i++;
+  // "SIP" in any case: for these three letters, c | 32 matches only the letter's two cases.
+  if (i - s !== 3 || (v.charCodeAt(s) | 32) !== 115 || (v.charCodeAt(s + 1) | 32) !== 105 || (v.charCodeAt(s + 2) | 32) !== 112) return undefined;
+  i = skipLws(v, i);
+  if (v.charCodeAt(i) !== 47) return undefined;
+  i = skipLws(v, i + 1);
+  s = i;
+  while (i < n && isTokenCharCode(v.charCodeAt(i))) i++;
+  if (i - s !== 3 || v.charCodeAt(s) !== 50 || v.charCodeAt(s + 1) !== 46 || v.charCodeAt(s + 2) !== 48) return undefined;
+  i = skipLws(v, i);
+  if (v.charCodeAt(i) !== 47) return undefined;
+  i = skipLws(v, i + 1);
+  s = i;
+  while (i < n && isTokenCharCode(v.charCodeAt(i))) i++;
+  if (i === s) return undefined;
+  const transport = upperTransport(v, s, i);
+  i = skipLws(v, i);
   let host: string;
   if (v.charCodeAt(i) === 91) {
     const close = v.indexOf(']', i);
@@ -93,30 +97,59 @@ export function parseVia(v: string): Via | undefined {
     host = v.slice(i + 1, close).toLowerCase();
     i = close + 1;
   } else {
-    const s = i;
+    s = i;
+    let upper = false;
     while (i < n) {
       const c = v.charCodeAt(i);
       if (c === 58 || c === 59 || c === 32 || c === 9) break;
+      if (c >= 65 && c <= 90) upper = true;
       i++;
     }
-    host = v.slice(s, i).toLowerCase();
+    if (i === s) return undefined;
+    // Addresses are mostly IP literals: lower-case (a copy) only a name that needs it.
+    host = upper ? v.slice(s, i).toLowerCase() : v.slice(s, i);
   }
   if (host === '') return undefined;
-  while (i < n && (v.charCodeAt(i) === 32 || v.charCodeAt(i) === 9)) i++;
+  i = skipLws(v, i);
   let port = 0;
   if (v.charCodeAt(i) === 58) {
-    i++;
-    while (i < n && (v.charCodeAt(i) === 32 || v.charCodeAt(i) === 9)) i++;
-    const s = i;
-    while (i < n && v.charCodeAt(i) >= 48 && v.charCodeAt(i) <= 57) i++;
-    if (i === s || i - s > 5) return undefined;
-    port = Number(v.slice(s, i));
-    if (port > 65535) return undefined;
+    i = skipLws(v, i + 1);
+    s = i;
+    while (i < n && i - s <= 5) {
+      const c = v.charCodeAt(i);
+      if (c < 48 || c > 57) break;
+      port = port * 10 + (c - 48);
+      i++;
+    }
+    if (i === s || i - s > 5 || port > 65535) return undefined;
   }
-  while (i < n && (v.charCodeAt(i) === 32 || v.charCodeAt(i) === 9)) i++;
-  const params = v.slice(i);
+  i = skipLws(v, i);
+  const params = i === n ? '' : v.slice(i);
   const via: Via = { transport, host, port, params, branch: '', rport: undefined, received: undefined };
   return params === '' || scanViaParams(params, via) ? via : undefined;
+}
+
+function skipLws(v: string, i: number): number {
+  while (i < v.length) {
+    const c = v.charCodeAt(i);
+    if (c !== 32 && c !== 9) break;
+    i++;
+  }
+  return i;
+}
+
+/** The transport token upper-cased; the usual ones as shared constants, without a copy. */
+function upperTransport(v: string, s: number, e: number): string {
+  if (e - s === 3) {
+    const a = v.charCodeAt(s) | 32;
+    const b = v.charCodeAt(s + 1) | 32;
+    const c = v.charCodeAt(s + 2) | 32;
+    // | 32 maps only 'U'/'u' to 117 etc. among token characters for these letters.
+    if (a === 117 && b === 100 && c === 112) return 'UDP';
+    if (a === 116 && b === 99 && c === 112) return 'TCP';
+    if (a === 116 && b === 108 && c === 115) return 'TLS';
+  }
+  return v.slice(s, e).toUpperCase();
 }
 
 /**
