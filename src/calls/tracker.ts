@@ -56,7 +56,7 @@ export class CallTracker {
       expiresAt: startedAt + maxDurationSec * 1000,
     };
     this.insert(call);
-    this.persistence.put('call', id, call);
+    this.persistence.put('call', call.id, call); // call.id: owned, the key lives as long as the call
     return call;
   }
 

@@ -24,8 +24,14 @@ export function serverKey(req: SipMessage, via: Via, cseq: number, fromTag: stri
   return `2543\n${req.header('call-id') ?? ''}\n${cseq}\n${fromTag}\n${via.host}:${via.port}\n${via.branch}\n${method}`;
 }
 
+/**
+ * Client transaction key (§17.1.3): branch + CSeq method. Our branches are ours and unique per
+ * request, so an INVITE's key is its branch alone: the responses that come most (1xx, 2xx,
+ * 487 to INVITE) are then looked up with the Via's branch as it is, not with a concatenation
+ * V8 must copy out to hash. A branch is a token, so no other key can contain "\n".
+ */
 export function clientKey(branch: string, method: string): string {
-  return `${branch}\n${method === 'ACK' ? 'INVITE' : method}`;
+  return method === 'INVITE' || method === 'ACK' ? branch : `${branch}\n${method}`;
 }
 
 export class TransactionLayer {

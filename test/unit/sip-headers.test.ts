@@ -147,3 +147,12 @@ t.test('parseVia reads branch, rport and received in its validating pass', async
   t.equal(parseVia('SIP/2.0/UDP host;branch='), undefined, 'missing value: malformed');
   t.equal(parseVia('SIP/2.0/UDP host;branch="open'), undefined, 'unclosed quote: malformed');
 });
+
+t.test('isTokenCharCode is RFC 3261 token, by character code', async (t) => {
+  const { isTokenCharCode } = await import('../../src/sip/chars.js');
+  const token = new Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~");
+  const wrong: number[] = [];
+  for (let c = 0; c < 0x3000; c++) if (isTokenCharCode(c) !== token.has(String.fromCharCode(c))) wrong.push(c);
+  t.same(wrong, [], 'every code below U+3000 classified as the grammar says');
+  t.equal(isTokenCharCode(NaN), false, 'charCodeAt past the end is not a token character');
+});
