@@ -79,10 +79,10 @@ done
 # number of instructions spin-waiting for each other: run to run, node's count varied by
 # ~4% (2e8 instructions) with them and ~0.3% without. --single-threaded does the same GC
 # and compilation work on the main thread.
-# --no-memory-reducer: under valgrind node runs 20-50x slower, so V8 sees a few hundred bytes
+# --no-memory-reducer: under valgrind node runs many times slower, so V8 sees a few hundred bytes
 # allocated per millisecond, takes the process for idle and runs memory-reducing full GCs
-# (trace-gc: "Mark-Compact (reduce)" in the window). At the same call rates without valgrind
-# it runs none (bench/README.md). Off, the window counts what a busy proxy does.
+# (trace-gc: "Mark-Compact (reduce)" in the window). The same load at 10 calls/s without
+# valgrind ran none (bench/README.md). Off, the window counts what a busy proxy does.
 : "${CG_NODE_FLAGS=--single-threaded --no-memory-reducer}"
 : "${PROXY_IP:=127.0.0.1}" "${PROXY_PORT:=25060}" "${HTTP_PORT:=25080}"
 : "${KAM_CHILDREN:=2}" "${KAM_SHM_MB:=512}" "${KAM_PKG_MB:=16}"
@@ -572,7 +572,7 @@ cgw_ctl() { # callgrind_control args... for the target process
   callgrind_control "$@" "$TPID" >/dev/null 2>&1 || true
 }
 cgw_settle() { # cmd... : run cmd instrumented but not counted (cgw_window zeroes the counters)
-  # Instrumented, node runs 20-50x slower than in the warm-up: the odd retransmission and
+  # Instrumented, node runs many times slower than in the warm-up: the odd retransmission and
   # late timer now happen, and the JIT re-optimizes for them. Here, not in the window.
   ((CGW_SETTLE > 0)) || return 0
   cgw_ctl -i on

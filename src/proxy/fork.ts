@@ -44,7 +44,7 @@ export interface ForkHost {
   buildBranchAux(method: 'CANCEL' | 'ACK', target: BranchTarget, branchId: string, to: string, extra: readonly string[]): Buffer;
   /** The response with our top Via removed, ready to go upstream. */
   upstream(res: SipMessage): Buffer;
-  /** A fresh branch id, a flat string of its own (it keys a transaction for up to 32 s). */
+  /** A fresh branch id (the transaction layer copies the key it keeps). */
   newBranchId(): string;
   /** Final answer generated here (480 on ring timeout, 487 after CANCEL...). */
   localResponse(status: number, reason: string): Buffer;
@@ -284,7 +284,7 @@ export class Fork implements Cancellable {
   }
 
   /** The caller's CANCEL or the ring timeout: cancel every branch still pending. */
-  cancelAll(why: 'caller' | 'timeout'): void {
+  private cancelAll(why: 'caller' | 'timeout'): void {
     if (this.done || this.cancelledBy !== undefined) return;
     this.cancelledBy = why;
     this.stopRingTimer();

@@ -23,7 +23,6 @@ import type { Binding, CallParty } from '../state/types.js';
 import { serverKey, type TransactionLayer } from '../transaction/layer.js';
 import type { ServerTransaction } from '../transaction/server.js';
 import type { Endpoint, LocalAddress, Transports } from '../transport/transports.js';
-import { ownString } from '../state/own.js';
 import { Fork, type BranchTarget, type CallOutcomeName, type ForkHost, type ForkOptions } from './fork.js';
 import { RateLimitedLog } from '../log/rate-limited-log.js';
 
@@ -492,7 +491,8 @@ export class Proxy {
   }
 
   private newBranchId(hash: string): string {
-    return ownString(`${this.branchPrefix}${hash}.${(++this.branchSeq).toString(36)}`);
+    // No message text in it, so nothing to own here: the layer copies the key it keeps.
+    return `${this.branchPrefix}${hash}.${(++this.branchSeq).toString(36)}`;
   }
 
   private localTag(): string {

@@ -52,8 +52,10 @@ export class ClientTransaction {
     // that fails. A UDP datagram has no such answer (no ICMP on an unconnected socket), and
     // a completion callback per datagram costs; Timer B/F covers a peer that is gone.
     if (this.reliable) this.env.send(this.dest, this.request, () => this.fail(503));
-    else this.env.send(this.dest, this.request);
-    if (!this.reliable) this.scheduleRetransmit();
+    else {
+      this.env.send(this.dest, this.request);
+      this.scheduleRetransmit();
+    }
     this.timerTimeout = this.env.timers.schedule(TIMEOUT_64T1, ClientTransaction.timeout, this); // Timer B / F
   }
 

@@ -81,6 +81,7 @@ export class TransactionLayer {
     user: ClientUser,
     makeAck?: (res: SipMessage) => Buffer,
   ): ClientTransaction {
+    // Kept for up to 32 s: a flat copy, not the caller's concatenation.
     const key = ownString(clientKey(branch, method));
     const tx = new ClientTransaction(this.env, key, method === 'INVITE', dest, data, user, makeAck);
     this.clients.set(key, tx);

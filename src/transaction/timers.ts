@@ -46,13 +46,8 @@ export class TimerQueue {
   private epoch: number;
   private readonly onTimeout = (): void => this.fire();
 
-  /** Live (not yet fired nor cancelled) timers, for metrics and tests. */
+  /** Live timers (not yet fired nor cancelled): the heap holds no others. For tests. */
   get pending(): number {
-    return this.heap.length;
-  }
-
-  /** Entries in the heap (tests). */
-  get size(): number {
     return this.heap.length;
   }
 
