@@ -49,7 +49,14 @@ async function main(): Promise<void> {
   // 200 ms, so a line reaches the file within that, and at once on stop and exit; a kill -9
   // can lose what the last 200 ms logged (state is not in the log: it has its own journal).
   const dest = pino.destination({ dest: 1, sync: false, minLength: 4096 });
-  const flusher = setInterval(() => dest.flush(), 200);
+  // sonic-boom's flush() issues a write even with nothing buffered (a thread-pool round trip
+  // every 200 ms of an idle proxy), so the flusher only runs after a line was logged.
+  let logged = false;
+  const flusher = setInterval(() => {
+    if (!logged) return;
+    logged = false;
+    dest.flush();
+  }, 200);
   flusher.unref();
   process.on('exit', () => {
     try {
@@ -58,7 +65,19 @@ async function main(): Promise<void> {
       // stdout already gone
     }
   });
-  const log = pino({ level: loaded.config.log.level, base: { name: 'sipbob' } }, dest);
+  const log = pino(
+    {
+      level: loaded.config.log.level,
+      base: { name: 'sipbob' },
+      hooks: {
+        streamWrite: (line) => {
+          logged = true;
+          return line;
+        },
+      },
+    },
+    dest,
+  );
   const app = new App(loaded.config, log);
   try {
     await app.start();
