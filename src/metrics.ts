@@ -161,6 +161,13 @@ export function createMetrics(source: MetricsSource): { registry: Registry; sip:
   return { registry, sip };
 }
 
+const STATUS_KINDS = [OTHER_KIND, '1xx', '2xx', '3xx', '4xx', '5xx', '6xx'];
+
+/** The `kind` label of a received response: a constant string (no template string to hash per message). */
+export function statusKind(status: number): string {
+  return STATUS_KINDS[Math.floor(status / 100)] ?? OTHER_KIND;
+}
+
 /** KNOWN_KINDS by first byte, for outgoingKind: its constant label strings, nothing decoded. */
 const STATUS_BY_DIGIT = new Map<number, string>();
 const METHODS_BY_FIRST = new Map<number, string[]>();

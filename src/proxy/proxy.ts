@@ -8,7 +8,7 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import type { Config, TrunkConfig } from '../config/types.js';
 import type { CallTracker } from '../calls/tracker.js';
-import type { SipMetrics, CallOutcome } from '../metrics.js';
+import { statusKind, type SipMetrics, type CallOutcome } from '../metrics.js';
 import { decideNewCall } from '../policy/busy-on-busy.js';
 import type { Authenticator } from '../registrar/authenticator.js';
 import type { LocationService } from '../registrar/location.js';
@@ -115,7 +115,7 @@ export class Proxy {
         this.d.metrics.messageIn(msg.method);
         this.onRequest(msg, source, local);
       } else {
-        this.d.metrics.messageIn(`${Math.floor(msg.status / 100)}xx`);
+        this.d.metrics.messageIn(statusKind(msg.status));
         this.onResponse(msg);
       }
     } catch (err) {

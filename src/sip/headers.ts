@@ -4,6 +4,7 @@
  */
 import { isTokenCharCode } from './chars.js';
 import { getParam } from './uri.js';
+import { methodName } from './methods.js';
 
 export interface NameAddr {
   display: string;
@@ -227,8 +228,13 @@ export function parseCSeq(v: string | undefined): CSeq | undefined {
     i++;
   }
   if (i === 0) return undefined;
-  const method = v.slice(i).trim();
-  if (method === '' || (v.charCodeAt(i) !== 32 && v.charCodeAt(i) !== 9)) return undefined;
+  if (v.charCodeAt(i) !== 32 && v.charCodeAt(i) !== 9) return undefined;
+  let s = i;
+  while (s < v.length && (v.charCodeAt(s) === 32 || v.charCodeAt(s) === 9)) s++;
+  let e = v.length;
+  while (e > s && (v.charCodeAt(e - 1) === 32 || v.charCodeAt(e - 1) === 9)) e--;
+  if (s === e) return undefined;
+  const method = methodName(v, s, e);
   for (let k = 0; k < method.length; k++) if (!isTokenCharCode(method.charCodeAt(k))) return undefined;
   return { seq, method };
 }

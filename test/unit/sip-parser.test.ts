@@ -5,6 +5,7 @@ import { isOtherVersion, parseDecimal, parseMessage, MAX_MESSAGE_SIZE } from '..
 import { splitList, type SipMessage } from '../../src/sip/message.js';
 import { parseVia, parseCSeq, parseNameAddr, tagOf } from '../../src/sip/headers.js';
 import { parseUri } from '../../src/sip/uri.js';
+import { methodName } from '../../src/sip/methods.js';
 
 const TORTURE = fileURLToPath(new URL('../data/rfc4475/', import.meta.url));
 
@@ -446,4 +447,22 @@ t.test('firstValue and hasSeveral: the top value of a list header without splitt
   t.equal(quoted.firstValue('contact'), '"Smith, John" <sip:j@h>', 'a comma inside quotes does not split');
   const empty = ok(t, msg([INVITE[0]!, 'Via: , SIP/2.0/UDP c.example;branch=z9hG4bK-3', ...INVITE.slice(2, 7), 'Content-Length: 0']));
   t.equal(empty.firstValue('via'), 'SIP/2.0/UDP c.example;branch=z9hG4bK-3', 'an empty first element is skipped, as values() does');
+});
+
+t.test('methods resolve to shared constants, case-sensitively; others are kept as received', async (t) => {
+  const line = 'xx INVITE SUBSCRIBE invite FOO';
+  t.equal(methodName(line, 3, 9), 'INVITE');
+  t.equal(methodName(line, 10, 19), 'SUBSCRIBE');
+  t.equal(methodName(line, 20, 26), 'invite', 'methods are case-sensitive (RFC 3261 §7.1): no mapping');
+  t.equal(methodName(line, 27, 30), 'FOO');
+  t.equal(methodName('ACKS', 0, 4), 'ACKS', 'a known method as prefix is not enough');
+  const r = parseMessage(Buffer.from('OPTIONS sip:a@b SIP/2.0\r\nCSeq: 7  OPTIONS \r\n\r\n'));
+  t.ok(r.ok);
+  if (r.ok) {
+    t.equal(r.msg.method, 'OPTIONS');
+    t.same(parseCSeq(r.msg.header('cseq')), { seq: 7, method: 'OPTIONS' });
+  }
+  t.equal(parseCSeq('7 OPT IONS'), undefined, 'a method is one token');
+  t.equal(parseCSeq('7'), undefined);
+  t.equal(parseCSeq('7 '), undefined);
 });

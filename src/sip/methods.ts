@@ -1,0 +1,20 @@
+/**
+ * Method names as shared constant strings. A method sliced out of each message is a fresh
+ * string: every comparison with 'INVITE' then compares characters, and every Map keyed by it
+ * (metrics, transaction keys) hashes it again. The methods of RFC 3261 and its common
+ * extensions resolve to one constant each, whose hash V8 computed once.
+ */
+const KNOWN = ['INVITE', 'ACK', 'BYE', 'CANCEL', 'REGISTER', 'OPTIONS', 'INFO', 'UPDATE', 'PRACK', 'SUBSCRIBE', 'NOTIFY', 'REFER', 'MESSAGE', 'PUBLISH'];
+
+/** Candidates by length (all known methods are 3 to 9 characters long). */
+const BY_LENGTH: (string[] | undefined)[] = [];
+for (const m of KNOWN) (BY_LENGTH[m.length] ??= []).push(m);
+
+/** s[start, end) as a method name: the shared constant when known (case-sensitive, §7.1). */
+export function methodName(s: string, start: number, end: number): string {
+  const candidates = BY_LENGTH[end - start];
+  if (candidates !== undefined) {
+    for (const m of candidates) if (s.startsWith(m, start)) return m;
+  }
+  return s.slice(start, end);
+}
