@@ -14,7 +14,7 @@ import type { Authenticator } from '../registrar/authenticator.js';
 import type { LocationService } from '../registrar/location.js';
 import type { Registrar } from '../registrar/registrar.js';
 import { parseCSeq, parseNameAddr, parseVia, tagOf, type Via } from '../sip/headers.js';
-import { countValues, type HeaderField, type SipMessage } from '../sip/message.js';
+import { countValues, isAsciiString, type HeaderField, type SipMessage } from '../sip/message.js';
 import { isOtherVersion, parseMessage } from '../sip/parser.js';
 import { buildResponse, rewrite, stripTopVia, withFirstValue, withoutFirstValues } from '../sip/serialize.js';
 import { getParam, hostPort, parseUri, unescapeUser, type SipUri } from '../sip/uri.js';
@@ -383,7 +383,7 @@ export class Proxy {
     if (!tx) {
       // ACK for 2xx is forwarded statelessly; its Via branch derives from the upstream one.
       const via = branchVia(this.d.transports.localFor(dest.transport), `${this.branchPrefix}a${inc.via.branch}`);
-      this.sendTo(dest, rewrite(req, `${req.method} ${req.uri} SIP/2.0`, `Via: ${via}\r\n`, edits));
+      this.sendTo(dest, rewrite(req, `${req.method} ${req.uri} SIP/2.0`, `Via: ${via}\r\n`, edits, '', req.isAscii));
       return;
     }
     const host = this.branchHost(inc, edits, false);
@@ -466,7 +466,8 @@ export class Proxy {
         let prepend = `Via: ${branchVia(local, branchId)}\r\n`;
         if (recordRoute) prepend += self.recordRoute(inc.local, local);
         if (mfLine) prepend += `${mfLine}\r\n`;
-        return rewrite(req, `${req.method} ${target.uri} SIP/2.0`, prepend, edits);
+        // Our Via and Record-Route name hosts the config validated as IP addresses or host names.
+        return rewrite(req, `${req.method} ${target.uri} SIP/2.0`, prepend, edits, '', req.isAscii && isAsciiString(target.uri));
       },
       buildBranchAux(method, target, branchId, to, extra) {
         const via = branchVia(self.d.transports.localFor(target.dest.transport), branchId);
@@ -475,7 +476,8 @@ export class Proxy {
         s += routeLines;
         for (const line of extra) s += `${line}\r\n`;
         s += 'Content-Length: 0\r\n\r\n';
-        return Buffer.from(s, 'utf8');
+        const ascii = req.isAscii && isAsciiString(target.uri) && isAsciiString(to) && extra.every(isAsciiString);
+        return Buffer.from(s, ascii ? 'latin1' : 'utf8');
       },
     };
   }
@@ -637,13 +639,18 @@ function metricOutcome(o: CallOutcomeName): CallOutcome {
 
 /** FNV-1a over the fields that identify a request for loop detection (§16.6 step 8). */
 function loopHash(inc: Incoming): string {
-  const s = `${inc.req.uri}\n${inc.callId}\n${inc.fromTag}\n${inc.cseq}`;
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
+  // FNV-1a over "uri\ncall-id\nfrom-tag\ncseq", part by part: reading a concatenation of
+  // them with charCodeAt would first flatten it into a copy.
+  let h = fnv1a(0x811c9dc5, inc.req.uri);
+  h = fnv1a(Math.imul(h ^ 10, 0x01000193), inc.callId);
+  h = fnv1a(Math.imul(h ^ 10, 0x01000193), inc.fromTag);
+  h = fnv1a(Math.imul(h ^ 10, 0x01000193), String(inc.cseq));
   return (h >>> 0).toString(36);
+}
+
+function fnv1a(h: number, s: string): number {
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h;
 }
 
 /** Decimal up to max with any number of leading zeros, else -1. */

@@ -68,17 +68,31 @@ export class SipMessage {
     this.bodyLength = bodyLength;
   }
 
+  /**
+   * The start line and every header are ASCII (nearly always). Text built from such a
+   * message's pieces can then be written as latin1 (serialize.ts): a byte copy, measured by
+   * its length.
+   */
+  get isAscii(): boolean {
+    return this.headerText() !== null;
+  }
+
+  private headerText(): string | null {
+    let t = this.text;
+    if (t === undefined) {
+      const head = this.raw.subarray(0, this.bodyStart);
+      t = this.text = isAscii(head) ? head.toString('latin1') : null;
+    }
+    return t;
+  }
+
   get body(): Buffer {
     return this.raw.subarray(this.bodyStart, this.bodyStart + this.bodyLength);
   }
 
   /** Value of a header field line, with folding (CRLF + WSP) collapsed to one space. */
   value(h: HeaderField): string {
-    let t = this.text;
-    if (t === undefined) {
-      const head = this.raw.subarray(0, this.bodyStart);
-      t = this.text = isAscii(head) ? head.toString('latin1') : null;
-    }
+    const t = this.headerText();
     const s = t !== null ? t.slice(h.valueStart, h.valueEnd) : this.raw.toString('utf8', h.valueStart, h.valueEnd);
     return s.indexOf('\n') === -1 ? s : unfold(s);
   }
@@ -141,6 +155,15 @@ export class SipMessage {
     for (const h of this.headers) if (h.name === name) splitList(this.value(h), out);
     return out;
   }
+}
+
+/**
+ * No character above U+007F. For short strings the route did not concatenate (a URI, a reason
+ * phrase): on a concatenated string charCodeAt would flatten it first.
+ */
+export function isAsciiString(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 127) return false;
+  return true;
 }
 
 function unfold(s: string): string {

@@ -3,7 +3,7 @@
  * change as the raw bytes received, copied in contiguous runs, as Kamailio's lumps do.
  */
 import type { HeaderField, SipMessage } from './message.js';
-import { splitList, topLevelComma } from './message.js';
+import { isAsciiString, splitList, topLevelComma } from './message.js';
 import { parseNameAddr } from './headers.js';
 import { getParam } from './uri.js';
 
@@ -16,6 +16,12 @@ type Edit = string | null;
  * Copy msg with a new start line, lines inserted first, per-header edits, and lines appended
  * before Content-Length. Adds Content-Length when missing (needed when a UDP request goes out
  * over TCP).
+ *
+ * ascii: the caller vouches that every text part is ASCII (all taken from an ASCII message,
+ * our own host names and numbers, or checked with isAsciiString). The text is then written as
+ * latin1: measured by its length and copied byte for byte. As UTF-8, each part cost a call
+ * into C++ to measure it and a flattening copy of the concatenated string before encoding it
+ * (about 35,000 instructions per forked call under callgrind).
  */
 export function rewrite(
   msg: SipMessage,
@@ -23,6 +29,7 @@ export function rewrite(
   prepend: string,
   edits: ReadonlyMap<HeaderField, Edit> | undefined,
   append = '',
+  ascii = false,
 ): Buffer {
   // Measured first, then written into one buffer: building it from parts (a Buffer per string
   // and per run, then concat) cost three allocations and a copy per part on every relayed
@@ -31,14 +38,18 @@ export function rewrite(
   let tail = append;
   if (msg.field('content-length') === undefined) tail += `Content-Length: ${msg.bodyLength}${CRLF}`;
   tail += CRLF;
-  const size =
-    Buffer.byteLength(head, 'utf8') + headerLines(msg, edits, undefined, 0) + Buffer.byteLength(tail, 'utf8') + msg.bodyLength;
+  const enc = ascii ? 'latin1' : 'utf8';
+  const size = textLength(head, ascii) + headerLines(msg, edits, undefined, 0, ascii) + textLength(tail, ascii) + msg.bodyLength;
   const out = Buffer.allocUnsafe(size);
-  let off = out.write(head, 0, 'utf8');
-  off = headerLines(msg, edits, out, off);
-  off += out.write(tail, off, 'utf8');
+  let off = out.write(head, 0, enc);
+  off = headerLines(msg, edits, out, off, ascii);
+  off += out.write(tail, off, enc);
   if (msg.bodyLength > 0) off += msg.raw.copy(out, off, msg.bodyStart, msg.bodyStart + msg.bodyLength);
   return off === size ? out : out.subarray(0, off);
+}
+
+function textLength(text: string, ascii: boolean): number {
+  return ascii ? text.length : Buffer.byteLength(text, 'utf8');
 }
 
 /**
@@ -46,7 +57,13 @@ export function rewrite(
  * contiguous runs, an edit as its line, null as nothing. Written into out at off, or only
  * measured when out is undefined; returns the offset after them.
  */
-function headerLines(msg: SipMessage, edits: ReadonlyMap<HeaderField, Edit> | undefined, out: Buffer | undefined, off: number): number {
+function headerLines(
+  msg: SipMessage,
+  edits: ReadonlyMap<HeaderField, Edit> | undefined,
+  out: Buffer | undefined,
+  off: number,
+  ascii: boolean,
+): number {
   const raw = msg.raw;
   let runStart = -1;
   let runEnd = -1;
@@ -59,7 +76,7 @@ function headerLines(msg: SipMessage, edits: ReadonlyMap<HeaderField, Edit> | un
     }
     if (runStart !== -1) off = rawLines(raw, runStart, runEnd, out, off);
     runStart = -1;
-    if (edit !== null) off = line(edit, out, off);
+    if (edit !== null) off = line(edit, out, off, ascii);
   }
   return runStart === -1 ? off : rawLines(raw, runStart, runEnd, out, off);
 }
@@ -74,8 +91,8 @@ function rawLines(raw: Buffer, s: number, e: number, out: Buffer | undefined, of
   return off + e - s + (crlf ? 2 : 0);
 }
 
-function line(text: string, out: Buffer | undefined, off: number): number {
-  const n = out === undefined ? Buffer.byteLength(text, 'utf8') : out.write(text, off, 'utf8');
+function line(text: string, out: Buffer | undefined, off: number, ascii: boolean): number {
+  const n = out === undefined ? textLength(text, ascii) : out.write(text, off, ascii ? 'latin1' : 'utf8');
   if (out !== undefined) out.write(CRLF, off + n, 'latin1');
   return off + n + 2;
 }
@@ -163,7 +180,17 @@ export function buildResponse(req: SipMessage, status: number, reason: string, o
   const body = opts.body ?? '';
   if (body !== '') s += `Content-Type: ${opts.contentType ?? 'text/plain'}${CRLF}`;
   s += `Content-Length: ${Buffer.byteLength(body)}${CRLF}${CRLF}${body}`;
-  return Buffer.from(s, 'utf8');
+  // See rewrite(): latin1 is a byte copy when everything is ASCII. Our own parts are (tags,
+  // Server, Content-*); topVia is the request's Via with an IP address added.
+  return Buffer.from(s, asciiResponse(req, reason, opts) ? 'latin1' : 'utf8');
+}
+
+function asciiResponse(req: SipMessage, reason: string, opts: ResponseOptions): boolean {
+  if (!req.isAscii || !isAsciiString(reason)) return false;
+  if (opts.body !== undefined && !isAsciiString(opts.body)) return false;
+  if (opts.contentType !== undefined && !isAsciiString(opts.contentType)) return false;
+  if (opts.headers) for (const h of opts.headers) if (!isAsciiString(h)) return false;
+  return true;
 }
 
 /**
@@ -194,5 +221,5 @@ export function stripTopVia(res: SipMessage): Buffer {
     raw.copy(out, via.start - s0, via.end);
     return out;
   }
-  return rewrite(res, `SIP/2.0 ${res.status} ${res.reason}`, '', new Map([[via, edit]]));
+  return rewrite(res, `SIP/2.0 ${res.status} ${res.reason}`, '', new Map([[via, edit]]), '', res.isAscii);
 }

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parseMessage } from '../../src/sip/parser.js';
 import type { HeaderField, SipMessage } from '../../src/sip/message.js';
 import { buildResponse, hasTag, rewrite, stripTopVia, withFirstValue, withoutFirstValues } from '../../src/sip/serialize.js';
-import { countValues } from '../../src/sip/message.js';
+import { countValues, isAsciiString } from '../../src/sip/message.js';
 
 function parse(s: string | Buffer): SipMessage {
   const r = parseMessage(typeof s === 'string' ? Buffer.from(s, 'utf8') : s);
@@ -214,4 +214,34 @@ t.test('hasTag', async (t) => {
   t.equal(hasTag('<sip:a@b>;xtag=1'), false);
   t.equal(hasTag('<sip:a@b>;tag'), true);
   t.equal(hasTag('sip:a@b ; tag = 5'), true);
+});
+
+t.test('ASCII text is written as latin1 with the same bytes; anything else stays UTF-8', async (t) => {
+  const utf8Msg = parse(REQ);
+  t.equal(utf8Msg.isAscii, false, 'a UTF-8 display name makes the message non-ASCII');
+  const m = parse(REQ.replace('Jürgen', 'Juergen').replace('Content-Length: 4\r\n', ''));
+  t.equal(m.isAscii, true);
+  t.equal(isAsciiString('sip:200@pbx.example.test'), true);
+  t.equal(isAsciiString('sip:jürgen@pbx'), false);
+  t.equal(isAsciiString('Łódź'), false, 'two-byte strings too');
+  const mf = m.field('max-forwards')!;
+  const edits = new Map<HeaderField, string | null>([
+    [mf, 'Max-Forwards: 69'],
+    [m.field('subject')!, null],
+  ]);
+  const args = ['INVITE sip:dev@127.0.0.11:5062 SIP/2.0', 'Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-new\r\n', edits, 'X-Added: 1\r\n'] as const;
+  const asUtf8 = rewrite(m, ...args, false);
+  const asLatin1 = rewrite(m, ...args, true);
+  t.ok(asLatin1.equals(asUtf8), 'byte-identical output');
+  t.match(asLatin1.toString(), /X-Added: 1\r\nContent-Length: 4\r\n\r\nv=0\n$/, 'missing Content-Length added, body kept');
+  // A generated response: an ASCII request with a non-ASCII reason phrase, and the other way round.
+  const ascii = parse('OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:x@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nl: 0\r\n\r\n');
+  const reason = buildResponse(ascii, 480, 'Nicht verfügbar', { toTag: 't' });
+  t.ok(reason.includes(Buffer.from('480 Nicht verfügbar\r\n', 'utf8')), 'reason phrase as UTF-8');
+  const header = buildResponse(ascii, 420, 'Bad Extension', { toTag: 't', headers: ['Unsupported: größe'] });
+  t.ok(header.includes(Buffer.from('Unsupported: größe\r\n', 'utf8')), 'extra header as UTF-8');
+  const fromUtf8 = buildResponse(utf8Msg, 404, 'Not Found', { toTag: 't' });
+  t.ok(fromUtf8.includes(Buffer.from('From: "Jürgen" <sip:alice@pbx.example.test>;tag=a1\r\n', 'utf8')), 'copied headers as UTF-8');
+  const plain = buildResponse(ascii, 404, 'Not Found', { toTag: 't' }).toString('latin1');
+  t.equal(plain, 'SIP/2.0 404 Not Found\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:x@b>;tag=1\r\nTo: <sip:a@b>;tag=t\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nServer: sipbob\r\nContent-Length: 0\r\n\r\n');
 });
