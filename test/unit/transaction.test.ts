@@ -12,7 +12,7 @@ import { parseVia } from '../../src/sip/headers.js';
 import { ClientTransaction, type ClientUser } from '../../src/transaction/client.js';
 import { ServerTransaction, type TxEnv } from '../../src/transaction/server.js';
 import { TransactionLayer, clientKey, serverKey } from '../../src/transaction/layer.js';
-import { T1, T2, T4, TIMEOUT_64T1, TimerQueue, type Timer } from '../../src/transaction/timers.js';
+import { T1, T2, T4, TICK, TIMEOUT_64T1, TimerQueue, type Timer } from '../../src/transaction/timers.js';
 import type { Endpoint } from '../../src/transport/transports.js';
 
 /** A timer queue on a fake clock: advance(ms) runs what falls due, in deadline order. */
@@ -523,7 +523,7 @@ t.test('TimerQueue: deadline order, cancel, pending, errors contained', async (t
   const warnings: Error[] = [];
   const onWarn = (w: Error) => warnings.push(w);
   process.on('warning', onWarn);
-  await sleep(120);
+  await sleep(60 + 2 * TICK);
   process.off('warning', onWarn);
   t.same(order, [0, 20, 50, 60], 'in deadline order, cancelled one skipped, after a throwing callback');
   t.equal(q.pending, 0);
@@ -532,7 +532,7 @@ t.test('TimerQueue: deadline order, cancel, pending, errors contained', async (t
   const late: string[] = [];
   q.schedule(5, () => q.schedule(0, () => late.push('nested')));
   q.schedule(10_000, () => late.push('never'));
-  await sleep(40);
+  await sleep(5 + 3 * TICK);
   t.same(late, ['nested']);
   q.clear();
   t.equal(q.pending, 0);
@@ -547,7 +547,7 @@ t.test('TimerQueue: many timers, earliest re-arms correctly', async (t) => {
   for (const d of delays) {
     const timer = q.schedule(d, () => fired.push(timer.at));
   }
-  await sleep(100);
+  await sleep(50 + 2 * TICK);
   t.equal(fired.length, 200);
   t.same(fired, [...fired].sort((a, b) => a - b), 'fired in non-decreasing deadline order');
   q.clear();
@@ -572,7 +572,7 @@ t.test('TimerQueue: cancelled timers release their callback and leave the heap a
     timers.every((x, i) => i % 10 === 0 || x.index === -1),
     'every cancelled entry has left the heap',
   );
-  await sleep(80);
+  await sleep(26 + 2 * TICK);
   t.equal(fired.length, 500, 'the live ones all fire');
   t.ok(fired.every((i) => i % 10 === 0), 'no cancelled one fires');
   t.equal(q.pending, 0);
@@ -594,10 +594,35 @@ t.test('TimerQueue: random cancels keep the heap in order', async (t) => {
     kept.delete(victim);
   }
   t.equal(q.pending, kept.size);
-  await sleep(120);
+  await sleep(60 + 2 * TICK);
   t.equal(fired.length, kept.size, 'every timer not cancelled fired, none of the cancelled');
   t.same(fired, [...fired].sort((a, b) => a - b), 'in deadline order');
   q.clear();
+});
+
+t.test('TimerQueue: a timer fires at its deadline, at most a tick late; an empty queue stops ticking', async (t) => {
+  let reads = 0;
+  const q = new TimerQueue(() => {
+    reads++;
+    return Date.now();
+  });
+  const start = performance.now();
+  let firedAfter = -1;
+  q.schedule(120, () => (firedAfter = performance.now() - start));
+  await sleep(120 + 3 * TICK);
+  t.ok(firedAfter >= 119, `not early (${firedAfter.toFixed(0)} ms)`);
+  t.ok(firedAfter <= 120 + TICK + 30, `at most a tick late (${firedAfter.toFixed(0)} ms)`);
+  t.equal(q.pending, 0);
+  const afterFire = reads;
+  await sleep(4 * TICK);
+  t.equal(reads, afterFire, 'no tick ran once the queue was empty');
+  // Cancelling the only timer also ends the ticking (at the next tick).
+  const c = q.schedule(10_000, () => {});
+  q.cancel(c);
+  await sleep(2 * TICK);
+  const afterCancel = reads;
+  await sleep(4 * TICK);
+  t.equal(reads, afterCancel, 'no tick after the last timer was cancelled');
 });
 
 t.test('TimerQueue: deadlines stay small integers, rebased before 2^30 ms', async (t) => {
@@ -611,7 +636,7 @@ t.test('TimerQueue: deadlines stay small integers, rebased before 2^30 ms', asyn
   t.ok(b.at < 2 ** 30 && Number.isInteger(b.at), `rebased (b.at=${b.at})`);
   t.ok(a.at < b.at, 'the old deadline moved with the epoch');
   now += 5; // b falls due as well
-  await sleep(40);
+  await sleep(2 * TICK);
   t.same(order, ['a', 'b'], 'both fire, in deadline order');
   q.clear();
 });
