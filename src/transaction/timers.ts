@@ -20,7 +20,7 @@
  * every setTimeout with a new delay makes node create, queue and delete a timer list of its
  * own: under callgrind, at 10 calls/s, re-arming was about 30,000 instructions per forked call.
  * A timer now fires up to one tick late, which SIP's timers (T1 = 500 ms) do not notice; an
- * empty queue stops ticking, so an idle proxy does not wake up.
+ * empty queue stops ticking.
  */
 
 /** Round-trip estimate (Timer A/E/G start value). */
