@@ -4,6 +4,7 @@
  */
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Logger } from 'pino';
+import { InfoLine } from './log/info-line.js';
 import { CallTracker } from './calls/tracker.js';
 import { removedDevices } from './config/diff.js';
 import type { Config } from './config/types.js';
@@ -44,8 +45,9 @@ export class App {
       : new MemoryPersistence();
     this.directory = new Directory(config, this.persistence);
     this.location = new LocationService(this.persistence);
+    const endedLine = new InfoLine(log);
     this.calls = new CallTracker(this.persistence, Date.now, {
-      ended: (call, why) => log.info({ callId: call.callId, parties: call.parties, why }, 'call ended'),
+      ended: (call, why) => endedLine.write({ callId: call.callId, parties: call.parties, why, msg: 'call ended' }),
     });
     this.metrics = createMetrics({
       registeredDevices: () => this.location.registeredDevices(),

@@ -23,7 +23,8 @@ import type { Binding, CallParty } from '../state/types.js';
 import { serverKey, type TransactionLayer } from '../transaction/layer.js';
 import type { ServerTransaction } from '../transaction/server.js';
 import type { Endpoint, LocalAddress, Transports } from '../transport/transports.js';
-import { Fork, type BranchTarget, type CallOutcomeName, type ForkHost, type ForkOptions } from './fork.js';
+import { Fork, type BranchReport, type BranchTarget, type CallOutcomeName, type ForkHost, type ForkOptions } from './fork.js';
+import { InfoLine } from '../log/info-line.js';
 import { RateLimitedLog } from '../log/rate-limited-log.js';
 
 const ALLOW = 'Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO, PRACK, NOTIFY, REFER, MESSAGE';
@@ -72,6 +73,8 @@ interface Incoming {
 export class Proxy {
   readonly layer: TransactionLayer;
   readonly log: Logger;
+  /** The "call outcome" line, one per call: see log/info-line.ts. */
+  private readonly callLine: InfoLine;
   private readonly badInput: RateLimitedLog;
   private branchSeq = 0;
   /** Where each binding is reached, parsed once per binding rather than once per call. */
@@ -85,6 +88,7 @@ export class Proxy {
   constructor(private readonly d: ProxyDeps) {
     this.layer = d.layer;
     this.log = d.log;
+    this.callLine = new InfoLine(d.log);
     this.badInput = new RateLimitedLog(d.log, 10_000, 20);
     this.refreshIdentity();
   }
@@ -272,18 +276,23 @@ export class Proxy {
     }
     const number = unescapeUser(rawUser.split(';')[0]!);
     const ext = uriIsOurs || trunk ? this.d.directory.extension(number) : undefined;
-    const logCall = (outcome: CallOutcomeName, status: number, extra: object = {}): void => {
+    const logCall = (outcome: CallOutcomeName, status: number, branches: readonly BranchReport[] = []): void => {
       if (req.method !== 'INVITE') return;
       this.d.metrics.callOutcome(metricOutcome(outcome));
-      this.log.info(
-        { callId: inc.callId, extension: ext?.number ?? number, from: caller?.device ?? trunk?.name ?? '', outcome, status, ...extra },
-        'call outcome',
-      );
+      this.callLine.write({
+        callId: inc.callId,
+        extension: ext?.number ?? number,
+        from: caller?.device ?? trunk?.name ?? '',
+        outcome,
+        status,
+        branches,
+        msg: 'call outcome',
+      });
     };
     if (ext) {
       if (req.method === 'INVITE' && decideNewCall(this.d.directory.busyOnBusy(ext.number), this.d.calls.activeFor(ext.number)) === 'busy') {
         this.respond(tx, inc, 486, 'Busy Here');
-        return logCall('busy-on-busy', 486, { branches: [] });
+        return logCall('busy-on-busy', 486);
       }
       const targets: BranchTarget[] = [];
       for (const dev of ext.devices) {
@@ -295,7 +304,7 @@ export class Proxy {
       }
       if (targets.length === 0) {
         this.respond(tx, inc, 480, 'Temporarily Unavailable');
-        return logCall('unavailable', 480, { branches: [] });
+        return logCall('unavailable', 480);
       }
       const ringSec = ext.ringTimeout ?? cfg.calls.ringTimeout;
       return this.fork(inc, tx, targets, ringSec * 1000, ext.declineEndsCall, caller, logCall);
@@ -304,7 +313,7 @@ export class Proxy {
     const out = cfg.trunks[0];
     if (!caller || !out || number === '') {
       this.respond(tx, inc, 404, 'Not Found');
-      return logCall('unavailable', 404, { branches: [] });
+      return logCall('unavailable', 404);
     }
     const port = out.port ?? 5060;
     const target: BranchTarget = {
@@ -325,7 +334,7 @@ export class Proxy {
     ringTimeoutMs: number,
     declineEndsCall: boolean,
     caller: CallParty | undefined,
-    logCall: (o: CallOutcomeName, s: number, extra?: object) => void,
+    logCall: (o: CallOutcomeName, s: number, branches?: readonly BranchReport[]) => void,
   ): void {
     // Only INVITE creates a dialog, so only INVITE is record-routed and tracked as a call.
     const isInvite = inc.req.method === 'INVITE';
@@ -334,7 +343,7 @@ export class Proxy {
       ringTimeoutMs: isInvite ? ringTimeoutMs : 0,
       declineEndsCall,
       onAnswer: isInvite ? this.callTracking(inc.callId, inc.fromTag, caller) : undefined,
-      onDone: (outcome, status, branches) => logCall(outcome, status, { branches }),
+      onDone: (outcome, status, branches) => logCall(outcome, status, branches),
     });
     fork.start();
   }

@@ -1,0 +1,45 @@
+import t from 'tap';
+import { pino } from 'pino';
+import { InfoLine } from '../../src/log/info-line.js';
+
+function recorder(): { lines: string[]; write(s: string): void } {
+  const lines: string[] = [];
+  return { lines, write: (s: string) => void lines.push(s) };
+}
+
+t.test('an info line reads exactly as pino writes it, bindings included', async (t) => {
+  const out = recorder();
+  const log = pino({ base: { name: 'sipbob' } }, out).child({ room: 'proxy' });
+  const fields = {
+    callId: 'c1@"quoted"\\',
+    extension: '200',
+    from: 'bench-caller',
+    outcome: 'answered',
+    status: 200,
+    branches: [
+      { device: 'desk', status: 200, cancelled: false },
+      { device: 'soft', status: 0, cancelled: true },
+    ],
+  };
+  log.info(fields, 'call outcome');
+  new InfoLine(log).write({ ...fields, msg: 'call outcome' });
+  t.equal(out.lines.length, 2);
+  t.ok(out.lines.every((l) => l.endsWith('}\n') && l.indexOf('\n') === l.length - 1), 'one line each');
+  const [viaPino, ours] = out.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.ok(typeof ours!.time === 'number' && Math.abs((ours!.time as number) - Date.now()) < 5000, 'a time in ms');
+  delete viaPino!.time;
+  delete ours!.time;
+  t.same(Object.keys(ours!), Object.keys(viaPino!), 'same keys in the same order');
+  t.same(ours, viaPino);
+});
+
+t.test('an info line respects the level', async (t) => {
+  const out = recorder();
+  const log = pino({ level: 'warn' }, out);
+  new InfoLine(log).write({ callId: 'x', msg: 'call ended' });
+  t.same(out.lines, [], 'nothing below the configured level');
+  log.level = 'info';
+  new InfoLine(log).write({ callId: 'x', msg: 'call ended' });
+  t.equal(out.lines.length, 1, 'written once the level allows it');
+  t.equal((JSON.parse(out.lines[0]!) as { level: number }).level, 30);
+});
