@@ -33,7 +33,7 @@ environment (defaults in brackets):
   CG_PAD_S [computed]          --cachegrind: every run is padded to this many seconds
   CG_REPEATS [3]               --cachegrind: sipbob runs repeated, medians compared, spread shown
   CG_REPEATS_KAMAILIO [1]      --cachegrind: the same for Kamailio (its counts barely vary)
-  CG_NODE_FLAGS [--single-threaded --no-memory-reducer]  node flags for sipbob under valgrind (bench/README.md)
+  CG_NODE_FLAGS [--single-threaded --no-memory-reducer --min-semi-space-size=16]  node flags for sipbob under valgrind (bench/README.md)
   SIPBOB_NODE_FLAGS []         load run: extra node flags for sipbob (e.g. --max-old-space-size=300)
   CG_WORKLOADS [fork busy reg] --cachegrind: which per-operation counts to measure
   CG_REG_USERS [2000]          --cachegrind: accounts in the config (small: fast start)
@@ -83,7 +83,11 @@ done
 # allocated per millisecond, takes the process for idle and runs memory-reducing full GCs
 # (trace-gc: "Mark-Compact (reduce)" in the window). The same load at 10 calls/s without
 # valgrind ran none (bench/README.md). Off, the window counts what a busy proxy does.
-: "${CG_NODE_FLAGS=--single-threaded --no-memory-reducer}"
+# --min-semi-space-size=16: the young generation a busy proxy has. At 100 calls/s without
+# valgrind V8 grows it to 16 MB (a scavenge every ~200 calls); at valgrind's pace it sees a
+# low allocation rate and keeps it at 1 MB, so the window paid a scavenge's fixed root work
+# every ~12 calls (bench/README.md).
+: "${CG_NODE_FLAGS=--single-threaded --no-memory-reducer --min-semi-space-size=16}"
 : "${PROXY_IP:=127.0.0.1}" "${PROXY_PORT:=25060}" "${HTTP_PORT:=25080}"
 : "${KAM_CHILDREN:=2}" "${KAM_SHM_MB:=512}" "${KAM_PKG_MB:=16}"
 : "${KAMAILIO:=/usr/sbin/kamailio}" "${SIPP:=/usr/bin/sipp}" "${NODE:=node}" "${VALGRIND:=valgrind}"
