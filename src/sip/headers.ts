@@ -4,7 +4,7 @@
  */
 import { isTokenCharCode } from './chars.js';
 import { getParam } from './uri.js';
-import { methodName } from './methods.js';
+import { knownMethod } from './methods.js';
 
 export interface NameAddr {
   display: string;
@@ -234,9 +234,10 @@ export function parseCSeq(v: string | undefined): CSeq | undefined {
   let e = v.length;
   while (e > s && (v.charCodeAt(e - 1) === 32 || v.charCodeAt(e - 1) === 9)) e--;
   if (s === e) return undefined;
-  const method = methodName(v, s, e);
-  for (let k = 0; k < method.length; k++) if (!isTokenCharCode(method.charCodeAt(k))) return undefined;
-  return { seq, method };
+  const known = knownMethod(v, s, e);
+  if (known !== undefined) return { seq, method: known };
+  for (let k = s; k < e; k++) if (!isTokenCharCode(v.charCodeAt(k))) return undefined;
+  return { seq, method: v.slice(s, e) };
 }
 
 export { getParam };

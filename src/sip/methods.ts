@@ -10,11 +10,15 @@ const KNOWN = ['INVITE', 'ACK', 'BYE', 'CANCEL', 'REGISTER', 'OPTIONS', 'INFO', 
 const BY_LENGTH: (string[] | undefined)[] = [];
 for (const m of KNOWN) (BY_LENGTH[m.length] ??= []).push(m);
 
-/** s[start, end) as a method name: the shared constant when known (case-sensitive, §7.1). */
-export function methodName(s: string, start: number, end: number): string {
+/** The shared constant for s[start, end) when it is a known method (case-sensitive, §7.1). */
+export function knownMethod(s: string, start: number, end: number): string | undefined {
   const candidates = BY_LENGTH[end - start];
-  if (candidates !== undefined) {
-    for (const m of candidates) if (s.startsWith(m, start)) return m;
+  if (candidates === undefined) return undefined;
+  for (let k = 0; k < candidates.length; k++) {
+    const m = candidates[k]!;
+    let i = 0;
+    while (i < m.length && m.charCodeAt(i) === s.charCodeAt(start + i)) i++;
+    if (i === m.length) return m;
   }
-  return s.slice(start, end);
+  return undefined;
 }

@@ -5,7 +5,7 @@
 import { SipMessage, type HeaderField } from './message.js';
 import { isTokenCharCode } from './chars.js';
 import { headerName } from './header-names.js';
-import { methodName } from './methods.js';
+import { knownMethod } from './methods.js';
 
 /** Largest message accepted on any transport (a UDP datagram cannot be larger). */
 export const MAX_MESSAGE_SIZE = 65535;
@@ -173,8 +173,11 @@ function parseStartLine(line: string): StartLine | string {
   while (end > 0 && (line.charCodeAt(end - 1) === 32 || line.charCodeAt(end - 1) === 9)) end--;
   const sp1 = line.indexOf(' ');
   if (sp1 <= 0 || sp1 >= end) return 'bad request line';
-  const method = methodName(line, 0, sp1);
-  for (let i = 0; i < method.length; i++) if (!isTokenCharCode(method.charCodeAt(i))) return 'bad method';
+  let method = knownMethod(line, 0, sp1);
+  if (method === undefined) {
+    for (let i = 0; i < sp1; i++) if (!isTokenCharCode(line.charCodeAt(i))) return 'bad method';
+    method = line.slice(0, sp1);
+  }
   const bad = (error: string): StartLine => ({ isRequest: true, method, uri: '', status: 0, reason: '', error });
   const sp2 = line.lastIndexOf(' ', end - 1);
   if (sp2 <= sp1) return bad('bad request line');

@@ -5,7 +5,7 @@ import { isOtherVersion, parseDecimal, parseMessage, MAX_MESSAGE_SIZE } from '..
 import { splitList, type SipMessage } from '../../src/sip/message.js';
 import { parseVia, parseCSeq, parseNameAddr, tagOf } from '../../src/sip/headers.js';
 import { parseUri } from '../../src/sip/uri.js';
-import { methodName } from '../../src/sip/methods.js';
+import { knownMethod } from '../../src/sip/methods.js';
 
 const TORTURE = fileURLToPath(new URL('../data/rfc4475/', import.meta.url));
 
@@ -451,11 +451,16 @@ t.test('firstValue and hasSeveral: the top value of a list header without splitt
 
 t.test('methods resolve to shared constants, case-sensitively; others are kept as received', async (t) => {
   const line = 'xx INVITE SUBSCRIBE invite FOO';
-  t.equal(methodName(line, 3, 9), 'INVITE');
-  t.equal(methodName(line, 10, 19), 'SUBSCRIBE');
-  t.equal(methodName(line, 20, 26), 'invite', 'methods are case-sensitive (RFC 3261 §7.1): no mapping');
-  t.equal(methodName(line, 27, 30), 'FOO');
-  t.equal(methodName('ACKS', 0, 4), 'ACKS', 'a known method as prefix is not enough');
+  t.equal(knownMethod(line, 3, 9), 'INVITE');
+  t.equal(knownMethod(line, 10, 19), 'SUBSCRIBE');
+  t.equal(knownMethod(line, 20, 26), undefined, 'methods are case-sensitive (RFC 3261 §7.1): no mapping');
+  t.equal(knownMethod(line, 27, 30), undefined);
+  t.equal(knownMethod('ACKS', 0, 4), undefined, 'a known method as prefix is not enough');
+  t.equal(knownMethod('INVITX', 0, 6), undefined, 'nor all but the last character');
+  const odd = parseMessage(Buffer.from('FOO.bar sip:a@b SIP/2.0\r\nCSeq: 7 FOO.bar\r\n\r\n'));
+  t.ok(odd.ok, 'an unknown method that is a token is accepted');
+  if (odd.ok) t.same(parseCSeq(odd.msg.header('cseq')), { seq: 7, method: 'FOO.bar' });
+  t.equal(parseMessage(Buffer.from('FO(O sip:a@b SIP/2.0\r\n\r\n')).ok, false, 'one that is not is refused');
   const r = parseMessage(Buffer.from('OPTIONS sip:a@b SIP/2.0\r\nCSeq: 7  OPTIONS \r\n\r\n'));
   t.ok(r.ok);
   if (r.ok) {
