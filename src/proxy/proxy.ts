@@ -13,7 +13,7 @@ import { decideNewCall } from '../policy/busy-on-busy.js';
 import type { Authenticator } from '../registrar/authenticator.js';
 import type { LocationService } from '../registrar/location.js';
 import type { Registrar } from '../registrar/registrar.js';
-import { parseCSeq, parseNameAddr, parseVia, tagOf, type Via } from '../sip/headers.js';
+import { parseCSeq, parseNameAddr, parseVia, tagOf, topVia, type Via } from '../sip/headers.js';
 import { countValues, isAsciiString, type HeaderField, type SipMessage } from '../sip/message.js';
 import { isOtherVersion, parseMessage } from '../sip/parser.js';
 import { buildResponse, rewrite, stripTopVia, withFirstValue, withoutFirstValues } from '../sip/serialize.js';
@@ -131,8 +131,7 @@ export class Proxy {
     this.badInput.warn({ source: `${source.transport}:${source.address}:${source.port}`, error, bytes: data.length }, 'malformed message');
     // Answer 400 (or 505) only to a request whose Via we can read; responses and the rest are dropped.
     if (!msg || !msg.isRequest || msg.method === 'ACK') return;
-    const viaValue = msg.firstValue('via');
-    const via = viaValue ? parseVia(viaValue) : undefined;
+    const via = topVia(msg);
     if (!via) return;
     const replyTo = this.replyTarget(via, source);
     const wrongVersion = error === 'unsupported SIP version' && isOtherVersion(data);
@@ -143,8 +142,7 @@ export class Proxy {
   // ---------------------------------------------------------------- requests
 
   private onRequest(req: SipMessage, source: Endpoint, local: LocalAddress): void {
-    const topVia = req.firstValue('via');
-    const via = topVia !== undefined ? parseVia(topVia) : undefined;
+    const via = topVia(req);
     if (!via) {
       this.badInput.warn({ source: `${source.address}:${source.port}` }, 'request without valid Via dropped');
       return;
@@ -177,7 +175,7 @@ export class Proxy {
       source,
       local,
       via,
-      stampedVia: stampVia(topVia!, via, source),
+      stampedVia: stampVia(via.value, via, source),
       replyTo,
       callId,
       // From the name-addrs just parsed: tagOf() would parse each header again.
@@ -530,8 +528,7 @@ export class Proxy {
   // ---------------------------------------------------------------- responses
 
   private onResponse(res: SipMessage): void {
-    const viaValue = res.firstValue('via');
-    const via = viaValue ? parseVia(viaValue) : undefined;
+    const via = topVia(res);
     if (!via) return;
     const cseq = parseCSeq(res.header('cseq'));
     if (!cseq) return;

@@ -5,6 +5,7 @@
 import { isTokenCharCode } from './chars.js';
 import { getParam } from './uri.js';
 import { knownMethod } from './methods.js';
+import type { SipMessage } from './message.js';
 
 export interface NameAddr {
   display: string;
@@ -56,6 +57,8 @@ export function tagOf(v: string | undefined): string {
 }
 
 export interface Via {
+  /** The via-parm as received, trimmed: "SIP/2.0/UDP host:port;params". */
+  value: string;
   transport: string; // upper case: UDP, TCP...
   host: string; // lower case, IPv6 without brackets
   port: number; // 0 when absent
@@ -126,8 +129,167 @@ export function parseVia(v: string): Via | undefined {
   }
   i = skipLws(v, i);
   const params = i === n ? '' : v.slice(i);
-  const via: Via = { transport, host, port, params, branch: '', rport: undefined, received: undefined };
+  const via: Via = { value: v, transport, host, port, params, branch: '', rport: undefined, received: undefined };
   return params === '' || scanViaParams(params, via) ? via : undefined;
+}
+
+/**
+ * The top Via of a message: parseVia(msg.firstValue('via')), read from the message's bytes
+ * when it is ASCII. Every message's top Via is parsed; charCodeAt on a slice of the header
+ * text costs several times a byte load (the string's representation is checked on every
+ * read), and this was about 5,000 instructions per message. Only the fields it keeps become
+ * strings (slices of the header text at the same offsets). Quoted parameters, angle
+ * brackets, folded lines and control characters, all rare in a Via, take the string path, so
+ * both paths agree by construction (test/unit/sip-parser.test.ts compares them).
+ */
+export function topVia(msg: SipMessage): Via | undefined {
+  const h = msg.field('via');
+  if (h === undefined) return undefined;
+  const text = msg.asciiText();
+  if (text !== null) {
+    const via = topViaBytes(msg.raw, text, h.valueStart, h.valueEnd);
+    if (via !== null) return via;
+  }
+  const value = msg.firstValue('via');
+  return value === undefined ? undefined : parseVia(value);
+}
+
+/** parseVia over b[start, end) up to the first comma; null: leave it to the string path. */
+function topViaBytes(b: Uint8Array, text: string, start: number, end: number): Via | undefined | null {
+  let first = start;
+  while (first < end && (b[first] === 32 || b[first] === 9)) first++;
+  let n = first;
+  for (; n < end; n++) {
+    const c = b[n]!;
+    if (c === 44) break; // the first value ends at the first comma (none can be quoted here)
+    if (c === 34 || c === 60 || c === 62 || (c < 32 && c !== 9)) return null;
+  }
+  while (n > first && (b[n - 1] === 32 || b[n - 1] === 9)) n--;
+  if (n === first) return null; // an empty first element: the string path skips it
+  let i = first;
+  // sent-protocol = protocol-name SLASH protocol-version SLASH transport, LWS allowed around '/'
+  let s = i;
+  while (i < n && isTokenCharCode(b[i]!)) i++;
+  if (i - s !== 3 || (b[s]! | 32) !== 115 || (b[s + 1]! | 32) !== 105 || (b[s + 2]! | 32) !== 112) return undefined;
+  i = skipLwsBytes(b, i, n);
+  if (b[i] !== 47 || i >= n) return undefined;
+  i = skipLwsBytes(b, i + 1, n);
+  s = i;
+  while (i < n && isTokenCharCode(b[i]!)) i++;
+  if (i - s !== 3 || b[s] !== 50 || b[s + 1] !== 46 || b[s + 2] !== 48) return undefined;
+  i = skipLwsBytes(b, i, n);
+  if (b[i] !== 47 || i >= n) return undefined;
+  i = skipLwsBytes(b, i + 1, n);
+  s = i;
+  while (i < n && isTokenCharCode(b[i]!)) i++;
+  if (i === s) return undefined;
+  const transport = upperTransportBytes(b, text, s, i);
+  i = skipLwsBytes(b, i, n);
+  let host: string;
+  if (i < n && b[i] === 91) {
+    let close = i + 1;
+    while (close < n && b[close] !== 93) close++;
+    if (close >= n) return undefined;
+    host = text.slice(i + 1, close).toLowerCase();
+    i = close + 1;
+  } else {
+    s = i;
+    let upper = false;
+    while (i < n) {
+      const c = b[i]!;
+      if (c === 58 || c === 59 || c === 32 || c === 9) break;
+      if (c >= 65 && c <= 90) upper = true;
+      i++;
+    }
+    if (i === s) return undefined;
+    host = upper ? text.slice(s, i).toLowerCase() : text.slice(s, i);
+  }
+  if (host === '') return undefined;
+  i = skipLwsBytes(b, i, n);
+  let port = 0;
+  if (i < n && b[i] === 58) {
+    i = skipLwsBytes(b, i + 1, n);
+    s = i;
+    while (i < n && i - s <= 5) {
+      const c = b[i]!;
+      if (c < 48 || c > 57) break;
+      port = port * 10 + (c - 48);
+      i++;
+    }
+    if (i === s || i - s > 5 || port > 65535) return undefined;
+  }
+  i = skipLwsBytes(b, i, n);
+  const via: Via = {
+    value: text.slice(first, n),
+    transport,
+    host,
+    port,
+    params: i === n ? '' : text.slice(i, n),
+    branch: '',
+    rport: undefined,
+    received: undefined,
+  };
+  return i === n || scanViaParamsBytes(b, text, i, n, via) ? via : undefined;
+}
+
+function skipLwsBytes(b: Uint8Array, i: number, n: number): number {
+  while (i < n && (b[i] === 32 || b[i] === 9)) i++;
+  return i;
+}
+
+function upperTransportBytes(b: Uint8Array, text: string, s: number, e: number): string {
+  if (e - s === 3) {
+    const x = b[s]! | 32;
+    const y = b[s + 1]! | 32;
+    const z = b[s + 2]! | 32;
+    if (x === 117 && y === 100 && z === 112) return 'UDP';
+    if (x === 116 && y === 99 && z === 112) return 'TCP';
+    if (x === 116 && y === 108 && z === 115) return 'TLS';
+  }
+  return text.slice(s, e).toUpperCase();
+}
+
+/** scanViaParams over b[i, n) (no quoted values: topViaBytes sent those to the string path). */
+function scanViaParamsBytes(b: Uint8Array, text: string, i: number, n: number, via: Via): boolean {
+  let seen = 0; // 1 branch, 2 rport, 4 received: the first occurrence counts
+  while (i < n) {
+    if (b[i] !== 59) return false;
+    i = skipLwsBytes(b, i + 1, n);
+    const s = i;
+    while (i < n && isTokenCharCode(b[i]!)) i++;
+    if (i === s) return false;
+    const which = viaParamBitBytes(b, s, i);
+    i = skipLwsBytes(b, i, n);
+    let value = '';
+    if (i < n && b[i] === 61) {
+      i = skipLwsBytes(b, i + 1, n);
+      const s2 = i;
+      // token, or an IPv6 reference for received=
+      while (i < n && (isTokenCharCode(b[i]!) || b[i] === 58 || b[i] === 91 || b[i] === 93)) i++;
+      if (i === s2) return false;
+      if (which !== 0) value = text.slice(s2, i);
+      i = skipLwsBytes(b, i, n);
+    }
+    if (which !== 0 && (seen & which) === 0) {
+      seen |= which;
+      if (which === 1) via.branch = value;
+      else if (which === 2) via.rport = value;
+      else via.received = value;
+    }
+  }
+  return true;
+}
+
+function viaParamBitBytes(b: Uint8Array, s: number, e: number): number {
+  const len = e - s;
+  const name = len === 6 ? 'branch' : len === 5 ? 'rport' : len === 8 ? 'received' : '';
+  if (name === '') return 0;
+  for (let k = 0; k < len; k++) {
+    let c = b[s + k]!;
+    if (c >= 65 && c <= 90) c |= 32;
+    if (c !== name.charCodeAt(k)) return 0;
+  }
+  return len === 6 ? 1 : len === 5 ? 2 : 4;
 }
 
 function skipLws(v: string, i: number): number {

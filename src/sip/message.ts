@@ -74,10 +74,14 @@ export class SipMessage {
    * its length.
    */
   get isAscii(): boolean {
-    return this.headerText() !== null;
+    return this.asciiText() !== null;
   }
 
-  private headerText(): string | null {
+  /**
+   * The header section as one string when it is ASCII (offsets into it are byte offsets into
+   * raw), else null.
+   */
+  asciiText(): string | null {
     let t = this.text;
     if (t === undefined) {
       const head = this.raw.subarray(0, this.bodyStart);
@@ -92,7 +96,7 @@ export class SipMessage {
 
   /** Value of a header field line, with folding (CRLF + WSP) collapsed to one space. */
   value(h: HeaderField): string {
-    const t = this.headerText();
+    const t = this.asciiText();
     const s = t !== null ? t.slice(h.valueStart, h.valueEnd) : this.raw.toString('utf8', h.valueStart, h.valueEnd);
     return s.indexOf('\n') === -1 ? s : unfold(s);
   }

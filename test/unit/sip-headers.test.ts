@@ -67,6 +67,7 @@ t.test('parseNameAddr and tagOf', async (t) => {
 
 t.test('parseVia', async (t) => {
   t.same(parseVia('SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK1;rport'), {
+    value: 'SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK1;rport',
     transport: 'UDP',
     host: '127.0.0.1',
     port: 5060,

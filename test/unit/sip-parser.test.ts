@@ -1,9 +1,9 @@
 import t, { type Test } from 'tap';
 import { fileURLToPath } from 'node:url';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { isOtherVersion, parseDecimal, parseMessage, MAX_MESSAGE_SIZE } from '../../src/sip/parser.js';
 import { splitList, type SipMessage } from '../../src/sip/message.js';
-import { parseVia, parseCSeq, parseNameAddr, tagOf } from '../../src/sip/headers.js';
+import { parseVia, parseCSeq, parseNameAddr, tagOf, topVia } from '../../src/sip/headers.js';
 import { parseUri } from '../../src/sip/uri.js';
 import { knownMethod } from '../../src/sip/methods.js';
 
@@ -470,4 +470,52 @@ t.test('methods resolve to shared constants, case-sensitively; others are kept a
   t.equal(parseCSeq('7 OPT IONS'), undefined, 'a method is one token');
   t.equal(parseCSeq('7'), undefined);
   t.equal(parseCSeq('7 '), undefined);
+});
+
+t.test('topVia (read from the bytes) agrees with parseVia of the first Via value', async (t) => {
+  const protocols = ['SIP/2.0/UDP', 'sip / 2.0 / udp', 'SIP/2.0/TCP', 'SIP/2.0/tls', 'SIP/2.0/ws', 'SIP/3.0/UDP', 'SIP/2.0/', 'SIPS/2.0/UDP'];
+  const hosts = [' 127.0.0.1', ' Host.Example.COM', ' [2001:DB8::1]', ' [::1', ' ', '\t10.0.0.1'];
+  const ports = [':5060', ' : 5062', ':99999', ':', '', ':123456'];
+  const params = [';branch=z9hG4bK1;rport', ';rport;received=1.2.3.4', ';BRANCH=x;branch=y', ';;', ' ; branch = z ', ';received=[::1]', ';x="q"', ';x=<a>', '', ';rport=', 'junk', ';ttl=1;maddr=h'];
+  const tails = ['', '  ', ', SIP/2.0/UDP other;branch=2', ' ,x', ',', '\r\n more'];
+  const heads = ['', ' ', ', ', '\t'];
+  let n = 0;
+  let disagree = 0;
+  for (const p of protocols)
+    for (const h of hosts)
+      for (const port of ports)
+        for (const par of params)
+          for (const tail of tails)
+            for (const head of heads) {
+              const raw = `OPTIONS sip:a@b SIP/2.0\r\nVia:${head}${p}${h}${port}${par}${tail}\r\nVia: SIP/2.0/UDP second;branch=s\r\n\r\n`;
+              const r = parseMessage(Buffer.from(raw, 'latin1'));
+              if (!r.msg) continue;
+              n++;
+              const first = r.msg.firstValue('via');
+              const expected = first === undefined ? undefined : parseVia(first);
+              const got = topVia(r.msg);
+              if (JSON.stringify(got) !== JSON.stringify(expected)) {
+                if (disagree++ < 5) t.fail(`${JSON.stringify(raw)}: ${JSON.stringify(got)} vs ${JSON.stringify(expected)}`);
+              }
+            }
+  t.ok(n > 40_000, `${n} messages compared`);
+  t.equal(disagree, 0, 'no disagreement');
+  // The torture messages too (valid or not, where a Via can be read).
+  for (const f of readdirSync(TORTURE)) {
+    const r = parseMessage(readFileSync(TORTURE + f));
+    if (!r.msg) continue;
+    const first = r.msg.firstValue('via');
+    t.same(topVia(r.msg), first === undefined ? undefined : parseVia(first), f);
+  }
+  const valid = parseMessage(Buffer.from('OPTIONS sip:a@b SIP/2.0\r\nv: SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bKx;rport\r\n\r\n'));
+  t.same(valid.msg && topVia(valid.msg), {
+    value: 'SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bKx;rport',
+    transport: 'UDP',
+    host: '10.0.0.1',
+    port: 5070,
+    params: ';branch=z9hG4bKx;rport',
+    branch: 'z9hG4bKx',
+    rport: '',
+    received: undefined,
+  });
 });
