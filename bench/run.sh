@@ -52,6 +52,8 @@ environment (defaults in brackets):
   SIPBOB_BUILD [head]          head: build the committed HEAD into bench/out/sipbob-<commit>/
                                (the shared tree's dist/ may be rebuilt in the middle of a run);
                                dist: use the tree's dist/ as it is (uncommitted work)
+  SIPBOB_COMMIT [HEAD]         with SIPBOB_BUILD=head: the commit to build (an older one, to
+                               measure it in the same windows)
   OUT [bench/out]              where logs and results go
 EOF
 }
@@ -215,7 +217,7 @@ sipbob_build() { # -> SIPBOB_CLI, SIPBOB_REV: one fixed build for the whole run
     return
   fi
   local rev dir
-  rev=$(git -C "$REPO" rev-parse --short=12 HEAD)
+  rev=$(git -C "$REPO" rev-parse --short=12 "${SIPBOB_COMMIT:-HEAD}")
   dir=$OUT/sipbob-$rev
   if [[ ! -f $dir/dist/src/cli.js ]]; then
     # git archive reads the commit only (no index, no lock); tsc and the runtime find
