@@ -4,9 +4,9 @@
  *
  * Why not sonic-boom's own buffering (minLength): its write() appends each line to a pending
  * string and measures that string with Buffer.byteLength first, which flattens the whole
- * pending buffer on every line. Under callgrind that was about 25,000 instructions per forked
- * call (two log lines), more than parsing all of the call's messages' Via headers. Here a line
- * costs an array push; the join copies each byte once.
+ * pending buffer on every line. Here a line costs an array push; the join copies each byte
+ * once. Logging pino lines to /dev/null in a loop: about 2.1 µs per line through this, 3.0 µs
+ * through sonic-boom's buffering (same machine, same run).
  */
 export interface LineWriter {
   write(data: string): unknown;
