@@ -69,122 +69,86 @@ export interface Via {
   received: string | undefined;
 }
 
-/** One via-parm: "SIP/2.0/UDP host:port;params" (RFC 3261 §20.42). */
+/**
+ * One via-parm: "SIP/2.0/UDP host:port;params" (RFC 3261 §20.42).
+ *
+ * There is one Via parser, over bytes (viaAt): every message's top Via is read straight from
+ * the message (topVia), where a byte load is much cheaper than charCodeAt on a substring. A
+ * Via given as a string (another Via line, or one of a non-ASCII message) is copied into
+ * bytes first; a character above U+00FF becomes 0xFF, which, like it, is neither a token
+ * character nor a delimiter.
+ */
 export function parseVia(v: string): Via | undefined {
-  // Read in place: every message's top Via comes through here, so the common spelling
-  // ("SIP/2.0/UDP 10.0.0.1:5060;...") costs no temporary strings, only the fields kept.
-  const n = v.length;
-  // sent-protocol = protocol-name SLASH protocol-version SLASH transport, LWS allowed around '/'
-  let i = skipLws(v, 0);
-  let s = i;
-  while (i < n && isTokenCharCode(v.charCodeAt(i))) i++;
-  // "SIP" in any case: for these three letters, c | 32 matches only the letter's two cases.
-  if (i - s !== 3 || (v.charCodeAt(s) | 32) !== 115 || (v.charCodeAt(s + 1) | 32) !== 105 || (v.charCodeAt(s + 2) | 32) !== 112) return undefined;
-  i = skipLws(v, i);
-  if (v.charCodeAt(i) !== 47) return undefined;
-  i = skipLws(v, i + 1);
-  s = i;
-  while (i < n && isTokenCharCode(v.charCodeAt(i))) i++;
-  if (i - s !== 3 || v.charCodeAt(s) !== 50 || v.charCodeAt(s + 1) !== 46 || v.charCodeAt(s + 2) !== 48) return undefined;
-  i = skipLws(v, i);
-  if (v.charCodeAt(i) !== 47) return undefined;
-  i = skipLws(v, i + 1);
-  s = i;
-  while (i < n && isTokenCharCode(v.charCodeAt(i))) i++;
-  if (i === s) return undefined;
-  const transport = upperTransport(v, s, i);
-  i = skipLws(v, i);
-  let host: string;
-  if (v.charCodeAt(i) === 91) {
-    const close = v.indexOf(']', i);
-    if (close === -1) return undefined;
-    host = v.slice(i + 1, close).toLowerCase();
-    i = close + 1;
-  } else {
-    s = i;
-    let upper = false;
-    while (i < n) {
-      const c = v.charCodeAt(i);
-      if (c === 58 || c === 59 || c === 32 || c === 9) break;
-      if (c >= 65 && c <= 90) upper = true;
-      i++;
-    }
-    if (i === s) return undefined;
-    // Addresses are mostly IP literals: lower-case (a copy) only a name that needs it.
-    host = upper ? v.slice(s, i).toLowerCase() : v.slice(s, i);
+  const b = Buffer.allocUnsafe(v.length);
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    b[i] = c > 255 ? 255 : c;
   }
-  if (host === '') return undefined;
-  i = skipLws(v, i);
-  let port = 0;
-  if (v.charCodeAt(i) === 58) {
-    i = skipLws(v, i + 1);
-    s = i;
-    while (i < n && i - s <= 5) {
-      const c = v.charCodeAt(i);
-      if (c < 48 || c > 57) break;
-      port = port * 10 + (c - 48);
-      i++;
-    }
-    if (i === s || i - s > 5 || port > 65535) return undefined;
-  }
-  i = skipLws(v, i);
-  const params = i === n ? '' : v.slice(i);
-  const via: Via = { value: v, transport, host, port, params, branch: '', rport: undefined, received: undefined };
-  return params === '' || scanViaParams(params, via) ? via : undefined;
+  let first = 0;
+  while (first < v.length && (b[first] === 32 || b[first] === 9)) first++;
+  let n = v.length;
+  while (n > first && (b[n - 1] === 32 || b[n - 1] === 9)) n--;
+  return viaAt(b, v, first, n);
 }
 
 /**
- * The top Via of a message: parseVia(msg.firstValue('via')), read from the message's bytes
- * when it is ASCII. Every message's top Via is parsed; charCodeAt on a slice of the header
- * text costs several times a byte load (the string's representation is checked on every
- * read), and this was about 5,000 instructions per message. Only the fields it keeps become
- * strings (slices of the header text at the same offsets). Quoted parameters, angle
- * brackets, folded lines and control characters, all rare in a Via, take the string path, so
- * both paths agree by construction (test/unit/sip-parser.test.ts compares them).
+ * The top Via of a message, as parseVia(msg.firstValue('via')) gives it, read from the
+ * message's bytes when it is ASCII: only the fields it keeps become strings (slices of the
+ * header text at the same offsets). About 5,000 instructions per message went into reading
+ * the top Via with charCodeAt. A first value whose end needs more than a search for the
+ * first comma (quotes, angle brackets, folded lines, control characters: all rare in a Via)
+ * is left to firstValue, whose splitting rules are the list syntax's (test/unit/
+ * sip-parser.test.ts compares both ways over tens of thousands of Vias).
  */
 export function topVia(msg: SipMessage): Via | undefined {
   const h = msg.field('via');
   if (h === undefined) return undefined;
   const text = msg.asciiText();
   if (text !== null) {
-    const via = topViaBytes(msg.raw, text, h.valueStart, h.valueEnd);
-    if (via !== null) return via;
+    const b = msg.raw;
+    const end = h.valueEnd;
+    let first = h.valueStart;
+    while (first < end && (b[first] === 32 || b[first] === 9)) first++;
+    let n = first;
+    let simple = true;
+    for (; n < end; n++) {
+      const c = b[n]!;
+      if (c === 44) break; // the first value ends at the first comma
+      if (c === 34 || c === 60 || c === 62 || (c < 32 && c !== 9)) {
+        simple = false;
+        break;
+      }
+    }
+    while (n > first && (b[n - 1] === 32 || b[n - 1] === 9)) n--;
+    // An empty first element ("Via: , x") is skipped by firstValue, as splitList does.
+    if (simple && n > first) return viaAt(b, text, first, n);
   }
   const value = msg.firstValue('via');
   return value === undefined ? undefined : parseVia(value);
 }
 
-/** parseVia over b[start, end) up to the first comma; null: leave it to the string path. */
-function topViaBytes(b: Uint8Array, text: string, start: number, end: number): Via | undefined | null {
-  let first = start;
-  while (first < end && (b[first] === 32 || b[first] === 9)) first++;
-  let n = first;
-  for (; n < end; n++) {
-    const c = b[n]!;
-    if (c === 44) break; // the first value ends at the first comma (none can be quoted here)
-    if (c === 34 || c === 60 || c === 62 || (c < 32 && c !== 9)) return null;
-  }
-  while (n > first && (b[n - 1] === 32 || b[n - 1] === 9)) n--;
-  if (n === first) return null; // an empty first element: the string path skips it
+/** The via-parm in b[first, n), trimmed; text holds the same characters at the same offsets. */
+function viaAt(b: Uint8Array, text: string, first: number, n: number): Via | undefined {
   let i = first;
   // sent-protocol = protocol-name SLASH protocol-version SLASH transport, LWS allowed around '/'
   let s = i;
   while (i < n && isTokenCharCode(b[i]!)) i++;
+  // "SIP" in any case: for these three letters, c | 32 matches only the letter's two cases.
   if (i - s !== 3 || (b[s]! | 32) !== 115 || (b[s + 1]! | 32) !== 105 || (b[s + 2]! | 32) !== 112) return undefined;
-  i = skipLwsBytes(b, i, n);
-  if (b[i] !== 47 || i >= n) return undefined;
-  i = skipLwsBytes(b, i + 1, n);
+  i = skipLws(b, i, n);
+  if (i >= n || b[i] !== 47) return undefined;
+  i = skipLws(b, i + 1, n);
   s = i;
   while (i < n && isTokenCharCode(b[i]!)) i++;
   if (i - s !== 3 || b[s] !== 50 || b[s + 1] !== 46 || b[s + 2] !== 48) return undefined;
-  i = skipLwsBytes(b, i, n);
-  if (b[i] !== 47 || i >= n) return undefined;
-  i = skipLwsBytes(b, i + 1, n);
+  i = skipLws(b, i, n);
+  if (i >= n || b[i] !== 47) return undefined;
+  i = skipLws(b, i + 1, n);
   s = i;
   while (i < n && isTokenCharCode(b[i]!)) i++;
   if (i === s) return undefined;
-  const transport = upperTransportBytes(b, text, s, i);
-  i = skipLwsBytes(b, i, n);
+  const transport = upperTransport(b, text, s, i);
+  i = skipLws(b, i, n);
   let host: string;
   if (i < n && b[i] === 91) {
     let close = i + 1;
@@ -202,13 +166,14 @@ function topViaBytes(b: Uint8Array, text: string, start: number, end: number): V
       i++;
     }
     if (i === s) return undefined;
+    // Addresses are mostly IP literals: lower-case (a copy) only a name that needs it.
     host = upper ? text.slice(s, i).toLowerCase() : text.slice(s, i);
   }
   if (host === '') return undefined;
-  i = skipLwsBytes(b, i, n);
+  i = skipLws(b, i, n);
   let port = 0;
   if (i < n && b[i] === 58) {
-    i = skipLwsBytes(b, i + 1, n);
+    i = skipLws(b, i + 1, n);
     s = i;
     while (i < n && i - s <= 5) {
       const c = b[i]!;
@@ -218,7 +183,7 @@ function topViaBytes(b: Uint8Array, text: string, start: number, end: number): V
     }
     if (i === s || i - s > 5 || port > 65535) return undefined;
   }
-  i = skipLwsBytes(b, i, n);
+  i = skipLws(b, i, n);
   const via: Via = {
     value: text.slice(first, n),
     transport,
@@ -229,19 +194,21 @@ function topViaBytes(b: Uint8Array, text: string, start: number, end: number): V
     rport: undefined,
     received: undefined,
   };
-  return i === n || scanViaParamsBytes(b, text, i, n, via) ? via : undefined;
+  return i === n || scanViaParams(b, text, i, n, via) ? via : undefined;
 }
 
-function skipLwsBytes(b: Uint8Array, i: number, n: number): number {
+function skipLws(b: Uint8Array, i: number, n: number): number {
   while (i < n && (b[i] === 32 || b[i] === 9)) i++;
   return i;
 }
 
-function upperTransportBytes(b: Uint8Array, text: string, s: number, e: number): string {
+/** The transport token upper-cased; the usual ones as shared constants, without a copy. */
+function upperTransport(b: Uint8Array, text: string, s: number, e: number): string {
   if (e - s === 3) {
     const x = b[s]! | 32;
     const y = b[s + 1]! | 32;
     const z = b[s + 2]! | 32;
+    // | 32 maps only 'U'/'u' to 117 etc. among token characters for these letters.
     if (x === 117 && y === 100 && z === 112) return 'UDP';
     if (x === 116 && y === 99 && z === 112) return 'TCP';
     if (x === 116 && y === 108 && z === 115) return 'TLS';
@@ -249,107 +216,39 @@ function upperTransportBytes(b: Uint8Array, text: string, s: number, e: number):
   return text.slice(s, e).toUpperCase();
 }
 
-/** scanViaParams over b[i, n) (no quoted values: topViaBytes sent those to the string path). */
-function scanViaParamsBytes(b: Uint8Array, text: string, i: number, n: number, via: Via): boolean {
+/**
+ * ";name[=value]" repeated over b[i, n), each name a token: rejects ";;" (RFC 4475 badinv01).
+ * In the same pass, the first branch, rport and received go into via (names
+ * case-insensitive, values as getParam gives them), so a Via is read once, not once for
+ * validation and once per parameter.
+ */
+function scanViaParams(b: Uint8Array, text: string, i: number, n: number, via: Via): boolean {
   let seen = 0; // 1 branch, 2 rport, 4 received: the first occurrence counts
   while (i < n) {
     if (b[i] !== 59) return false;
-    i = skipLwsBytes(b, i + 1, n);
+    i = skipLws(b, i + 1, n);
     const s = i;
     while (i < n && isTokenCharCode(b[i]!)) i++;
     if (i === s) return false;
-    const which = viaParamBitBytes(b, s, i);
-    i = skipLwsBytes(b, i, n);
+    const which = viaParamBit(b, s, i);
+    i = skipLws(b, i, n);
     let value = '';
     if (i < n && b[i] === 61) {
-      i = skipLwsBytes(b, i + 1, n);
-      const s2 = i;
-      // token, or an IPv6 reference for received=
-      while (i < n && (isTokenCharCode(b[i]!) || b[i] === 58 || b[i] === 91 || b[i] === 93)) i++;
-      if (i === s2) return false;
-      if (which !== 0) value = text.slice(s2, i);
-      i = skipLwsBytes(b, i, n);
-    }
-    if (which !== 0 && (seen & which) === 0) {
-      seen |= which;
-      if (which === 1) via.branch = value;
-      else if (which === 2) via.rport = value;
-      else via.received = value;
-    }
-  }
-  return true;
-}
-
-function viaParamBitBytes(b: Uint8Array, s: number, e: number): number {
-  const len = e - s;
-  const name = len === 6 ? 'branch' : len === 5 ? 'rport' : len === 8 ? 'received' : '';
-  if (name === '') return 0;
-  for (let k = 0; k < len; k++) {
-    let c = b[s + k]!;
-    if (c >= 65 && c <= 90) c |= 32;
-    if (c !== name.charCodeAt(k)) return 0;
-  }
-  return len === 6 ? 1 : len === 5 ? 2 : 4;
-}
-
-function skipLws(v: string, i: number): number {
-  while (i < v.length) {
-    const c = v.charCodeAt(i);
-    if (c !== 32 && c !== 9) break;
-    i++;
-  }
-  return i;
-}
-
-/** The transport token upper-cased; the usual ones as shared constants, without a copy. */
-function upperTransport(v: string, s: number, e: number): string {
-  if (e - s === 3) {
-    const a = v.charCodeAt(s) | 32;
-    const b = v.charCodeAt(s + 1) | 32;
-    const c = v.charCodeAt(s + 2) | 32;
-    // | 32 maps only 'U'/'u' to 117 etc. among token characters for these letters.
-    if (a === 117 && b === 100 && c === 112) return 'UDP';
-    if (a === 116 && b === 99 && c === 112) return 'TCP';
-    if (a === 116 && b === 108 && c === 115) return 'TLS';
-  }
-  return v.slice(s, e).toUpperCase();
-}
-
-/**
- * ";name[=value]" repeated, each name a token: rejects ";;" (RFC 4475 badinv01). In the same
- * pass, the first branch, rport and received go into via (names case-insensitive, values as
- * getParam gives them), so a Via is read once, not once for validation and once per parameter.
- */
-function scanViaParams(p: string, via: Via): boolean {
-  let i = 0;
-  const n = p.length;
-  let seen = 0; // 1 branch, 2 rport, 4 received: the first occurrence counts
-  while (i < n) {
-    if (p.charCodeAt(i) !== 59) return false;
-    i++;
-    while (i < n && (p.charCodeAt(i) === 32 || p.charCodeAt(i) === 9)) i++;
-    const s = i;
-    while (i < n && isTokenCharCode(p.charCodeAt(i))) i++;
-    if (i === s) return false;
-    const which = viaParamBit(p, s, i);
-    while (i < n && (p.charCodeAt(i) === 32 || p.charCodeAt(i) === 9)) i++;
-    let value = '';
-    if (p.charCodeAt(i) === 61) {
-      i++;
-      while (i < n && (p.charCodeAt(i) === 32 || p.charCodeAt(i) === 9)) i++;
-      if (p.charCodeAt(i) === 34) {
-        const close = p.indexOf('"', i + 1);
-        if (close === -1) return false;
-        if (which !== 0) value = p.slice(i + 1, close);
+      i = skipLws(b, i + 1, n);
+      if (i < n && b[i] === 34) {
+        let close = i + 1;
+        while (close < n && b[close] !== 34) close++;
+        if (close >= n) return false;
+        if (which !== 0) value = text.slice(i + 1, close);
         i = close + 1;
       } else {
         const s2 = i;
         // token, or an IPv6 reference for received=
-        while (i < n && (isTokenCharCode(p.charCodeAt(i)) || p.charCodeAt(i) === 58 || p.charCodeAt(i) === 91 || p.charCodeAt(i) === 93)) i++;
+        while (i < n && (isTokenCharCode(b[i]!) || b[i] === 58 || b[i] === 91 || b[i] === 93)) i++;
         if (i === s2) return false;
-        if (which !== 0) value = p.slice(s2, i);
+        if (which !== 0) value = text.slice(s2, i);
       }
-      while (i < n && (p.charCodeAt(i) === 32 || p.charCodeAt(i) === 9)) i++;
+      i = skipLws(b, i, n);
     }
     if (which !== 0 && (seen & which) === 0) {
       seen |= which;
@@ -362,12 +261,12 @@ function scanViaParams(p: string, via: Via): boolean {
 }
 
 /** 1, 2 or 4 for branch, rport, received (ASCII case-insensitive), 0 for any other name. */
-function viaParamBit(p: string, s: number, e: number): number {
+function viaParamBit(b: Uint8Array, s: number, e: number): number {
   const len = e - s;
   const name = len === 6 ? 'branch' : len === 5 ? 'rport' : len === 8 ? 'received' : '';
   if (name === '') return 0;
   for (let k = 0; k < len; k++) {
-    let c = p.charCodeAt(s + k);
+    let c = b[s + k]!;
     if (c >= 65 && c <= 90) c |= 32;
     if (c !== name.charCodeAt(k)) return 0;
   }
