@@ -111,7 +111,10 @@ export function withoutFirstValues(v: string, drop: number, displayName: string)
 
 /** Header line of h with its first value replaced. */
 export function withFirstValue(msg: SipMessage, h: HeaderField, first: string, displayName: string): string {
-  const values = splitList(msg.value(h));
+  const v = msg.value(h);
+  // One value on the line, the usual case (every 100 Trying copies such a Via): no split.
+  if (topLevelComma(v, 0) === -1) return `${displayName}: ${first}`;
+  const values = splitList(v);
   values[0] = first;
   return `${displayName}: ${values.join(', ')}`;
 }
