@@ -46,24 +46,28 @@ const KNOWN_KINDS: readonly string[] = [
 ];
 const OTHER_KIND = 'other';
 
-/** Per-label totals. Pre-filled so that the hot path is one get and one set, no allocation. */
+/**
+ * Per-label totals. Pre-filled with one counter object per label, so that the hot path is one
+ * Map lookup (a get and a set were two, for each of the ~20 messages of a call) and no
+ * allocation.
+ */
 class LabelCounts {
-  private readonly counts = new Map<string, number>();
+  private readonly counts = new Map<string, { n: number }>();
   private other = 0;
 
   constructor() {
-    for (const k of KNOWN_KINDS) this.counts.set(k, 0);
+    for (const k of KNOWN_KINDS) this.counts.set(k, { n: 0 });
   }
 
   bump(label: string): void {
-    const n = this.counts.get(label);
-    if (n === undefined) this.other++;
-    else this.counts.set(label, n + 1);
+    const c = this.counts.get(label);
+    if (c === undefined) this.other++;
+    else c.n++;
   }
 
   /** Non-zero totals only: a series appears once something was seen, like a plain Counter. */
   *entries(): IterableIterator<[string, number]> {
-    for (const [k, n] of this.counts) if (n > 0) yield [k, n];
+    for (const [k, c] of this.counts) if (c.n > 0) yield [k, c.n];
     if (this.other > 0) yield [OTHER_KIND, this.other];
   }
 }
