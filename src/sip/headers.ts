@@ -73,7 +73,8 @@ export interface Via {
  * One via-parm: "SIP/2.0/UDP host:port;params" (RFC 3261 §20.42).
  *
  * There is one Via parser, over bytes (viaAt): every message's top Via is read straight from
- * the message (topVia), where a byte load is much cheaper than charCodeAt on a substring. A
+ * the message (topVia); charCodeAt on a substring checks the string's representation on
+ * every read. A
  * Via given as a string (another Via line, or one of a non-ASCII message) is copied into
  * bytes first; a character above U+00FF becomes 0xFF, which, like it, is neither a token
  * character nor a delimiter.
