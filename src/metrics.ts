@@ -7,6 +7,7 @@
  * times a second, so the cost belongs to the scrape.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { KNOWN_METHODS } from './sip/methods.js';
 
 export type CallOutcome = 'answered' | 'busy_on_busy' | 'no_answer' | 'cancelled' | 'declined' | 'unavailable';
 
@@ -39,11 +40,7 @@ export interface SipMetrics {
  * open set would let anyone create one time series per random method name (unbounded memory in
  * us and in Prometheus); everything else is counted as "other".
  */
-const KNOWN_KINDS: readonly string[] = [
-  'INVITE', 'ACK', 'BYE', 'CANCEL', 'REGISTER', 'OPTIONS', 'INFO', 'UPDATE', 'PRACK',
-  'SUBSCRIBE', 'NOTIFY', 'REFER', 'MESSAGE', 'PUBLISH',
-  '1xx', '2xx', '3xx', '4xx', '5xx', '6xx',
-];
+const KNOWN_KINDS: readonly string[] = [...KNOWN_METHODS, '1xx', '2xx', '3xx', '4xx', '5xx', '6xx'];
 const OTHER_KIND = 'other';
 
 /**
@@ -165,20 +162,18 @@ export function createMetrics(source: MetricsSource): { registry: Registry; sip:
   return { registry, sip };
 }
 
-const STATUS_KINDS = [OTHER_KIND, '1xx', '2xx', '3xx', '4xx', '5xx', '6xx'];
-
-/** The `kind` label of a received response: a constant string (no template string to hash per message). */
-export function statusKind(status: number): string {
-  return STATUS_KINDS[Math.floor(status / 100)] ?? OTHER_KIND;
-}
-
-/** KNOWN_KINDS by first byte, for outgoingKind: its constant label strings, nothing decoded. */
+/** KNOWN_KINDS by first byte, for outgoingKind and statusKind: constant label strings, nothing decoded. */
 const STATUS_BY_DIGIT = new Map<number, string>();
 const METHODS_BY_FIRST = new Map<number, string[]>();
 for (const k of KNOWN_KINDS) {
   const c = k.charCodeAt(0);
   if (k.endsWith('xx')) STATUS_BY_DIGIT.set(c, k);
   else METHODS_BY_FIRST.set(c, [...(METHODS_BY_FIRST.get(c) ?? []), k]);
+}
+
+/** The `kind` label of a received response: a constant string (no template string to hash per message). */
+export function statusKind(status: number): string {
+  return STATUS_BY_DIGIT.get(48 + Math.floor(status / 100)) ?? OTHER_KIND;
 }
 
 /**

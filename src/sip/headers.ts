@@ -85,11 +85,7 @@ export function parseVia(v: string): Via | undefined {
     const c = v.charCodeAt(i);
     b[i] = c > 255 ? 255 : c;
   }
-  let first = 0;
-  while (first < v.length && (b[first] === 32 || b[first] === 9)) first++;
-  let n = v.length;
-  while (n > first && (b[n - 1] === 32 || b[n - 1] === 9)) n--;
-  return viaAt(b, v, first, n);
+  return viaAt(b, v, 0, v.length);
 }
 
 /**
@@ -107,29 +103,29 @@ export function topVia(msg: SipMessage): Via | undefined {
   const text = msg.asciiText();
   if (text !== null) {
     const b = msg.raw;
-    const end = h.valueEnd;
-    let first = h.valueStart;
-    while (first < end && (b[first] === 32 || b[first] === 9)) first++;
-    let n = first;
+    let n = h.valueStart;
     let simple = true;
-    for (; n < end; n++) {
+    let blank = true; // an empty first element ("Via: , x") is skipped by firstValue, as splitList does
+    for (; n < h.valueEnd; n++) {
       const c = b[n]!;
       if (c === 44) break; // the first value ends at the first comma
       if (c === 34 || c === 60 || c === 62 || (c < 32 && c !== 9)) {
         simple = false;
         break;
       }
+      if (c !== 32 && c !== 9) blank = false;
     }
-    while (n > first && (b[n - 1] === 32 || b[n - 1] === 9)) n--;
-    // An empty first element ("Via: , x") is skipped by firstValue, as splitList does.
-    if (simple && n > first) return viaAt(b, text, first, n);
+    if (simple && !blank) return viaAt(b, text, h.valueStart, n);
   }
   const value = msg.firstValue('via');
   return value === undefined ? undefined : parseVia(value);
 }
 
-/** The via-parm in b[first, n), trimmed; text holds the same characters at the same offsets. */
-function viaAt(b: Uint8Array, text: string, first: number, n: number): Via | undefined {
+/** The via-parm in b[start, end), LWS around it ignored; text holds the same characters at the same offsets. */
+function viaAt(b: Uint8Array, text: string, start: number, end: number): Via | undefined {
+  const first = skipLws(b, start, end);
+  let n = end;
+  while (n > first && (b[n - 1] === 32 || b[n - 1] === 9)) n--;
   let i = first;
   // sent-protocol = protocol-name SLASH protocol-version SLASH transport, LWS allowed around '/'
   let s = i;

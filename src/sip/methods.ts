@@ -4,11 +4,14 @@
  * (metrics, transaction keys) hashes it again. The methods of RFC 3261 and its common
  * extensions resolve to one constant each, whose hash V8 computed once.
  */
-const KNOWN = ['INVITE', 'ACK', 'BYE', 'CANCEL', 'REGISTER', 'OPTIONS', 'INFO', 'UPDATE', 'PRACK', 'SUBSCRIBE', 'NOTIFY', 'REFER', 'MESSAGE', 'PUBLISH'];
+export const KNOWN_METHODS: readonly string[] = [
+  'INVITE', 'ACK', 'BYE', 'CANCEL', 'REGISTER', 'OPTIONS', 'INFO', 'UPDATE', 'PRACK',
+  'SUBSCRIBE', 'NOTIFY', 'REFER', 'MESSAGE', 'PUBLISH',
+];
 
 /** Candidates by length (all known methods are 3 to 9 characters long). */
 const BY_LENGTH: (string[] | undefined)[] = [];
-for (const m of KNOWN) (BY_LENGTH[m.length] ??= []).push(m);
+for (const m of KNOWN_METHODS) (BY_LENGTH[m.length] ??= []).push(m);
 
 /** The shared constant for s[start, end) when it is a known method (case-sensitive, §7.1). */
 export function knownMethod(s: string, start: number, end: number): string | undefined {

@@ -2,8 +2,8 @@
  * RFC 3261 §17 timer values and one timer queue for all transactions.
  *
  * A busy proxy has tens of thousands of transactions, each with two or three timers; one
- * setTimeout per timer is a lot of libuv handles. Instead a binary heap of deadlines drives a
- * single setTimeout armed for the earliest one.
+ * setTimeout per timer is a lot of libuv handles. Instead one binary heap holds the deadlines
+ * and one interval looks for due ones (below).
  *
  * Every finished call leaves several timers running for 32 s (Timers D, J, L, M), so what one
  * timer costs is paid thousands of times over and, surviving two scavenges, in every full GC:

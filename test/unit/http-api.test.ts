@@ -389,3 +389,10 @@ t.test('outgoingKind: the label of an outgoing message from its first bytes', as
   t.equal(k('INVITEX sip:a@b SIP/2.0\r\n'), 'INVITEX', 'a longer method is not mistaken for a known one');
   t.equal(k('FOO sip:a@b SIP/2.0\r\n'), 'FOO');
 });
+
+t.test('statusKind: the label of a received response, one per status class', async (t) => {
+  const { statusKind } = await import('../../src/metrics.js');
+  t.same([100, 183, 200, 302, 486, 503, 603, 699].map(statusKind), ['1xx', '1xx', '2xx', '3xx', '4xx', '5xx', '6xx', '6xx']);
+  t.equal(statusKind(99), 'other', 'outside 100-699 (the parser never passes one)');
+  t.equal(statusKind(700), 'other');
+});
