@@ -7,9 +7,15 @@
  * pending buffer on every line. Here a line costs an array push; the join copies each byte
  * once. Logging pino lines to /dev/null in a loop: about 2.1 µs per line through this, 3.0 µs
  * through sonic-boom's buffering (same machine, same run).
+ *
+ * The batch goes out as bytes (sonic-boom with contentMode 'buffer'): handed a string,
+ * sonic-boom 4 encodes it for the write and then, once written, encodes it into a Buffer a
+ * second time only to learn how much is left (releaseWritingBuf). That second copy of every
+ * batch was about 65,000 instructions per one-second batch under callgrind at 10 calls a
+ * second.
  */
 export interface LineWriter {
-  write(data: string): unknown;
+  write(data: Buffer): unknown;
   flushSync(): void;
 }
 
@@ -41,7 +47,7 @@ export class LineBatcher {
     if (lines.length === 0) return;
     this.lines = [];
     this.size = 0;
-    this.out.write(lines.length === 1 ? lines[0]! : lines.join(''));
+    this.out.write(Buffer.from(lines.length === 1 ? lines[0]! : lines.join(''), 'utf8'));
   }
 
   /** Everything, now: for exit and fatal errors. */

@@ -211,18 +211,44 @@ export function hasTag(v: string): boolean {
 export function stripTopVia(res: SipMessage): Buffer {
   const via = res.field('via');
   if (via === undefined) return res.raw;
-  // Usually the top Via is a line of its own, which simply goes: the response is the bytes
-  // before and after that line (every response relayed takes this path). Only a combined
-  // line ("Via: a, b") or a message without Content-Length (it must get one) is rewritten.
-  const edit = withoutFirstValues(res.value(via), 1, 'Via');
-  if (edit === null && res.raw[via.end - 1] === 10 && res.field('content-length') !== undefined) {
-    const raw = res.raw;
-    let s0 = 0; // CRLFs before the start line (RFC 3261 §7.5) are not relayed
-    while (raw[s0] === 13 || raw[s0] === 10) s0++;
-    const out = Buffer.allocUnsafe(raw.length - s0 - (via.end - via.start));
-    raw.copy(out, 0, s0, via.start);
-    raw.copy(out, via.start - s0, via.end);
-    return out;
+  const raw = res.raw;
+  // Nearly always the response is relayed as its bytes minus those of our Via: the whole line
+  // when our Via has a line of its own, else our value with the comma and LWS after it
+  // ("Via: ours, theirs" -> "Via: theirs": SIPp and some phones send the Vias on one line).
+  // Only a line whose first value needs the list syntax (quotes, angle brackets, a folded line,
+  // an empty element) or a message without Content-Length (it must get one) is rewritten.
+  if (raw[via.end - 1] === 10 && res.field('content-length') !== undefined) {
+    const e = via.valueEnd;
+    let i = via.valueStart;
+    let c = 0;
+    while (i < e) {
+      c = raw[i]!;
+      if (c === 44 || c === 34 || c === 60 || c === 62 || c < 32) break;
+      i++;
+    }
+    let cutStart = -1;
+    let cutEnd = -1;
+    if (i === e) {
+      cutStart = via.start;
+      cutEnd = via.end;
+    } else if (c === 44 && i > via.valueStart) {
+      let j = i + 1;
+      while (j < e && (raw[j] === 32 || raw[j] === 9)) j++;
+      const next = raw[j]!;
+      if (j < e && next !== 44 && next >= 32) {
+        cutStart = via.valueStart;
+        cutEnd = j;
+      }
+    }
+    if (cutStart !== -1) {
+      let s0 = 0; // CRLFs before the start line (RFC 3261 §7.5) are not relayed
+      while (raw[s0] === 13 || raw[s0] === 10) s0++;
+      const out = Buffer.allocUnsafe(raw.length - s0 - (cutEnd - cutStart));
+      raw.copy(out, 0, s0, cutStart);
+      raw.copy(out, cutStart - s0, cutEnd);
+      return out;
+    }
   }
+  const edit = withoutFirstValues(res.value(via), 1, 'Via');
   return rewrite(res, `SIP/2.0 ${res.status} ${res.reason}`, '', new Map([[via, edit]]), '', res.isAscii);
 }

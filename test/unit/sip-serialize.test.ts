@@ -133,6 +133,39 @@ t.test('stripTopVia', async (t) => {
   t.match(noLength, /Content-Length: 0\r\n\r\n$/);
 });
 
+t.test('stripTopVia: the remaining Vias are the received ones minus the first, whatever the line layout', async (t) => {
+  // Fast path (bytes cut out) and rewrite path must agree with the list syntax: the Vias after
+  // stripping are exactly values('via').slice(1) of the received response.
+  const first = ['SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-sb1.1', 'SIP/2.0/UDP us;branch="z9hG4bK,q"', 'SIP/2.0/UDP\tus;branch=z9hG4bK-t'];
+  const layouts = [
+    (a: string) => `Via: ${a}, SIP/2.0/UDP c1;branch=z9hG4bK-c1\r\n`,
+    (a: string) => `Via: ${a}  ,\t SIP/2.0/UDP c1;branch=z9hG4bK-c1 , SIP/2.0/UDP c2;branch=z9hG4bK-c2\r\n`,
+    (a: string) => `Via: ${a},SIP/2.0/UDP c1;branch=z9hG4bK-c1\r\nv: SIP/2.0/UDP c2;branch=z9hG4bK-c2\r\n`,
+    (a: string) => `Via: ${a}\r\nVia: SIP/2.0/UDP c1;branch=z9hG4bK-c1\r\n`,
+    (a: string) => `Via: ${a},\r\n SIP/2.0/UDP c1;branch=z9hG4bK-c1\r\n`, // folded after the comma
+    (a: string) => `Via: , ${a}, SIP/2.0/UDP c1;branch=z9hG4bK-c1\r\n`, // empty first element
+    (a: string) => `Via: ${a},\r\n`, // trailing comma
+  ];
+  let n = 0;
+  for (const a of first) {
+    for (const layout of layouts) {
+      for (const length of [true, false]) {
+        const text = `SIP/2.0 180 Ringing\r\n${layout(a)}Call-ID: x\r\n${length ? 'Content-Length: 0\r\n' : ''}\r\n`;
+        const before = parse(text);
+        const after = parse(stripTopVia(before));
+        t.same(after.values('via'), before.values('via').slice(1), JSON.stringify(text));
+        t.equal(after.header('call-id'), 'x');
+        t.equal(after.header('content-length'), '0', 'Content-Length present (added when missing)');
+        n++;
+      }
+    }
+  }
+  t.equal(n, 42);
+  // The cut keeps the bytes of what remains on the line as received.
+  const kept = stripTopVia(parse('SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK-a ,  SIP/2.0/UDP b;branch=z9hG4bK-b ,c\r\nContent-Length: 0\r\n\r\n'));
+  t.equal(kept.toString(), 'SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP b;branch=z9hG4bK-b ,c\r\nContent-Length: 0\r\n\r\n');
+});
+
 t.test('withFirstValue / withoutFirstValues', async (t) => {
   const m = parse(RES);
   const via = m.field('via')!;
