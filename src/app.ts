@@ -5,6 +5,7 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { InfoLine } from './log/info-line.js';
+import { jsonString, partiesJson } from './json-text.js';
 import { CallTracker } from './calls/tracker.js';
 import { removedDevices } from './config/diff.js';
 import type { Config } from './config/types.js';
@@ -47,7 +48,11 @@ export class App {
     this.location = new LocationService(this.persistence);
     const endedLine = new InfoLine(log);
     this.calls = new CallTracker(this.persistence, Date.now, {
-      ended: (call, why) => endedLine.write({ callId: call.callId, parties: call.parties, why, msg: 'call ended' }),
+      ended: (call, why) => {
+        if (endedLine.enabled) {
+          endedLine.write(`"callId":${jsonString(call.callId)},"parties":${partiesJson(call.parties)},"why":"${why}","msg":"call ended"`);
+        }
+      },
     });
     this.metrics = createMetrics({
       registeredDevices: () => this.location.registeredDevices(),

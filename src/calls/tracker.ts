@@ -3,6 +3,7 @@
  * which extensions are in a confirmed call. The tracker is the only writer of the per-extension
  * counters the Busy-on-Busy decision reads.
  */
+import { activeCallJson } from '../json-text.js';
 import { ownString } from '../state/own.js';
 import type { ActiveCall, CallParty, Persistence } from '../state/types.js';
 
@@ -56,7 +57,7 @@ export class CallTracker {
       expiresAt: startedAt + maxDurationSec * 1000,
     };
     this.insert(call);
-    this.persistence.put('call', call.id, call); // call.id: owned, the key lives as long as the call
+    this.persistence.put('call', call.id, call, activeCallJson(call)); // call.id: owned, the key lives as long as the call
     return call;
   }
 

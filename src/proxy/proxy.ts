@@ -25,6 +25,7 @@ import type { ServerTransaction } from '../transaction/server.js';
 import type { Endpoint, LocalAddress, Transports } from '../transport/transports.js';
 import { Fork, type BranchReport, type BranchTarget, type CallOutcomeName, type ForkHost, type ForkOptions } from './fork.js';
 import { InfoLine } from '../log/info-line.js';
+import { branchesJson, jsonString } from '../json-text.js';
 import { RateLimitedLog } from '../log/rate-limited-log.js';
 
 const ALLOW = 'Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO, PRACK, NOTIFY, REFER, MESSAGE';
@@ -277,15 +278,12 @@ export class Proxy {
     const logCall = (outcome: CallOutcomeName, status: number, branches: readonly BranchReport[] = []): void => {
       if (req.method !== 'INVITE') return;
       this.d.metrics.callOutcome(metricOutcome(outcome));
-      this.callLine.write({
-        callId: inc.callId,
-        extension: ext?.number ?? number,
-        from: caller?.device ?? trunk?.name ?? '',
-        outcome,
-        status,
-        branches,
-        msg: 'call outcome',
-      });
+      if (!this.callLine.enabled) return;
+      const from = caller?.device ?? trunk?.name ?? '';
+      this.callLine.write(
+        `"callId":${jsonString(inc.callId)},"extension":${jsonString(ext?.number ?? number)},"from":${jsonString(from)},` +
+          `"outcome":"${outcome}","status":${status},"branches":${branchesJson(branches)},"msg":"call outcome"`,
+      );
     };
     if (ext) {
       if (req.method === 'INVITE' && decideNewCall(this.d.directory.busyOnBusy(ext.number), this.d.calls.activeFor(ext.number)) === 'busy') {
@@ -515,7 +513,7 @@ export class Proxy {
    */
   private isLoop(inc: Incoming): boolean {
     // Only a request that already passed a proxy can have looped: most have one Via.
-    if (!inc.req.hasSeveral('via')) return false;
+    if (!inc.req.hasSeveral('via', inc.via.alone)) return false;
     const viaValues = inc.req.values('via');
     const mark = this.branchPrefix + loopHash(inc) + '.';
     for (let i = 1; i < viaValues.length; i++) {

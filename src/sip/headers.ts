@@ -67,6 +67,12 @@ export interface Via {
   /** "" when rport is a flag, undefined when absent. */
   rport: string | undefined;
   received: string | undefined;
+  /**
+   * Set by topVia: the first Via header line holds this value alone (no comma after it). Then
+   * "does the message carry more than one Via" is a comparison of header names, without a
+   * second scan of the line for a comma.
+   */
+  alone: boolean;
 }
 
 /**
@@ -115,7 +121,11 @@ export function topVia(msg: SipMessage): Via | undefined {
       }
       if (c !== 32 && c !== 9) blank = false;
     }
-    if (simple && !blank) return viaAt(b, text, h.valueStart, n);
+    if (simple && !blank) {
+      const via = viaAt(b, text, h.valueStart, n);
+      if (via !== undefined) via.alone = n === h.valueEnd;
+      return via;
+    }
   }
   const value = msg.firstValue('via');
   return value === undefined ? undefined : parseVia(value);
@@ -190,6 +200,7 @@ function viaAt(b: Uint8Array, text: string, start: number, end: number): Via | u
     branch: '',
     rport: undefined,
     received: undefined,
+    alone: false,
   };
   return i === n || scanViaParams(b, text, i, n, via) ? via : undefined;
 }

@@ -134,8 +134,11 @@ export class SipMessage {
     return first !== '' ? first : this.values(name)[0];
   }
 
-  /** More than one value of a list header (several lines, or a comma in the first). */
-  hasSeveral(name: string): boolean {
+  /**
+   * More than one value of a list header (several lines, or a comma in the first).
+   * firstAlone: the caller already knows the first line holds one value (Via.alone).
+   */
+  hasSeveral(name: string, firstAlone = false): boolean {
     let lines = 0;
     let first: HeaderField | undefined;
     for (const h of this.headers) {
@@ -143,7 +146,7 @@ export class SipMessage {
       if (++lines > 1) return true;
       first = h;
     }
-    return first !== undefined && topLevelComma(this.value(first), 0) !== -1;
+    return first !== undefined && !firstAlone && topLevelComma(this.value(first), 0) !== -1;
   }
 
   /** Every header line of that name, in order. */

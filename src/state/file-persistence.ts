@@ -31,6 +31,7 @@ import {
 import { readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Persistence } from './types.js';
+import { jsonString } from '../json-text.js';
 
 export interface PersistenceLogger {
   warn(obj: object, msg: string): void;
@@ -140,14 +141,14 @@ export class FilePersistence implements Persistence {
     return this.copyState();
   }
 
-  put(kind: string, key: string, value: unknown): void {
+  put(kind: string, key: string, value: unknown, json?: string): void {
     if (!this.writable()) return;
     // The journal line is serialized now, not at flush time.
-    const v = JSON.stringify(value) ?? 'null';
+    const v = json ?? JSON.stringify(value) ?? 'null';
     let m = this.state.get(kind);
     if (m === undefined) this.state.set(kind, (m = new Map()));
     m.set(key, value);
-    this.pending.push(`{"k":${JSON.stringify(kind)},"key":${JSON.stringify(key)},"v":${v}}`);
+    this.pending.push(`{"k":${jsonString(kind)},"key":${jsonString(key)},"v":${v}}`);
     this.scheduleFlush();
   }
 
@@ -156,7 +157,7 @@ export class FilePersistence implements Persistence {
     // The memory copy is complete after load(), so an unknown key has nothing to delete on
     // disk either: skip the record.
     if (this.state.get(kind)?.delete(key) !== true) return;
-    this.pending.push(`{"k":${JSON.stringify(kind)},"key":${JSON.stringify(key)},"d":1}`);
+    this.pending.push(`{"k":${jsonString(kind)},"key":${jsonString(key)},"d":1}`);
     this.scheduleFlush();
   }
 

@@ -6,7 +6,7 @@ export class MemoryPersistence implements Persistence {
     return new Map();
   }
 
-  put(_kind: string, _key: string, _value: unknown): void {}
+  put(_kind: string, _key: string, _value: unknown, _json?: string): void {}
 
   del(_kind: string, _key: string): void {}
 

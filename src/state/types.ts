@@ -46,7 +46,8 @@ export interface ActiveCall {
  */
 export interface Persistence {
   load(): Promise<Map<string, Map<string, unknown>>>;
-  put(kind: string, key: string, value: unknown): void;
+  /** json: the value as JSON text when the caller has it written already (json-text.ts). */
+  put(kind: string, key: string, value: unknown, json?: string): void;
   del(kind: string, key: string): void;
   /** Flush what is pending and release resources. */
   close(): Promise<void>;

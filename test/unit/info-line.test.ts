@@ -1,6 +1,7 @@
 import t from 'tap';
 import { pino } from 'pino';
 import { InfoLine } from '../../src/log/info-line.js';
+import { branchesJson, jsonString } from '../../src/json-text.js';
 
 function recorder(): { lines: string[]; write(s: string): void } {
   const lines: string[] = [];
@@ -22,7 +23,12 @@ t.test('an info line reads exactly as pino writes it, bindings included', async 
     ],
   };
   log.info(fields, 'call outcome');
-  new InfoLine(log).write({ ...fields, msg: 'call outcome' });
+  const line = new InfoLine(log);
+  t.equal(line.enabled, true);
+  line.write(
+    `"callId":${jsonString(fields.callId)},"extension":${jsonString(fields.extension)},"from":${jsonString(fields.from)},` +
+      `"outcome":"${fields.outcome}","status":${fields.status},"branches":${branchesJson(fields.branches)},"msg":"call outcome"`,
+  );
   t.equal(out.lines.length, 2);
   t.ok(out.lines.every((l) => l.endsWith('}\n') && l.indexOf('\n') === l.length - 1), 'one line each');
   const [viaPino, ours] = out.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -36,10 +42,11 @@ t.test('an info line reads exactly as pino writes it, bindings included', async 
 t.test('an info line respects the level', async (t) => {
   const out = recorder();
   const log = pino({ level: 'warn' }, out);
-  new InfoLine(log).write({ callId: 'x', msg: 'call ended' });
+  t.equal(new InfoLine(log).enabled, false);
+  new InfoLine(log).write('"callId":"x","msg":"call ended"');
   t.same(out.lines, [], 'nothing below the configured level');
   log.level = 'info';
-  new InfoLine(log).write({ callId: 'x', msg: 'call ended' });
+  new InfoLine(log).write('"callId":"x","msg":"call ended"');
   t.equal(out.lines.length, 1, 'written once the level allows it');
   t.equal((JSON.parse(out.lines[0]!) as { level: number }).level, 30);
 });

@@ -75,6 +75,7 @@ t.test('parseVia', async (t) => {
     branch: 'z9hG4bK1',
     rport: '',
     received: undefined,
+    alone: false,
   });
   t.match(parseVia('sip/2.0/tcp Host.Example.COM;rport=5070;received=192.0.2.1;branch=z9hG4bKx'), {
     transport: 'TCP',

@@ -1,0 +1,43 @@
+import t from 'tap';
+import { activeCallJson, branchesJson, jsonString, partiesJson } from '../../src/json-text.js';
+import type { ActiveCall } from '../../src/state/types.js';
+
+t.test('jsonString writes what JSON.stringify writes', async (t) => {
+  const samples = [
+    '', 'a', '443-1173@127.0.0.61', 'c1@"quoted"\\', 'tab\there', 'nl\nx', '\u0000', '\u001f', '\u007f', 'ü', 'Grüße',
+    '\u2028\u2029', '😀', '\ud83d', 'x\ude00y', 'a"b', 'back\\slash', '</script>',
+  ];
+  for (const s of samples) t.equal(jsonString(s), JSON.stringify(s), JSON.stringify(s));
+  // Every code unit, alone and between ordinary characters.
+  let bad = 0;
+  for (let c = 0; c < 0x10000; c++) {
+    const s = `ab${String.fromCharCode(c)}cd`;
+    if (jsonString(s) !== JSON.stringify(s) && bad++ < 5) t.fail(`code unit ${c.toString(16)}`);
+  }
+  t.equal(bad, 0, 'all 65,536 code units');
+});
+
+t.test('record writers match JSON.stringify of the same objects', async (t) => {
+  const call: ActiveCall = {
+    id: 'c1@h;"t1";t2',
+    callId: 'c1@h',
+    fromTag: '"t1"',
+    toTag: 't2',
+    parties: [
+      { extension: '200', device: 'anna-desk', direction: 'inbound' },
+      { extension: '100', device: 'Jürgen\\', direction: 'outbound' },
+    ],
+    startedAt: 1795874119433,
+    expiresAt: 1795888519433,
+  };
+  t.equal(activeCallJson(call), JSON.stringify(call));
+  t.same(JSON.parse(activeCallJson(call)), call, 'reads back as the same call');
+  t.equal(activeCallJson({ ...call, parties: [] }), JSON.stringify({ ...call, parties: [] }));
+  t.equal(partiesJson(call.parties), JSON.stringify(call.parties));
+  const branches = [
+    { device: 'desk', status: 200, cancelled: false },
+    { device: 'soft"x', status: 0, cancelled: true },
+  ];
+  t.equal(branchesJson(branches), JSON.stringify(branches));
+  t.equal(branchesJson([]), '[]');
+});
