@@ -13,7 +13,7 @@ import { decideNewCall } from '../policy/busy-on-busy.js';
 import type { Authenticator } from '../registrar/authenticator.js';
 import type { LocationService } from '../registrar/location.js';
 import type { Registrar } from '../registrar/registrar.js';
-import { parseCSeq, parseNameAddr, parseVia, tagOf, topVia, type Via } from '../sip/headers.js';
+import { parseCSeq, parseNameAddr, parseVia, responseBranch, tagOf, topVia, type Via } from '../sip/headers.js';
 import { countValues, isAsciiString, type HeaderField, type SipMessage } from '../sip/message.js';
 import { isOtherVersion, parseMessage } from '../sip/parser.js';
 import { buildResponse, rewrite, stripTopVia, withFirstValue, withoutFirstValues } from '../sip/serialize.js';
@@ -526,14 +526,14 @@ export class Proxy {
   // ---------------------------------------------------------------- responses
 
   private onResponse(res: SipMessage): void {
-    const via = topVia(res);
-    if (!via) return;
+    const branch = responseBranch(res);
+    if (branch === undefined) return;
     const cseq = parseCSeq(res.header('cseq'));
     if (!cseq) return;
-    const tx = this.layer.findClient(via.branch, cseq.method);
+    const tx = this.layer.findClient(branch, cseq.method);
     if (tx) return tx.receive(res);
     // No transaction (it ended): a late 2xx to an INVITE still goes upstream (§16.7 step 10 / RFC 6026).
-    if (res.status >= 200 && res.status < 300 && cseq.method === 'INVITE' && via.branch.startsWith(this.branchPrefix)) {
+    if (res.status >= 200 && res.status < 300 && cseq.method === 'INVITE' && branch.startsWith(this.branchPrefix)) {
       const next = res.values('via')[1];
       const up = next ? parseVia(next) : undefined;
       if (up) this.sendTo(responseTarget(up), stripTopVia(res));

@@ -131,6 +131,42 @@ export function topVia(msg: SipMessage): Via | undefined {
   return value === undefined ? undefined : parseVia(value);
 }
 
+/**
+ * The branch of a response's top Via, to match the response to its client transaction
+ * (RFC 3261 §17.1.3); the same as topVia(msg)?.branch wherever topVia reads a Via. That Via is
+ * ours, written by the proxy with ";branch=" in lower case and no LWS, so the branch is found
+ * by searching the first value for ";branch=" instead of parsing the whole Via into an object
+ * (about 5,000 instructions per response under callgrind; responses are two thirds of what a
+ * forking proxy receives). A value with a comma, a quote or another parameter starting with
+ * "b" before it, a non-ASCII message, or a branch not followed by ";", "," or LWS goes to
+ * topVia. Where topVia finds no valid Via this may still return the branch: a response that
+ * names one of our branches is ours to match whatever else its Via says.
+ */
+export function responseBranch(msg: SipMessage): string | undefined {
+  const h = msg.field('via');
+  if (h === undefined) return undefined;
+  const text = msg.asciiText();
+  if (text !== null) {
+    const b = msg.raw;
+    const at = text.indexOf(';branch=', h.valueStart);
+    if (at !== -1 && at < h.valueEnd) {
+      let i = h.valueStart;
+      for (; i < at; i++) {
+        const c = b[i]!;
+        if (c === 44 || c === 34 || (c === 59 && (b[i + 1]! | 32) === 98)) break;
+      }
+      if (i === at) {
+        const s = at + 8;
+        let e = s;
+        while (e < h.valueEnd && isTokenCharCode(b[e]!)) e++;
+        const next = e === h.valueEnd ? 59 : b[e]!;
+        if (e > s && (next === 59 || next === 44 || next === 32 || next === 9)) return text.slice(s, e);
+      }
+    }
+  }
+  return topVia(msg)?.branch;
+}
+
 /** The via-parm in b[start, end), LWS around it ignored; text holds the same characters at the same offsets. */
 function viaAt(b: Uint8Array, text: string, start: number, end: number): Via | undefined {
   const first = skipLws(b, start, end);

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { readFileSync, readdirSync } from 'node:fs';
 import { isOtherVersion, parseDecimal, parseMessage, MAX_MESSAGE_SIZE } from '../../src/sip/parser.js';
 import { splitList, topLevelComma, type SipMessage } from '../../src/sip/message.js';
-import { parseVia, parseCSeq, parseNameAddr, tagOf, topVia } from '../../src/sip/headers.js';
+import { parseVia, parseCSeq, parseNameAddr, responseBranch, tagOf, topVia } from '../../src/sip/headers.js';
 import { parseUri } from '../../src/sip/uri.js';
 import { knownMethod } from '../../src/sip/methods.js';
 
@@ -483,6 +483,7 @@ t.test('topVia (read from the bytes) agrees with parseVia of the first Via value
   let disagree = 0;
   let alone = 0;
   let wrongAlone = 0;
+  let wrongBranch = 0;
   for (const p of protocols)
     for (const h of hosts)
       for (const port of ports)
@@ -502,6 +503,10 @@ t.test('topVia (read from the bytes) agrees with parseVia of the first Via value
                 alone++;
                 if (topLevelComma(r.msg.value(r.msg.field('via')!), 0) !== -1 && wrongAlone++ < 5) t.fail(`alone claimed: ${JSON.stringify(raw)}`);
               }
+              // responseBranch (the response path's shortcut) agrees wherever topVia reads a Via.
+              if (got !== undefined && responseBranch(r.msg) !== got.branch && wrongBranch++ < 5) {
+                t.fail(`responseBranch ${JSON.stringify(responseBranch(r.msg))} vs ${JSON.stringify(got.branch)}: ${JSON.stringify(raw)}`);
+              }
               const gotFields = got && { ...got, alone: false };
               if (JSON.stringify(gotFields) !== JSON.stringify(expected)) {
                 if (disagree++ < 5) t.fail(`${JSON.stringify(raw)}: ${JSON.stringify(got)} vs ${JSON.stringify(expected)}`);
@@ -510,6 +515,7 @@ t.test('topVia (read from the bytes) agrees with parseVia of the first Via value
   t.ok(n > 40_000, `${n} messages compared`);
   t.equal(disagree, 0, 'no disagreement');
   t.equal(wrongAlone, 0, 'alone only where the first line holds one value');
+  t.equal(wrongBranch, 0, 'responseBranch gives topVia\'s branch');
   t.ok(alone > 2_000, `${alone} first lines seen as holding one value`);
   // The torture messages too (valid or not, where a Via can be read).
   for (const f of readdirSync(TORTURE)) {
@@ -539,4 +545,30 @@ t.test('topVia (read from the bytes) agrees with parseVia of the first Via value
   t.equal(twoLines.msg?.hasSeveral('via', true), true, 'a second Via line counts whatever the first holds');
   t.equal(valid.msg?.hasSeveral('via', true), false);
   t.equal(parseVia('SIP/2.0/UDP a;branch=z9hG4bK1')?.alone, false, 'parseVia does not know the line');
+});
+
+t.test('responseBranch', async (t) => {
+  const res = (via: string) => {
+    const r = parseMessage(Buffer.from(`SIP/2.0 200 OK\r\n${via}\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n`, 'utf8'));
+    if (!r.msg) throw new Error('unparsed');
+    return r.msg;
+  };
+  const cases: [string, string | undefined][] = [
+    ['Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-sb1a2b3c4dq7.1f;rport', 'z9hG4bK-sb1a2b3c4dq7.1f'],
+    ['Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-sb1.1, SIP/2.0/UDP c;branch=z9hG4bK-c', 'z9hG4bK-sb1.1'],
+    ['Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-sb1.1 ;rport', 'z9hG4bK-sb1.1'],
+    ['Via: SIP/2.0/UDP h;BRANCH=z9hG4bK-up', 'z9hG4bK-up'],
+    ['Via: SIP/2.0/UDP h;BRANCH=first;branch=second', 'first'],
+    ['Via: SIP/2.0/UDP h;x="a;branch=fake";branch=real', 'real'],
+    ['Via: SIP/2.0/UDP h;branch = spaced', 'spaced'],
+    ['Via: SIP/2.0/UDP h;rport, SIP/2.0/UDP c;branch=z9hG4bK-second', ''],
+    ['Via: SIP/2.0/UDP h;branch=Jürgen', undefined],
+    ['Via: SIP/2.0/UDP h;branch=z9hG4bK-a@b', undefined], // not a token: not cut short
+    ['Call-ID: x', undefined],
+  ];
+  for (const [via, branch] of cases) {
+    const m = res(via);
+    t.equal(responseBranch(m), branch, via);
+    t.equal(responseBranch(m), topVia(m)?.branch, `${via}: same as topVia`);
+  }
 });
