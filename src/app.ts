@@ -5,7 +5,7 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { InfoLine } from './log/info-line.js';
-import { jsonString, partiesJson } from './json-text.js';
+import { callEndedMembers } from './json-text.js';
 import { CallTracker } from './calls/tracker.js';
 import { removedDevices } from './config/diff.js';
 import type { Config } from './config/types.js';
@@ -49,9 +49,7 @@ export class App {
     const endedLine = new InfoLine(log);
     this.calls = new CallTracker(this.persistence, Date.now, {
       ended: (call, why) => {
-        if (endedLine.enabled) {
-          endedLine.write(`"callId":${jsonString(call.callId)},"parties":${partiesJson(call.parties)},"why":"${why}","msg":"call ended"`);
-        }
+        if (endedLine.enabled) endedLine.write(callEndedMembers(call, why));
       },
     });
     this.metrics = createMetrics({

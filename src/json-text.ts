@@ -1,6 +1,6 @@
 /**
  * JSON text of the fixed-shape records written on every call: the "call outcome" and "call
- * ended" log lines and the journal record of a call.
+ * ended" log lines (their fields, for log/info-line.ts) and the journal record of a call.
  *
  * Why not JSON.stringify: node 20's V8 serializes an object through its generic path, a
  * property lookup per key, about 700 instructions per property under callgrind; with the
@@ -50,4 +50,27 @@ export function branchesJson(branches: readonly { device: string; status: number
     s += `{"device":${jsonString(b.device)},"status":${b.status},"cancelled":${b.cancelled}}`;
   }
   return s + ']';
+}
+
+export interface CallOutcomeFields {
+  callId: string;
+  extension: string;
+  /** The calling device, or the trunk's name. */
+  from: string;
+  outcome: string;
+  status: number;
+  branches: readonly { device: string; status: number; cancelled: boolean }[];
+}
+
+/** The fields of the "call outcome" line, as InfoLine.write takes them. */
+export function callOutcomeMembers(f: CallOutcomeFields): string {
+  return (
+    `"callId":${jsonString(f.callId)},"extension":${jsonString(f.extension)},"from":${jsonString(f.from)},` +
+    `"outcome":${jsonString(f.outcome)},"status":${f.status},"branches":${branchesJson(f.branches)},"msg":"call outcome"`
+  );
+}
+
+/** The fields of the "call ended" line. */
+export function callEndedMembers(call: Pick<ActiveCall, 'callId' | 'parties'>, why: string): string {
+  return `"callId":${jsonString(call.callId)},"parties":${partiesJson(call.parties)},"why":${jsonString(why)},"msg":"call ended"`;
 }

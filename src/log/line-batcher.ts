@@ -1,6 +1,6 @@
 /**
- * pino's destination: log lines collected in an array and handed to the writer as one string
- * per batch (batchLength characters, or whatever the last interval logged).
+ * pino's destination: log lines collected in an array and handed to the writer as one
+ * buffer per batch (batchLength characters, or whatever the last interval logged).
  *
  * Why not sonic-boom's own buffering (minLength): its write() appends each line to a pending
  * string and measures that string with Buffer.byteLength first, which flattens the whole

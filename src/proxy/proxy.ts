@@ -25,7 +25,7 @@ import type { ServerTransaction } from '../transaction/server.js';
 import type { Endpoint, LocalAddress, Transports } from '../transport/transports.js';
 import { Fork, type BranchReport, type BranchTarget, type CallOutcomeName, type ForkHost, type ForkOptions } from './fork.js';
 import { InfoLine } from '../log/info-line.js';
-import { branchesJson, jsonString } from '../json-text.js';
+import { callOutcomeMembers } from '../json-text.js';
 import { RateLimitedLog } from '../log/rate-limited-log.js';
 
 const ALLOW = 'Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO, PRACK, NOTIFY, REFER, MESSAGE';
@@ -279,10 +279,8 @@ export class Proxy {
       if (req.method !== 'INVITE') return;
       this.d.metrics.callOutcome(metricOutcome(outcome));
       if (!this.callLine.enabled) return;
-      const from = caller?.device ?? trunk?.name ?? '';
       this.callLine.write(
-        `"callId":${jsonString(inc.callId)},"extension":${jsonString(ext?.number ?? number)},"from":${jsonString(from)},` +
-          `"outcome":"${outcome}","status":${status},"branches":${branchesJson(branches)},"msg":"call outcome"`,
+        callOutcomeMembers({ callId: inc.callId, extension: ext?.number ?? number, from: caller?.device ?? trunk?.name ?? '', outcome, status, branches }),
       );
     };
     if (ext) {
@@ -388,7 +386,7 @@ export class Proxy {
     if (!tx) {
       // ACK for 2xx is forwarded statelessly; its Via branch derives from the upstream one.
       const via = branchVia(this.d.transports.localFor(dest.transport), `${this.branchPrefix}a${inc.via.branch}`);
-      this.sendTo(dest, rewrite(req, `${req.method} ${req.uri} SIP/2.0`, `Via: ${via}\r\n`, edits, '', req.isAscii));
+      this.sendTo(dest, rewrite(req, `${req.method} ${req.uri} SIP/2.0`, `Via: ${via}\r\n`, edits, req.isAscii));
       return;
     }
     const host = this.branchHost(inc, edits, false);
@@ -472,7 +470,7 @@ export class Proxy {
         if (recordRoute) prepend += self.recordRoute(inc.local, local);
         if (mfLine) prepend += `${mfLine}\r\n`;
         // Our Via and Record-Route name hosts the config validated as IP addresses or host names.
-        return rewrite(req, `${req.method} ${target.uri} SIP/2.0`, prepend, edits, '', req.isAscii && isAsciiString(target.uri));
+        return rewrite(req, `${req.method} ${target.uri} SIP/2.0`, prepend, edits, req.isAscii && isAsciiString(target.uri));
       },
       buildBranchAux(method, target, branchId, to, extra) {
         const via = branchVia(self.d.transports.localFor(target.dest.transport), branchId);

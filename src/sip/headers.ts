@@ -80,8 +80,7 @@ export interface Via {
  *
  * There is one Via parser, over bytes (viaAt): every message's top Via is read straight from
  * the message (topVia); charCodeAt on a substring checks the string's representation on
- * every read. A
- * Via given as a string (another Via line, or one of a non-ASCII message) is copied into
+ * every read. A Via given as a string (another Via line, or one of a non-ASCII message) is copied into
  * bytes first; a character above U+00FF becomes 0xFF, which, like it, is neither a token
  * character nor a delimiter.
  */
@@ -107,25 +106,11 @@ export function topVia(msg: SipMessage): Via | undefined {
   const h = msg.field('via');
   if (h === undefined) return undefined;
   const text = msg.asciiText();
-  if (text !== null) {
-    const b = msg.raw;
-    let n = h.valueStart;
-    let simple = true;
-    let blank = true; // an empty first element ("Via: , x") is skipped by firstValue, as splitList does
-    for (; n < h.valueEnd; n++) {
-      const c = b[n]!;
-      if (c === 44) break; // the first value ends at the first comma
-      if (c === 34 || c === 60 || c === 62 || (c < 32 && c !== 9)) {
-        simple = false;
-        break;
-      }
-      if (c !== 32 && c !== 9) blank = false;
-    }
-    if (simple && !blank) {
-      const via = viaAt(b, text, h.valueStart, n);
-      if (via !== undefined) via.alone = n === h.valueEnd;
-      return via;
-    }
+  const n = text === null ? -1 : msg.firstValueEnd(h);
+  if (n !== -1) {
+    const via = viaAt(msg.raw, text!, h.valueStart, n);
+    if (via !== undefined) via.alone = n === h.valueEnd;
+    return via;
   }
   const value = msg.firstValue('via');
   return value === undefined ? undefined : parseVia(value);

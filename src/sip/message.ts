@@ -135,6 +135,25 @@ export class SipMessage {
   }
 
   /**
+   * End of the first value of header line h, read from the bytes: the offset of its first
+   * comma, or valueEnd. -1 when a plain search for that comma does not do (a quote, an angle
+   * bracket, a control character other than HT, as in a folded line: the list syntax of
+   * topLevelComma is needed) or when the first value is empty ("Via: , x"; valueStart is past
+   * the leading LWS). The top Via of every message is read this way (topVia, stripTopVia).
+   */
+  firstValueEnd(h: HeaderField): number {
+    const b = this.raw;
+    const e = h.valueEnd;
+    let n = h.valueStart;
+    for (; n < e; n++) {
+      const c = b[n]!;
+      if (c === 44) break;
+      if (c === 34 || c === 60 || c === 62 || (c < 32 && c !== 9)) return -1;
+    }
+    return n === h.valueStart ? -1 : n;
+  }
+
+  /**
    * More than one value of a list header (several lines, or a comma in the first).
    * firstAlone: the caller already knows the first line holds one value (Via.alone).
    */

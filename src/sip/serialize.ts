@@ -13,8 +13,8 @@ const CRLF = '\r\n';
 type Edit = string | null;
 
 /**
- * Copy msg with a new start line, lines inserted first, per-header edits, and lines appended
- * before Content-Length. Adds Content-Length when missing (needed when a UDP request goes out
+ * Copy msg with a new start line, lines inserted first and per-header edits. Adds
+ * Content-Length when missing (needed when a UDP request goes out
  * over TCP).
  *
  * ascii: the caller vouches that every text part is ASCII (all taken from an ASCII message,
@@ -28,16 +28,13 @@ export function rewrite(
   startLine: string,
   prepend: string,
   edits: ReadonlyMap<HeaderField, Edit> | undefined,
-  append = '',
   ascii = false,
 ): Buffer {
   // Measured first, then written into one buffer: building it from parts (a Buffer per string
   // and per run, then concat) cost three allocations and a copy per part on every relayed
   // message.
   const head = startLine + CRLF + prepend;
-  let tail = append;
-  if (msg.field('content-length') === undefined) tail += `Content-Length: ${msg.bodyLength}${CRLF}`;
-  tail += CRLF;
+  const tail = msg.field('content-length') === undefined ? `Content-Length: ${msg.bodyLength}${CRLF}${CRLF}` : CRLF;
   const enc = ascii ? 'latin1' : 'utf8';
   const size = textLength(head, ascii) + headerLines(msg, edits, undefined, 0, ascii) + textLength(tail, ascii) + msg.bodyLength;
   const out = Buffer.allocUnsafe(size);
@@ -117,8 +114,10 @@ export function withoutFirstValues(v: string, drop: number, displayName: string)
 
 /** Header line of h with its first value replaced. */
 export function withFirstValue(msg: SipMessage, h: HeaderField, first: string, displayName: string): string {
+  // One value on the line, the usual case (every 100 Trying copies such a Via): no split, and
+  // the old value is not even decoded.
+  if (msg.firstValueEnd(h) === h.valueEnd) return `${displayName}: ${first}`;
   const v = msg.value(h);
-  // One value on the line, the usual case (every 100 Trying copies such a Via): no split.
   if (topLevelComma(v, 0) === -1) return `${displayName}: ${first}`;
   const values = splitList(v);
   values[0] = first;
@@ -225,20 +224,14 @@ export function stripTopVia(res: SipMessage): Buffer {
   // an empty element) or a message without Content-Length (it must get one) is rewritten.
   if (raw[via.end - 1] === 10 && res.field('content-length') !== undefined) {
     const e = via.valueEnd;
-    let i = via.valueStart;
-    let c = 0;
-    while (i < e) {
-      c = raw[i]!;
-      if (c === 44 || c === 34 || c === 60 || c === 62 || c < 32) break;
-      i++;
-    }
+    const n = res.firstValueEnd(via);
     let cutStart = -1;
     let cutEnd = -1;
-    if (i === e) {
+    if (n === e) {
       cutStart = via.start;
       cutEnd = via.end;
-    } else if (c === 44 && i > via.valueStart) {
-      let j = i + 1;
+    } else if (n !== -1) {
+      let j = n + 1; // past the comma and the LWS after it
       while (j < e && (raw[j] === 32 || raw[j] === 9)) j++;
       const next = raw[j]!;
       if (j < e && next !== 44 && next >= 32) {
@@ -256,5 +249,5 @@ export function stripTopVia(res: SipMessage): Buffer {
     }
   }
   const edit = withoutFirstValues(res.value(via), 1, 'Via');
-  return rewrite(res, `SIP/2.0 ${res.status} ${res.reason}`, '', new Map([[via, edit]]), '', res.isAscii);
+  return rewrite(res, `SIP/2.0 ${res.status} ${res.reason}`, '', new Map([[via, edit]]), res.isAscii);
 }

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { pino } from 'pino';
 import { InfoLine } from '../../src/log/info-line.js';
-import { branchesJson, jsonString } from '../../src/json-text.js';
+import { callEndedMembers, callOutcomeMembers } from '../../src/json-text.js';
 
 function recorder(): { lines: string[]; write(s: string): void } {
   const lines: string[] = [];
@@ -25,14 +25,30 @@ t.test('an info line reads exactly as pino writes it, bindings included', async 
   log.info(fields, 'call outcome');
   const line = new InfoLine(log);
   t.equal(line.enabled, true);
-  line.write(
-    `"callId":${jsonString(fields.callId)},"extension":${jsonString(fields.extension)},"from":${jsonString(fields.from)},` +
-      `"outcome":"${fields.outcome}","status":${fields.status},"branches":${branchesJson(fields.branches)},"msg":"call outcome"`,
-  );
+  line.write(callOutcomeMembers(fields));
   t.equal(out.lines.length, 2);
   t.ok(out.lines.every((l) => l.endsWith('}\n') && l.indexOf('\n') === l.length - 1), 'one line each');
   const [viaPino, ours] = out.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
   t.ok(typeof ours!.time === 'number' && Math.abs((ours!.time as number) - Date.now()) < 5000, 'a time in ms');
+  delete viaPino!.time;
+  delete ours!.time;
+  t.same(Object.keys(ours!), Object.keys(viaPino!), 'same keys in the same order');
+  t.same(ours, viaPino);
+});
+
+t.test('the call ended line reads as pino writes it', async (t) => {
+  const out = recorder();
+  const log = pino({ base: { name: 'sipbob' } }, out);
+  const call = {
+    callId: 'c2@h',
+    parties: [
+      { extension: '200', device: 'anna-desk', direction: 'inbound' as const },
+      { extension: '100', device: 'Jürgen "J"', direction: 'outbound' as const },
+    ],
+  };
+  log.info({ callId: call.callId, parties: call.parties, why: 'bye' }, 'call ended');
+  new InfoLine(log).write(callEndedMembers(call, 'bye'));
+  const [viaPino, ours] = out.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
   delete viaPino!.time;
   delete ours!.time;
   t.same(Object.keys(ours!), Object.keys(viaPino!), 'same keys in the same order');
