@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { pino } from 'pino';
 import { InfoLine } from '../../src/log/info-line.js';
 import { callEndedMembers, callOutcomeMembers } from '../../src/json-text.js';
@@ -6,6 +6,18 @@ import { callEndedMembers, callOutcomeMembers } from '../../src/json-text.js';
 function recorder(): { lines: string[]; write(s: string): void } {
   const lines: string[] = [];
   return { lines, write: (s: string) => void lines.push(s) };
+}
+
+/** The two recorded lines (pino's, then ours) are the same but for their time. */
+function sameAsPino(t: Test, lines: string[]): void {
+  t.equal(lines.length, 2);
+  t.ok(lines.every((l) => l.endsWith('}\n') && l.indexOf('\n') === l.length - 1), 'one line each');
+  const [viaPino, ours] = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.ok(typeof ours!.time === 'number' && Math.abs((ours!.time as number) - Date.now()) < 5000, 'a time in ms');
+  delete viaPino!.time;
+  delete ours!.time;
+  t.same(Object.keys(ours!), Object.keys(viaPino!), 'same keys in the same order');
+  t.same(ours, viaPino);
 }
 
 t.test('an info line reads exactly as pino writes it, bindings included', async (t) => {
@@ -26,14 +38,7 @@ t.test('an info line reads exactly as pino writes it, bindings included', async 
   const line = new InfoLine(log);
   t.equal(line.enabled, true);
   line.write(callOutcomeMembers(fields));
-  t.equal(out.lines.length, 2);
-  t.ok(out.lines.every((l) => l.endsWith('}\n') && l.indexOf('\n') === l.length - 1), 'one line each');
-  const [viaPino, ours] = out.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-  t.ok(typeof ours!.time === 'number' && Math.abs((ours!.time as number) - Date.now()) < 5000, 'a time in ms');
-  delete viaPino!.time;
-  delete ours!.time;
-  t.same(Object.keys(ours!), Object.keys(viaPino!), 'same keys in the same order');
-  t.same(ours, viaPino);
+  sameAsPino(t, out.lines);
 });
 
 t.test('the call ended line reads as pino writes it', async (t) => {
@@ -48,11 +53,7 @@ t.test('the call ended line reads as pino writes it', async (t) => {
   };
   log.info({ callId: call.callId, parties: call.parties, why: 'bye' }, 'call ended');
   new InfoLine(log).write(callEndedMembers(call, 'bye'));
-  const [viaPino, ours] = out.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-  delete viaPino!.time;
-  delete ours!.time;
-  t.same(Object.keys(ours!), Object.keys(viaPino!), 'same keys in the same order');
-  t.same(ours, viaPino);
+  sameAsPino(t, out.lines);
 });
 
 t.test('an info line respects the level', async (t) => {
