@@ -5,21 +5,25 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { InfoLine } from './log/info-line.js';
-import { callEndedMembers } from './json-text.js';
+import { callEndedMembers, callOutcomeMembers } from './json-text.js';
+import { Authenticator } from './auth/authenticator.js';
 import { CallTracker } from './calls/tracker.js';
 import { removedDevices } from './config/diff.js';
 import type { Config } from './config/types.js';
 import type { AdminView, CallView, ExtensionView } from './http/view.js';
 import { startHttp, type HttpServer } from './http/server.js';
-import { createMetrics, outgoingKind } from './metrics.js';
+import { createMetrics } from './metrics/metrics.js';
+import type { ProxyEvents } from './proxy/events.js';
+import { Identity } from './proxy/identity.js';
 import { Proxy } from './proxy/proxy.js';
-import { Authenticator } from './registrar/authenticator.js';
 import { LocationService } from './registrar/location.js';
 import { Registrar } from './registrar/registrar.js';
 import { Directory } from './state/directory.js';
 import { FilePersistence } from './state/file-persistence.js';
 import { MemoryPersistence } from './state/memory-persistence.js';
 import type { Persistence } from './state/types.js';
+import { Dispatcher } from './transaction/dispatcher.js';
+import { LocalIds } from './transaction/ids.js';
 import { TransactionLayer } from './transaction/layer.js';
 import { Transports, type Endpoint } from './transport/transports.js';
 
@@ -33,7 +37,7 @@ export class App {
   readonly calls: CallTracker;
   private readonly transports: Transports;
   private readonly layer: TransactionLayer;
-  private readonly proxy: Proxy;
+  private readonly identity = new Identity();
   private http: HttpServer | undefined;
   private sweeper: NodeJS.Timeout | undefined;
   private listening = false;
@@ -52,41 +56,75 @@ export class App {
         if (endedLine.enabled) endedLine.write(callEndedMembers(call, why));
       },
     });
+    const layer = new TransactionLayer((dest, data, onError) => this.send(dest, data, onError));
+    this.layer = layer;
     this.metrics = createMetrics({
       registeredDevices: () => this.location.registeredDevices(),
       contacts: () => this.location.contacts(),
       activeCallsByExtension: () => this.calls.activeByExtension(),
-      transactionsInFlight: () => this.layer.inFlight,
+      transactionsInFlight: () => layer.inFlight,
     });
     const sip = this.metrics.sip;
+    const ids = new LocalIds();
+    const dispatcher = new Dispatcher({ layer, ids, send: (dest, data) => this.send(dest, data), counter: sip, log });
     this.transports = new Transports(config.listen, config.advertise, log.child({ room: 'transport' }), (data, source, local) =>
-      this.proxy.onMessage(data, source, local),
+      dispatcher.onMessage(data, source, local),
     );
-    this.layer = new TransactionLayer((dest, data, onError) => this.send(dest, data, onError));
+    const identity = this.identity;
+    this.refreshIdentity();
     const auth = new Authenticator(this.directory, () => ({
       realm: this.config.domain,
       algorithms: this.config.auth.algorithms,
-      ourHosts: this.proxy.ourHosts,
+      isOurHost: (host) => identity.isOurHost(host),
     }));
     const registrar = new Registrar(this.location, auth, () => ({ domain: this.config.domain, ...this.config.registrar }));
-    this.proxy = new Proxy({
+    const transports = this.transports;
+    const proxy = new Proxy({
       config: () => this.config,
-      transports: this.transports,
+      layer,
+      ids,
+      identity,
+      localFor: (t) => transports.localFor(t),
       send: (dest, data) => this.send(dest, data),
-      layer: this.layer,
       directory: this.directory,
       location: this.location,
       auth,
       registrar,
       calls: this.calls,
-      metrics: sip,
+      events: this.proxyEvents(log),
       log,
     });
+    layer.setUser(proxy);
   }
 
-  /** Count every message out by method or status class, read off its first bytes. */
+  /** The proxy's announcements: dialogs to the call tracker, outcomes to the log and metrics. */
+  private proxyEvents(log: Logger): ProxyEvents {
+    const calls = this.calls;
+    const outcomeLine = new InfoLine(log);
+    const sip = this.metrics.sip;
+    return {
+      dialogConfirmed: (callId, fromTag, toTag, parties) => {
+        calls.confirmed(callId, fromTag, toTag, parties, this.config.calls.maxCallDuration);
+      },
+      byeSeen: (callId, fromTag, toTag) => {
+        const call = calls.find(callId, fromTag, toTag);
+        if (call) calls.end(call, 'bye');
+      },
+      callOutcome: (o) => {
+        sip.callOutcome(o.outcome);
+        if (outcomeLine.enabled) outcomeLine.write(callOutcomeMembers(o));
+      },
+    };
+  }
+
+  private refreshIdentity(): void {
+    const c = this.config;
+    this.identity.refresh(c.domain, c.advertise, c.listen, this.transports.locals);
+  }
+
+  /** Every message out goes here: counted by what its first bytes say, then sent. */
   private send(dest: Endpoint, data: Buffer, onError?: () => void): void {
-    this.metrics.sip.messageOut(outgoingKind(data));
+    this.metrics.sip.sent(data);
     this.transports.send(dest, data, onError);
   }
 
@@ -100,7 +138,7 @@ export class App {
       'state restored',
     );
     await this.transports.start();
-    this.proxy.refreshIdentity();
+    this.refreshIdentity();
     this.sweeper = setInterval(() => {
       this.location.sweep();
       this.calls.sweep();
@@ -128,7 +166,7 @@ export class App {
     if (moved) this.log.warn('listen addresses changed: they apply after a restart');
     this.config = { ...next, listen: this.config.listen, http: { ...this.config.http, adminToken: next.http.adminToken } };
     this.directory.load(this.config);
-    this.proxy.refreshIdentity();
+    this.refreshIdentity();
     this.log.info({ extensions: next.extensions.length, removedDevices: gone }, 'config reloaded');
   }
 

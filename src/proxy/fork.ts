@@ -9,7 +9,8 @@ import type { SipMessage } from '../sip/message.js';
 import { NO_USER, type ClientTransaction, type ClientUser } from '../transaction/client.js';
 import type { TransactionLayer } from '../transaction/layer.js';
 import type { Cancellable, ServerTransaction } from '../transaction/server.js';
-import { TIMER_C, type Timer } from '../transaction/timers.js';
+import type { Timer } from '../transaction/timer-queue.js';
+import { TIMER_C } from '../transaction/timer-values.js';
 import type { Endpoint } from '../transport/transports.js';
 import { chooseBest, upstreamStatus } from './best-response.js';
 
@@ -21,7 +22,9 @@ export interface BranchTarget {
   extension: string;
 }
 
-export type CallOutcomeName = 'answered' | 'busy-on-busy' | 'no-answer' | 'cancelled' | 'declined' | 'unavailable';
+/** How a call attempt ended, as the "call outcome" log line spells it. */
+export const CALL_OUTCOMES = ['answered', 'busy-on-busy', 'no-answer', 'cancelled', 'declined', 'unavailable'] as const;
+export type CallOutcomeName = (typeof CALL_OUTCOMES)[number];
 
 export interface BranchReport {
   device: string;

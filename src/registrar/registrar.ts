@@ -6,9 +6,10 @@ import type { RegistrarConfig } from './types.js';
 import type { SipMessage } from '../sip/message.js';
 import { parseCSeq, parseNameAddr } from '../sip/headers.js';
 import { getParam, parseUri, unescapeUser } from '../sip/uri.js';
+import { parseDecimalString } from '../sip/numbers.js';
 import type { Endpoint } from '../transport/transports.js';
 import type { Binding } from '../state/types.js';
-import type { Authenticator } from './authenticator.js';
+import type { Authenticator } from '../auth/authenticator.js';
 import type { LocationService } from './location.js';
 import { ownString, StringPool } from '../state/own.js';
 
@@ -25,15 +26,10 @@ function requestedExpires(params: string, headerExpires: number | undefined, def
   return headerExpires ?? def;
 }
 
-/** Delta-seconds; values beyond 32 bits are treated as "very long" (RFC 3261 §20.19), garbage as undefined. */
+/** Delta-seconds (RFC 3261 §20.19: beyond 2^32-1 means "very long"); garbage is undefined. */
 function parseSeconds(v: string): number | undefined {
-  const t = v.trim();
-  if (t === '' || t.length > 40) return undefined;
-  for (let i = 0; i < t.length; i++) {
-    const c = t.charCodeAt(i);
-    if (c < 48 || c > 57) return undefined;
-  }
-  return t.length > 10 ? 0xffffffff : Number(t);
+  const n = parseDecimalString(v.trim(), 0xffffffff, 40, true);
+  return n < 0 ? undefined : n;
 }
 
 export class Registrar {

@@ -6,6 +6,7 @@ import { SipMessage, type HeaderField } from './message.js';
 import { isTokenCharCode } from './chars.js';
 import { headerName } from './header-names.js';
 import { knownMethod } from './methods.js';
+import { parseDecimal } from './numbers.js';
 
 /** Largest message accepted on any transport (a UDP datagram cannot be larger). */
 export const MAX_MESSAGE_SIZE = 65535;
@@ -218,18 +219,6 @@ export function isOtherVersion(buf: Buffer): boolean {
 
 function trimCr(buf: Buffer, start: number, eol: number): number {
   return eol > start && buf[eol - 1] === 13 ? eol - 1 : eol;
-}
-
-/** Non-negative decimal within max, or -1. */
-export function parseDecimal(buf: Buffer, s: number, e: number, max: number): number {
-  if (s >= e || e - s > 10) return -1;
-  let n = 0;
-  for (let i = s; i < e; i++) {
-    const c = buf[i]!;
-    if (c < 48 || c > 57) return -1;
-    n = n * 10 + (c - 48);
-  }
-  return n > max ? -1 : n;
 }
 
 /** The byte at z follows an odd run of backslashes: a quoted-pair (RFC 3261 §25.1). */

@@ -6,8 +6,9 @@
 import type { SipMessage } from '../sip/message.js';
 import { ownBuffer } from '../state/own.js';
 import type { Endpoint } from '../transport/transports.js';
-import type { TxEnv } from './server.js';
-import { T1, T2, T4, TIMEOUT_64T1, type Timer } from './timers.js';
+import type { TxEnv } from './env.js';
+import type { Timer } from './timer-queue.js';
+import { T2, TIMER_A, TIMER_B, TIMER_D, TIMER_E, TIMER_F, TIMER_K, TIMER_M } from './timer-values.js';
 
 export interface ClientUser {
   /** Provisional and final responses; 2xx retransmissions too (a proxy forwards every 2xx). */
@@ -27,7 +28,7 @@ export class ClientTransaction {
   private timerRetransmit: Timer | undefined;
   private timerTimeout: Timer | undefined;
   private timerEnd: Timer | undefined;
-  private interval = T1;
+  private interval: number;
   private ackBuf: Buffer | undefined;
 
   constructor(
@@ -41,6 +42,7 @@ export class ClientTransaction {
     private makeAck: ((res: SipMessage) => Buffer) | undefined,
   ) {
     this.state = isInvite ? 'calling' : 'trying';
+    this.interval = isInvite ? TIMER_A : TIMER_E;
   }
 
   get reliable(): boolean {
@@ -56,7 +58,7 @@ export class ClientTransaction {
       this.env.send(this.dest, this.request);
       this.scheduleRetransmit();
     }
-    this.timerTimeout = this.env.timers.schedule(TIMEOUT_64T1, ClientTransaction.timeout, this); // Timer B / F
+    this.timerTimeout = this.env.timers.schedule(this.isInvite ? TIMER_B : TIMER_F, ClientTransaction.timeout, this);
   }
 
   private scheduleRetransmit(): void {
@@ -105,7 +107,7 @@ export class ClientTransaction {
         this.state = 'accepted';
         this.request = NO_BYTES; // never sent again
         this.makeAck = undefined; // the ACK for a 2xx is the UAC's own (§13.2.2.4)
-        this.timerEnd = this.env.timers.schedule(TIMEOUT_64T1, ClientTransaction.end, this); // Timer M
+        this.timerEnd = this.env.timers.schedule(TIMER_M, ClientTransaction.end, this);
       }
       this.user.onResponse(res);
       return;
@@ -127,9 +129,9 @@ export class ClientTransaction {
     // user (a whole fork) now rather than keep them alive, and promoted, until it ends.
     this.release();
     user.onResponse(res);
-    // Timer D (32 s, INVITE) or K (T4, non-INVITE) on UDP; zero on reliable transports.
+    // Timer D (INVITE) or K (non-INVITE) on UDP; zero on reliable transports.
     if (this.reliable) this.terminate();
-    else this.timerEnd = this.env.timers.schedule(this.isInvite ? 32000 : T4, ClientTransaction.end, this);
+    else this.timerEnd = this.env.timers.schedule(this.isInvite ? TIMER_D : TIMER_K, ClientTransaction.end, this);
   }
 
   private stopRunning(): void {

@@ -6,14 +6,9 @@
 import type { SipMessage } from '../sip/message.js';
 import type { Endpoint } from '../transport/transports.js';
 import { ownBuffer } from '../state/own.js';
-import { T1, T2, T4, TIMEOUT_64T1, type Timer, type TimerQueue } from './timers.js';
-
-export interface TxEnv {
-  timers: TimerQueue;
-  send(dest: Endpoint, data: Buffer, onError?: () => void): void;
-  /** Called once when the transaction reaches Terminated, so the layer can forget it. */
-  terminated(key: string, kind: 'server' | 'client'): void;
-}
+import type { TxEnv } from './env.js';
+import type { Timer } from './timer-queue.js';
+import { T2, TIMER_G, TIMER_H, TIMER_I, TIMER_J, TIMER_L } from './timer-values.js';
 
 type ServerState = 'trying' | 'proceeding' | 'completed' | 'confirmed' | 'accepted' | 'terminated';
 
@@ -29,7 +24,7 @@ export class ServerTransaction {
   private lastResponse: Buffer | undefined;
   private timerRetransmit: Timer | undefined;
   private timerEnd: Timer | undefined;
-  private interval = T1;
+  private interval = TIMER_G;
   /**
    * Set by the transaction user while a CANCEL still has something to stop; the transaction
    * only carries it (the TU clears it when done, and it goes when the transaction ends).
@@ -91,7 +86,7 @@ export class ServerTransaction {
     if (this.isInvite && status < 300) {
       this.state = 'accepted';
       this.lastResponse = undefined; // Accepted absorbs retransmissions without answering them
-      this.timerEnd = this.env.timers.schedule(TIMEOUT_64T1, ServerTransaction.end, this); // Timer L
+      this.timerEnd = this.env.timers.schedule(TIMER_L, ServerTransaction.end, this);
       return;
     }
     this.state = 'completed';
@@ -99,11 +94,11 @@ export class ServerTransaction {
     if (!this.reliable) this.lastResponse = ownBuffer(data);
     if (this.isInvite) {
       if (!this.reliable) this.scheduleG();
-      this.timerEnd = this.env.timers.schedule(TIMEOUT_64T1, ServerTransaction.end, this); // Timer H
+      this.timerEnd = this.env.timers.schedule(TIMER_H, ServerTransaction.end, this);
     } else {
-      // Timer J: 64*T1 for UDP to absorb retransmissions, zero for reliable transports.
+      // Timer J absorbs retransmissions on UDP; zero for reliable transports.
       if (this.reliable) this.terminate();
-      else this.timerEnd = this.env.timers.schedule(TIMEOUT_64T1, ServerTransaction.end, this);
+      else this.timerEnd = this.env.timers.schedule(TIMER_J, ServerTransaction.end, this);
     }
   }
 
@@ -130,7 +125,7 @@ export class ServerTransaction {
     this.timerRetransmit = this.env.timers.cancel(this.timerRetransmit);
     this.timerEnd = this.env.timers.cancel(this.timerEnd);
     if (this.reliable) this.terminate();
-    else this.timerEnd = this.env.timers.schedule(T4, ServerTransaction.end, this); // Timer I
+    else this.timerEnd = this.env.timers.schedule(TIMER_I, ServerTransaction.end, this);
   }
 
   terminate(): void {

@@ -8,7 +8,8 @@
  * block resumes where the previous segment left it (a peer trickling one byte per segment
  * must not make each segment rescan the whole header block).
  */
-import { MAX_MESSAGE_SIZE, parseDecimal } from '../sip/parser.js';
+import { MAX_MESSAGE_SIZE } from '../sip/parser.js';
+import { parseDecimal } from '../sip/numbers.js';
 
 export type FrameEvent =
   | { kind: 'message'; data: Buffer }

@@ -12,7 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { startHttp } from '../../src/http/server.js';
-import { createMetrics } from '../../src/metrics.js';
+import { createMetrics } from '../../src/metrics/metrics.js';
 import type { AdminView, CallView, DeviceView, ExtensionView } from '../../src/http/view.js';
 import { CHROMIUM, launchChromium, watch } from './operator-kit.js';
 

@@ -21,7 +21,7 @@ import { stringify } from 'yaml';
 import { parseMessage } from '../../src/sip/parser.js';
 import { parseCSeq, parseVia, tagOf } from '../../src/sip/headers.js';
 import { serverKey } from '../../src/transaction/layer.js';
-import { buildCorpus, caseTagOf, prng, MAX_DATAGRAM, type HostileCase } from '../unit/sip-hostile-corpus.js';
+import { buildCorpus, caseTagOf, prng, MAX_DATAGRAM, type HostileCase } from '../sip/hostile-corpus.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CLI = path.join(ROOT, 'dist', 'src', 'cli.js');

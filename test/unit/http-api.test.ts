@@ -7,7 +7,7 @@ import t from 'tap';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { startHttp, type HttpServer } from '../../src/http/server.js';
-import { createMetrics, type MetricsSource } from '../../src/metrics.js';
+import { createMetrics, type MetricsSource } from '../../src/metrics/metrics.js';
 import type { AdminView, CallView, ExtensionView } from '../../src/http/view.js';
 
 const ADMIN_TOKEN = 'admin-token-Zq8Vx3';
@@ -301,13 +301,13 @@ t.test('PATCH body validation', async (t) => {
 });
 
 t.test('metrics: names and counts from the hot-path counters', async (t) => {
-  for (let i = 0; i < 3; i++) sip.messageIn('INVITE');
-  sip.messageIn('REGISTER');
-  sip.messageIn('XYZZY'); // unknown method: counted as "other", never a new series
-  sip.messageOut('2xx');
-  sip.messageOut('4xx');
-  sip.messageOut('4xx');
-  sip.callOutcome('busy_on_busy');
+  for (let i = 0; i < 3; i++) sip.request('INVITE');
+  sip.request('REGISTER');
+  sip.request('XYZZY'); // unknown method: counted as "other", never a new series
+  sip.sent(Buffer.from('SIP/2.0 200 OK\r\n'));
+  sip.sent(Buffer.from('SIP/2.0 404 Not Found\r\n'));
+  sip.sent(Buffer.from('SIP/2.0 404 Not Found\r\n'));
+  sip.callOutcome('busy-on-busy');
   sip.callOutcome('answered');
   sip.callOutcome('answered');
   const r = await call(srv, 'GET', '/metrics', { auth: admin });
@@ -334,7 +334,7 @@ t.test('metrics: names and counts from the hot-path counters', async (t) => {
   t.notMatch(m, /XYZZY/);
 
   // A second scrape keeps the counters monotonic (not doubled, not reset).
-  sip.messageIn('INVITE');
+  sip.request('INVITE');
   const again = await call(srv, 'GET', '/metrics', { auth: admin });
   t.ok(again.text.split('\n').includes('sipbob_sip_messages_total{direction="in",kind="INVITE"} 4'));
 });
@@ -375,7 +375,7 @@ t.test('no response and no log line contains a password or the token', async (t)
 });
 
 t.test('outgoingKind: the label of an outgoing message from its first bytes', async (t) => {
-  const { outgoingKind } = await import('../../src/metrics.js');
+  const { outgoingKind } = await import('../../src/metrics/metrics.js');
   const k = (s: string) => outgoingKind(Buffer.from(s));
   t.equal(k('SIP/2.0 180 Ringing\r\n'), '1xx');
   t.equal(k('SIP/2.0 200 OK\r\n'), '2xx');
@@ -391,7 +391,7 @@ t.test('outgoingKind: the label of an outgoing message from its first bytes', as
 });
 
 t.test('statusKind: the label of a received response, one per status class', async (t) => {
-  const { statusKind } = await import('../../src/metrics.js');
+  const { statusKind } = await import('../../src/metrics/metrics.js');
   t.same([100, 183, 200, 302, 486, 503, 603, 699].map(statusKind), ['1xx', '1xx', '2xx', '3xx', '4xx', '5xx', '6xx', '6xx']);
   t.equal(statusKind(99), 'other', 'outside 100-699 (the parser never passes one)');
   t.equal(statusKind(700), 'other');

@@ -1,7 +1,8 @@
 import t, { type Test } from 'tap';
 import { fileURLToPath } from 'node:url';
 import { readFileSync, readdirSync } from 'node:fs';
-import { isOtherVersion, parseDecimal, parseMessage, MAX_MESSAGE_SIZE } from '../../src/sip/parser.js';
+import { isOtherVersion, parseMessage, MAX_MESSAGE_SIZE } from '../../src/sip/parser.js';
+import { parseDecimal } from '../../src/sip/numbers.js';
 import { splitList, topLevelComma, type SipMessage } from '../../src/sip/message.js';
 import { parseVia, parseCSeq, parseNameAddr, responseBranch, tagOf, topVia } from '../../src/sip/headers.js';
 import { parseUri } from '../../src/sip/uri.js';

@@ -12,7 +12,7 @@ import { parseCSeq, parseNameAddr, parseVia, tagOf } from '../../src/sip/headers
 import { parseUri } from '../../src/sip/uri.js';
 import { buildResponse, rewrite, stripTopVia } from '../../src/sip/serialize.js';
 import { StreamFramer } from '../../src/transport/framer.js';
-import { buildCorpus, type HostileCase } from './sip-hostile-corpus.js';
+import { buildCorpus, type HostileCase } from './hostile-corpus.js';
 
 const BOUND_MS = 50;
 

@@ -2,7 +2,7 @@ import t from 'tap';
 import { createHash } from 'node:crypto';
 import type { Config } from '../../src/config/types.js';
 import { parseMessage } from '../../src/sip/parser.js';
-import { Authenticator } from '../../src/registrar/authenticator.js';
+import { Authenticator } from '../../src/auth/authenticator.js';
 import { LocationService } from '../../src/registrar/location.js';
 import { Registrar } from '../../src/registrar/registrar.js';
 import { Directory } from '../../src/state/directory.js';
@@ -18,7 +18,7 @@ function setup(now: () => number) {
   const persistence = new MemoryPersistence();
   const directory = new Directory(config, persistence);
   const location = new LocationService(persistence, now);
-  const auth = new Authenticator(directory, () => ({ realm: DOMAIN, algorithms: ['MD5'], ourHosts: new Set(['127.0.0.1']) }));
+  const auth = new Authenticator(directory, () => ({ realm: DOMAIN, algorithms: ['MD5'], isOurHost: (h: string) => h === '127.0.0.1' }));
   const registrar = new Registrar(location, auth, () => ({ domain: DOMAIN, minExpires: 60, maxExpires: 3600, defaultExpires: 600 }), now);
   return { location, auth, registrar };
 }

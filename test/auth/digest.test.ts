@@ -6,7 +6,7 @@ import {
   parseDigestCredentials,
   verifyResponse,
   type DigestCredentials,
-} from '../../src/registrar/digest.js';
+} from '../../src/auth/digest.js';
 
 // RFC 7616 §3.9.1: the "Mufasa" / "Circle of Life" example.
 const RFC7616 = {

@@ -10,9 +10,11 @@ import { parseMessage } from '../../src/sip/parser.js';
 import type { SipMessage } from '../../src/sip/message.js';
 import { parseVia } from '../../src/sip/headers.js';
 import { ClientTransaction, type ClientUser } from '../../src/transaction/client.js';
-import { ServerTransaction, type TxEnv } from '../../src/transaction/server.js';
+import { ServerTransaction } from '../../src/transaction/server.js';
+import type { TxEnv } from '../../src/transaction/env.js';
 import { TransactionLayer, clientKey, serverKey } from '../../src/transaction/layer.js';
-import { T1, T2, T4, TICK, TIMEOUT_64T1, TimerQueue, type Timer } from '../../src/transaction/timers.js';
+import { TICK, TimerQueue, type Timer } from '../../src/transaction/timer-queue.js';
+import { T1, T2, T4, TIMER_B as TIMEOUT_64T1 } from '../../src/transaction/timer-values.js';
 import type { Endpoint } from '../../src/transport/transports.js';
 
 /** A timer queue on a fake clock: advance(ms) runs what falls due, in deadline order. */
@@ -481,7 +483,7 @@ t.test('TransactionLayer keeps and forgets transactions', async (t) => {
   const layer = new TransactionLayer((_d, data) => sent.push(data.toString()));
   try {
     const req = request('OPTIONS');
-    const tx = layer.createServer('key1', req, TCP);
+    const tx = layer.createServer({ key: 'key1', req, replyTo: TCP });
     t.equal(layer.findServer('key1'), tx);
     t.equal(layer.inFlight, 1);
     tx.respond(200, buf('200'));

@@ -1,38 +1,17 @@
 /**
- * RFC 3261 §17 timer values and one timer queue for all transactions.
+ * One timer queue for all transactions (the RFC's values are in timer-values.ts).
  *
- * A busy proxy has tens of thousands of transactions, each with two or three timers; one
- * setTimeout per timer is a lot of libuv handles. Instead one binary heap holds the deadlines
- * and one interval looks for due ones (below).
+ * A busy proxy holds tens of thousands of timers (every finished call leaves Timers D, J, L
+ * and M running for 32 s), so one timer must cost little: a callback takes its object as
+ * argument (no closure per timer), deadlines are small integers from the queue's epoch (no
+ * boxed double), and a cancelled timer leaves the heap at once (it keeps nothing alive).
  *
- * Every finished call leaves several timers running for 32 s (Timers D, J, L, M), so what one
- * timer costs is paid thousands of times over and, surviving two scavenges, in every full GC:
- * - a callback takes its argument (the transaction) instead of being a closure over it:
- *   one object per timer, no closure and context;
- * - deadlines count milliseconds from the queue's own epoch, small integers V8 keeps inside
- *   the object, where Date.now() values would each need a boxed heap number;
- * - a cancelled timer leaves the heap at once (each entry knows its index): no dead entries
- *   that keep memory, or a cancelled Timer C that keeps its fork, for three minutes.
- *
- * The queue checks its deadlines on a tick (TICK ms) while it holds any timer, as Kamailio's
- * timer does (1/16 s), instead of arming a setTimeout for the earliest deadline. Deadlines
- * kept changing (a Timer A armed, cancelled by the 100 Trying, the next call's Timer A), and
- * every setTimeout with a new delay makes node create, queue and delete a timer list of its
- * own: under callgrind, at 10 calls/s, re-arming was about 30,000 instructions per forked call.
- * A timer now fires up to one tick late, which SIP's timers (T1 = 500 ms) do not notice; an
- * empty queue stops ticking.
+ * Due timers are looked for on a tick while the heap is not empty, as Kamailio's timer does
+ * (1/16 s), instead of re-arming a setTimeout for each new earliest deadline, which makes node
+ * create and delete a timer list per distinct delay (bench/README.md has the measurement). A
+ * timer fires at most one tick late, which SIP's timers (T1 = 500 ms) do not notice; an empty
+ * queue stops ticking.
  */
-
-/** Round-trip estimate (Timer A/E/G start value). */
-export const T1 = 500;
-/** Maximum retransmission interval for non-INVITE requests and INVITE responses. */
-export const T2 = 4000;
-/** Maximum time a message stays in the network. */
-export const T4 = 5000;
-/** Timers B, F, H, J, L, M. */
-export const TIMEOUT_64T1 = 64 * T1;
-/** Timer C (§16.6 step 11): an INVITE branch that gets no final response in this time is cancelled. */
-export const TIMER_C = 180_000;
 
 export interface Timer {
   /** Deadline, ms since the queue's epoch. */

@@ -16,8 +16,8 @@ export type AuthResult =
 export interface AuthSettings {
   realm: string;
   algorithms: readonly string[];
-  /** Hosts (lower case) that name this proxy, for the digest-uri check. */
-  ourHosts: ReadonlySet<string>;
+  /** A host (lower case) that names this proxy, for the digest-uri check. */
+  isOurHost(host: string): boolean;
 }
 
 export class Authenticator {
@@ -63,7 +63,7 @@ export class Authenticator {
   private acceptableUri(digestUri: string, requestUri: string, s: AuthSettings): boolean {
     if (digestUri === requestUri) return true;
     const u = parseUri(digestUri);
-    return u !== undefined && (u.host === s.realm.toLowerCase() || s.ourHosts.has(u.host));
+    return u !== undefined && (u.host === s.realm.toLowerCase() || s.isOurHost(u.host));
   }
 
   private challenge(kind: AuthKind, s: AuthSettings, stale: boolean): AuthResult {

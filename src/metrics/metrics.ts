@@ -7,18 +7,9 @@
  * times a second, so the cost belongs to the scrape.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { KNOWN_METHODS } from './sip/methods.js';
-
-export type CallOutcome = 'answered' | 'busy_on_busy' | 'no_answer' | 'cancelled' | 'declined' | 'unavailable';
-
-export const CALL_OUTCOMES: readonly CallOutcome[] = [
-  'answered',
-  'busy_on_busy',
-  'no_answer',
-  'cancelled',
-  'declined',
-  'unavailable',
-];
+import { KNOWN_METHODS } from '../sip/methods.js';
+import { CALL_OUTCOMES, type CallOutcomeName } from '../proxy/fork.js';
+import type { MessageCounter } from '../transaction/dispatcher.js';
 
 /** Read at scrape time only; implemented by the core over its in-memory state. */
 export interface MetricsSource {
@@ -28,12 +19,15 @@ export interface MetricsSource {
   transactionsInFlight(): number;
 }
 
-/** Called by the SIP core. label: the method for requests, the status class ("2xx") for responses. */
-export interface SipMetrics {
-  messageIn(label: string): void;
-  messageOut(label: string): void;
-  callOutcome(o: CallOutcome): void;
+/** What the SIP side feeds: messages in (the dispatcher's counter), messages out, call outcomes. */
+export interface SipMetrics extends MessageCounter {
+  /** A message we send, counted by what its first bytes say. */
+  sent(data: Buffer): void;
+  callOutcome(o: CallOutcomeName): void;
 }
+
+/** The `outcome` label of a call outcome: the log's name with underscores (busy-on-busy -> busy_on_busy). */
+const OUTCOME_LABEL = new Map<CallOutcomeName, string>(CALL_OUTCOMES.map((o) => [o, o.replaceAll('-', '_')]));
 
 /**
  * The only label values we export for `kind`. The method of a request comes off the wire, so an
@@ -80,7 +74,7 @@ export function createMetrics(source: MetricsSource): { registry: Registry; sip:
 
   const inCounts = new LabelCounts();
   const outCounts = new LabelCounts();
-  const outcomes = new Map<CallOutcome, number>(CALL_OUTCOMES.map((o) => [o, 0]));
+  const outcomes = new Map<string, number>([...OUTCOME_LABEL.values()].map((o) => [o, 0]));
 
   new Gauge({
     name: 'sipbob_registered_devices',
@@ -148,14 +142,18 @@ export function createMetrics(source: MetricsSource): { registry: Registry; sip:
   });
 
   const sip: SipMetrics = {
-    messageIn(label) {
-      inCounts.bump(label);
+    request(method) {
+      inCounts.bump(method);
     },
-    messageOut(label) {
-      outCounts.bump(label);
+    response(status) {
+      inCounts.bump(statusKind(status));
+    },
+    sent(data) {
+      outCounts.bump(outgoingKind(data));
     },
     callOutcome(o) {
-      outcomes.set(o, (outcomes.get(o) ?? 0) + 1);
+      const label = OUTCOME_LABEL.get(o)!;
+      outcomes.set(label, outcomes.get(label)! + 1);
     },
   };
 

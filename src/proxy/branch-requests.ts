@@ -1,0 +1,63 @@
+/**
+ * Builds what a fork sends for one request (its ForkHost): each branch's request with our Via
+ * (and Record-Route for an INVITE), the branches' CANCEL and ACK, and the final responses
+ * generated here. Holds the request and its shared edits until the fork lets go of it.
+ */
+import type { Logger } from 'pino';
+import { buildSiblingRequest } from '../sip/build-request.js';
+import { isAsciiString } from '../sip/message.js';
+import { rewrite, stripTopVia } from '../sip/serialize.js';
+import type { LocalIds } from '../transaction/ids.js';
+import type { TransactionLayer } from '../transaction/layer.js';
+import type { IncomingRequest } from '../transaction/request.js';
+import type { Endpoint, LocalAddress } from '../transport/transports.js';
+import type { ForkHost } from './fork.js';
+import { remainingRouteLines, type ForwardEdits } from './forward-edits.js';
+import { localResponse } from './local-response.js';
+import { loopHash } from './loop-detection.js';
+import { branchVia, recordRoute } from './record-route.js';
+
+export interface BranchContext {
+  layer: TransactionLayer;
+  log: Logger;
+  ids: LocalIds;
+  localFor(transport: Endpoint['transport']): LocalAddress;
+}
+
+export function branchRequests(ctx: BranchContext, inc: IncomingRequest, fwd: ForwardEdits, recordRouted: boolean): ForkHost {
+  const req = inc.req;
+  const edits = fwd.edits;
+  const mfLine = fwd.addMaxForwards;
+  const routeLines = remainingRouteLines(req, edits);
+  const hash = loopHash(inc);
+  const ids = ctx.ids;
+  return {
+    layer: ctx.layer,
+    log: ctx.log,
+    newBranchId: () => ids.branch(hash),
+    upstream: stripTopVia, // not a closure here: the fork keeps it after it let go of the rest
+    localResponse: (status, reason) => localResponse(inc, ids, status, reason),
+    buildBranchRequest(target, branchId) {
+      const local = ctx.localFor(target.dest.transport);
+      let prepend = `Via: ${branchVia(local, branchId)}\r\n`;
+      if (recordRouted) prepend += recordRoute(inc.local, local);
+      if (mfLine) prepend += `${mfLine}\r\n`;
+      // Our Via and Record-Route name hosts the config validated as IP addresses or host names.
+      return rewrite(req, `${req.method} ${target.uri} SIP/2.0`, prepend, edits, req.isAscii && isAsciiString(target.uri));
+    },
+    buildBranchAux(method, target, branchId, to, extra) {
+      return buildSiblingRequest({
+        method,
+        uri: target.uri,
+        via: branchVia(ctx.localFor(target.dest.transport), branchId),
+        from: req.header('from') ?? '',
+        to,
+        callId: inc.callId,
+        cseq: inc.cseq,
+        routeLines,
+        extra,
+        ascii: req.isAscii && isAsciiString(target.uri) && isAsciiString(to) && extra.every(isAsciiString),
+      });
+    },
+  };
+}

@@ -1,0 +1,32 @@
+import type { Logger } from 'pino';
+import type { Authenticator } from '../auth/authenticator.js';
+import type { CallTracker } from '../calls/tracker.js';
+import type { Config } from '../config/types.js';
+import type { LocationService } from '../registrar/location.js';
+import type { Registrar } from '../registrar/registrar.js';
+import type { Directory } from '../state/directory.js';
+import type { LocalIds } from '../transaction/ids.js';
+import type { TransactionLayer } from '../transaction/layer.js';
+import type { Endpoint, LocalAddress } from '../transport/transports.js';
+import type { ProxyEvents } from './events.js';
+import type { Identity } from './identity.js';
+
+/** What the proxy core uses: the rooms below it, and the events it announces. */
+export interface ProxyDeps {
+  config: () => Config;
+  layer: TransactionLayer;
+  ids: LocalIds;
+  identity: Identity;
+  /** Our Via/Record-Route address for a transport. */
+  localFor(transport: Endpoint['transport']): LocalAddress;
+  /** Stateless sends (REGISTER/OPTIONS answers, ACK for 2xx, late 2xx): counted like every send. */
+  send(dest: Endpoint, data: Buffer): void;
+  directory: Directory;
+  location: LocationService;
+  auth: Authenticator;
+  registrar: Registrar;
+  /** Read only: the Busy-on-Busy decision reads the per-extension call count. */
+  calls: Pick<CallTracker, 'activeFor'>;
+  events: ProxyEvents;
+  log: Logger;
+}

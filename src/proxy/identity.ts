@@ -1,0 +1,40 @@
+import { parseUri } from '../sip/uri.js';
+import type { LocalAddress } from '../transport/transports.js';
+
+/**
+ * Who this proxy is: the SIP domain, the hosts and ports of its listeners and the advertised
+ * address. Recomputed after the listeners are bound and on reload; read by routing (is a
+ * Route or Request-URI ours?) and by digest auth (a digest uri naming us is acceptable).
+ */
+export class Identity {
+  private domain = '';
+  private hosts = new Set<string>();
+  private ports = new Set<number>();
+
+  refresh(domain: string, advertise: string | undefined, listen: readonly { host: string; port: number }[], locals: readonly LocalAddress[]): void {
+    this.domain = domain.toLowerCase();
+    const hosts = new Set([this.domain]);
+    if (advertise) hosts.add(advertise.toLowerCase());
+    const ports = new Set<number>();
+    for (const l of listen) {
+      hosts.add(l.host.toLowerCase());
+      ports.add(l.port);
+    }
+    for (const l of locals) hosts.add(l.host.toLowerCase());
+    this.hosts = hosts;
+    this.ports = ports;
+  }
+
+  /** host: lower case, as parseUri gives it. */
+  isOurHost(host: string): boolean {
+    return this.hosts.has(host);
+  }
+
+  /** A URI that routes to us: our domain, or one of our hosts with one of our ports. */
+  isOurUri(uri: string | undefined): boolean {
+    const u = uri && parseUri(uri);
+    if (!u) return false;
+    if (u.host === this.domain) return true;
+    return this.hosts.has(u.host) && this.ports.has(u.port || 5060);
+  }
+}

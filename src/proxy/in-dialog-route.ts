@@ -1,0 +1,52 @@
+/**
+ * In-dialog requests (To tag present) and ACKs for 2xx: loose routing along the route set
+ * (RFC 3261 §16.4, §16.12). Only requests that carry our Record-Route are relayed: this is not
+ * an open relay.
+ */
+import { parseNameAddr } from '../sip/headers.js';
+import type { SipMessage } from '../sip/message.js';
+import { rewrite } from '../sip/serialize.js';
+import type { IncomingRequest } from '../transaction/request.js';
+import type { ServerTransaction } from '../transaction/server.js';
+import { branchRequests } from './branch-requests.js';
+import type { ProxyDeps } from './deps.js';
+import { Fork, type BranchTarget } from './fork.js';
+import { forwardEdits } from './forward-edits.js';
+import type { Identity } from './identity.js';
+import { localResponse } from './local-response.js';
+import { nextHop } from './next-hop.js';
+import { branchVia } from './record-route.js';
+
+/** tx: the request's server transaction; undefined for an ACK (for a 2xx: stateless, §16.11). */
+export function routeInDialog(d: ProxyDeps, inc: IncomingRequest, tx: ServerTransaction | undefined): void {
+  const req = inc.req;
+  const routes = ourRoutes(req, d.identity);
+  if (routes.popped === 0) {
+    if (tx) tx.respond(404, localResponse(inc, d.ids, 404, 'Not Found (no route)'));
+    return;
+  }
+  const dest = nextHop(routes.nextRoute ?? req.uri, d.location);
+  if (!dest) {
+    if (tx) tx.respond(404, localResponse(inc, d.ids, 404, 'Not Found (no next hop)'));
+    return;
+  }
+  if (req.method === 'BYE') d.events.byeSeen(inc.callId, inc.fromTag, inc.toTag);
+  const fwd = forwardEdits(inc, routes.popped, d.config().domain);
+  if (!tx) {
+    // The ACK for a 2xx is forwarded statelessly; its Via branch derives from the upstream one.
+    const via = branchVia(d.localFor(dest.transport), `${d.ids.branchPrefix}a${inc.via.branch}`);
+    d.send(dest, rewrite(req, `${req.method} ${req.uri} SIP/2.0`, `Via: ${via}\r\n`, fwd.edits, req.isAscii));
+    return;
+  }
+  const target: BranchTarget = { uri: req.uri, dest, device: '', extension: '' };
+  new Fork(branchRequests(d, inc, fwd, false), tx, req.header('to') ?? '', [target], { ringTimeoutMs: 0, declineEndsCall: false }).start();
+}
+
+/** How many of the top Route entries are ours (one, or two after double record-routing), and the next one. */
+export function ourRoutes(req: SipMessage, identity: Identity): { popped: number; nextRoute: string | undefined } {
+  const routes = req.values('route');
+  let popped = 0;
+  while (popped < routes.length && identity.isOurUri(parseNameAddr(routes[popped]!)?.uri)) popped++;
+  const nextRoute = popped < routes.length ? parseNameAddr(routes[popped]!)?.uri : undefined;
+  return { popped, nextRoute };
+}

@@ -1,0 +1,43 @@
+/**
+ * The target set of a request (RFC 3261 §16.5): every contact of every registered device of
+ * the extension, or the first trunk for a number that is not an extension.
+ */
+import type { ExtensionConfig, TrunkConfig } from '../config/types.js';
+import type { LocationService } from '../registrar/location.js';
+import type { Binding } from '../state/types.js';
+import { hostPort } from '../sip/uri.js';
+import type { Endpoint } from '../transport/transports.js';
+import type { BranchTarget } from './fork.js';
+
+/**
+ * The devices of ext, except the calling device itself. destOf: where a binding is reached
+ * (undefined: unreachable, skipped).
+ */
+export function extensionTargets(
+  ext: ExtensionConfig,
+  callerDevice: string | undefined,
+  location: Pick<LocationService, 'lookup'>,
+  destOf: (b: Binding) => Endpoint | undefined,
+): BranchTarget[] {
+  const targets: BranchTarget[] = [];
+  for (const dev of ext.devices) {
+    if (dev.username === callerDevice) continue;
+    for (const b of location.lookup(dev.username)) {
+      const dest = destOf(b);
+      if (dest) targets.push({ uri: b.contact, dest, device: b.username, extension: ext.number });
+    }
+  }
+  return targets;
+}
+
+/** A call out through a trunk: the dialled user part at the trunk's address. */
+export function trunkTarget(rawUser: string, trunk: TrunkConfig): BranchTarget {
+  const port = trunk.port ?? 5060;
+  return { uri: `sip:${rawUser}@${hostPort(trunk.host, port)}`, dest: { transport: 'udp', address: trunk.host, port }, device: '', extension: '' };
+}
+
+/** The trunk a request came from, by source address (and port when the trunk names one). */
+export function trunkOf(source: Endpoint, trunks: readonly TrunkConfig[]): TrunkConfig | undefined {
+  for (const t of trunks) if (t.host === source.address && (t.port === undefined || t.port === source.port)) return t;
+  return undefined;
+}
