@@ -46,9 +46,8 @@ async function main(): Promise<void> {
     return;
   }
   // Buffered, asynchronous log writes: one write(2) per batch of up to 16 KB instead of one per
-  // line. An asynchronous write is a round trip through libuv's thread pool, about 40,000
-  // instructions under callgrind, so batches go out once a second (or when full) rather than
-  // every 200 ms: at 10 calls a second that was about 20,000 instructions per call. A line
+  // line. An asynchronous write is a round trip through libuv's thread pool, so batches go out
+  // once a second (or when full) rather than every 200 ms (bench/README.md has the cost). A line
   // reaches the file within a second, and at once on stop and exit; a kill -9 can lose what
   // the last second logged (state is not in the log: it has its own journal). An idle proxy
   // writes nothing.

@@ -96,11 +96,10 @@ export function parseVia(v: string): Via | undefined {
 /**
  * The top Via of a message, as parseVia(msg.firstValue('via')) gives it, read from the
  * message's bytes when it is ASCII: only the fields it keeps become strings (slices of the
- * header text at the same offsets). About 5,000 instructions per message went into reading
- * the top Via with charCodeAt. A first value whose end needs more than a search for the
- * first comma (quotes, angle brackets, folded lines, control characters: all rare in a Via)
- * is left to firstValue, whose splitting rules are the list syntax's (test/unit/
- * sip-parser.test.ts compares both ways over tens of thousands of Vias).
+ * header text at the same offsets), cheaper than charCodeAt over a string. A first value
+ * whose end needs more than a search for the first comma (quotes, angle brackets, folded
+ * lines, control characters: all rare in a Via) is left to firstValue, whose splitting rules
+ * are the list syntax's (test/sip/parser.test.ts compares both ways over many Vias).
  */
 export function topVia(msg: SipMessage): Via | undefined {
   const h = msg.field('via');
@@ -121,8 +120,7 @@ export function topVia(msg: SipMessage): Via | undefined {
  * (RFC 3261 §17.1.3); the same as topVia(msg)?.branch wherever topVia reads a Via. That Via is
  * ours, written by the proxy with ";branch=" in lower case and no LWS, so the branch is found
  * by searching the first value for ";branch=" instead of parsing the whole Via into an object
- * (about 5,000 instructions per response under callgrind; responses are two thirds of what a
- * forking proxy receives). A value with a comma, a quote or another parameter starting with
+ * (responses are two thirds of what a forking proxy receives). A value with a comma, a quote or another parameter starting with
  * "b" before it, a non-ASCII message, or a branch not followed by ";", "," or LWS goes to
  * topVia. Where topVia finds no valid Via this may still return the branch: a response that
  * names one of our branches is ours to match whatever else its Via says.
