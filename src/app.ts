@@ -5,7 +5,7 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { InfoLine } from './log/info-line.js';
-import { callEndedMembers } from './json-text.js';
+import { callEndedMembers } from './lib/json-text.js';
 import { CallTracker } from './calls/tracker.js';
 import { removedDevices } from './config/diff.js';
 import type { Config } from './config/types.js';

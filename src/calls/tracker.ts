@@ -3,8 +3,8 @@
  * which extensions are in a confirmed call. The tracker is the only writer of the per-extension
  * counters the Busy-on-Busy decision reads.
  */
-import { activeCallJson } from '../json-text.js';
-import { ownString } from '../state/own.js';
+import { activeCallJson } from '../lib/json-text.js';
+import { ownString } from '../lib/own.js';
 import type { ActiveCall, CallParty, Persistence } from '../state/types.js';
 
 export interface CallEvents {

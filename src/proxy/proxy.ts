@@ -25,7 +25,7 @@ import type { ServerTransaction } from '../transaction/server.js';
 import type { Endpoint, LocalAddress, Transports } from '../transport/transports.js';
 import { Fork, type BranchReport, type BranchTarget, type CallOutcomeName, type ForkHost, type ForkOptions } from './fork.js';
 import { InfoLine } from '../log/info-line.js';
-import { callOutcomeMembers } from '../json-text.js';
+import { callOutcomeMembers } from '../lib/json-text.js';
 import { RateLimitedLog } from '../log/rate-limited-log.js';
 
 const ALLOW = 'Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO, PRACK, NOTIFY, REFER, MESSAGE';

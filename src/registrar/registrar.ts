@@ -10,7 +10,7 @@ import type { Endpoint } from '../transport/transports.js';
 import type { Binding } from '../state/types.js';
 import type { Authenticator } from './authenticator.js';
 import type { LocationService } from './location.js';
-import { ownString, StringPool } from '../state/own.js';
+import { ownString, StringPool } from '../lib/own.js';
 
 export interface Reply {
   status: number;

@@ -31,7 +31,7 @@ import {
 import { readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Persistence } from './types.js';
-import { jsonString } from '../json-text.js';
+import { jsonString } from '../lib/json-text.js';
 
 export interface PersistenceLogger {
   warn(obj: object, msg: string): void;

@@ -5,7 +5,7 @@
 import type { SipMessage } from '../sip/message.js';
 import type { Via } from '../sip/headers.js';
 import type { Endpoint } from '../transport/transports.js';
-import { ownString } from '../state/own.js';
+import { ownString } from '../lib/own.js';
 import { ClientTransaction, type ClientUser } from './client.js';
 import { ServerTransaction, type TxEnv } from './server.js';
 import { TimerQueue } from './timers.js';

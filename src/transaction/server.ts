@@ -5,7 +5,7 @@
  */
 import type { SipMessage } from '../sip/message.js';
 import type { Endpoint } from '../transport/transports.js';
-import { ownBuffer } from '../state/own.js';
+import { ownBuffer } from '../lib/own.js';
 import { T1, T2, T4, TIMEOUT_64T1, type Timer, type TimerQueue } from './timers.js';
 
 export interface TxEnv {

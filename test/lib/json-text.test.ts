@@ -1,5 +1,5 @@
 import t from 'tap';
-import { activeCallJson, branchesJson, jsonString, partiesJson } from '../../src/json-text.js';
+import { activeCallJson, branchesJson, jsonString, partiesJson } from '../../src/lib/json-text.js';
 import type { ActiveCall } from '../../src/state/types.js';
 
 t.test('jsonString writes what JSON.stringify writes', async (t) => {
