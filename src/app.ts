@@ -14,11 +14,13 @@ import { startHttp, type HttpServer } from './http/server.js';
 import { createMetrics, outgoingKind } from './metrics.js';
 import { Proxy } from './proxy/proxy.js';
 import { Authenticator } from './registrar/authenticator.js';
-import { LocationService } from './registrar/location.js';
+import { LocationService } from './location/location.js';
 import { Registrar } from './registrar/registrar.js';
-import { Directory } from './state/directory.js';
+import { Directory } from './directory/directory.js';
 import { FilePersistence } from './state/file-persistence.js';
 import { MemoryPersistence } from './state/memory-persistence.js';
+import { persistStores, restoreStores } from './state/persist-stores.js';
+import { sourceText } from './state/records.js';
 import type { Persistence } from './state/types.js';
 import { TransactionLayer } from './transaction/layer.js';
 import { Transports, type Endpoint } from './transport/transports.js';
@@ -44,13 +46,13 @@ export class App {
     this.persistence = config.storage.path
       ? new FilePersistence(config.storage.path, { logger: log.child({ room: 'state' }) })
       : new MemoryPersistence();
-    this.directory = new Directory(config, this.persistence);
-    this.location = new LocationService(this.persistence);
+    this.directory = new Directory(config);
+    this.location = new LocationService();
+    this.calls = new CallTracker();
+    persistStores(this, this.persistence);
     const endedLine = new InfoLine(log);
-    this.calls = new CallTracker(this.persistence, Date.now, {
-      ended: (call, why) => {
-        if (endedLine.enabled) endedLine.write(callEndedMembers(call, why));
-      },
+    this.calls.events.add((e) => {
+      if (e.type === 'ended' && endedLine.enabled) endedLine.write(callEndedMembers(e.call, e.why));
     });
     this.metrics = createMetrics({
       registeredDevices: () => this.location.registeredDevices(),
@@ -92,9 +94,7 @@ export class App {
 
   async start(): Promise<void> {
     const stored = await this.persistence.load();
-    this.directory.restore(stored.get('setting'));
-    this.location.restore(stored.get('binding'), (u) => this.directory.device(u) !== undefined);
-    this.calls.restore(stored.get('call'));
+    restoreStores(this, stored, this.persistence);
     this.log.info(
       { bindings: this.location.contacts(), calls: this.calls.size, storage: this.config.storage.path ?? 'memory' },
       'state restored',
@@ -120,7 +120,7 @@ export class App {
   /** SIGHUP: new extensions, devices and settings; registrations and calls stay. */
   reload(next: Config): void {
     const gone = removedDevices(this.config, next);
-    for (const u of gone) this.location.removeAll(u);
+    for (const u of gone) this.location.removeAll(u, 'device-removed');
     const moved =
       JSON.stringify(next.listen) !== JSON.stringify(this.config.listen) ||
       next.http.host !== this.config.http.host ||
@@ -155,8 +155,8 @@ export class App {
           registrations: this.location.lookup(d.username).map((b) => ({
             contact: b.contact,
             expiresAt: new Date(b.expiresAt).toISOString(),
-            source: b.source,
-            transport: b.transport,
+            source: sourceText(b.source),
+            transport: b.source.transport,
             userAgent: b.userAgent,
           })),
         })),

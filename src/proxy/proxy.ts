@@ -11,15 +11,15 @@ import type { CallTracker } from '../calls/tracker.js';
 import { statusKind, type SipMetrics, type CallOutcome } from '../metrics.js';
 import { decideNewCall } from '../policy/busy-on-busy.js';
 import type { Authenticator } from '../registrar/authenticator.js';
-import type { LocationService } from '../registrar/location.js';
+import type { LocationService } from '../location/location.js';
 import type { Registrar } from '../registrar/registrar.js';
 import { parseCSeq, parseNameAddr, parseVia, responseBranch, tagOf, topVia, type Via } from '../sip/headers.js';
 import { countValues, isAsciiString, type HeaderField, type SipMessage } from '../sip/message.js';
 import { isOtherVersion, parseMessage } from '../sip/parser.js';
 import { buildResponse, rewrite, stripTopVia, withFirstValue, withoutFirstValues } from '../sip/serialize.js';
 import { getParam, hostPort, parseUri, unescapeUser, type SipUri } from '../sip/uri.js';
-import type { Directory } from '../state/directory.js';
-import type { Binding, CallParty } from '../state/types.js';
+import type { Directory } from '../directory/directory.js';
+import type { CallParty } from '../calls/active-call.js';
 import { serverKey, type TransactionLayer } from '../transaction/layer.js';
 import type { ServerTransaction } from '../transaction/server.js';
 import type { Endpoint, LocalAddress, Transports } from '../transport/transports.js';
@@ -78,8 +78,6 @@ export class Proxy {
   private readonly callLine: InfoLine;
   private readonly badInput: RateLimitedLog;
   private branchSeq = 0;
-  /** Where each binding is reached, parsed once per binding rather than once per call. */
-  private readonly bindingDest = new WeakMap<Binding, Endpoint>();
   private readonly branchPrefix = `z9hG4bK-sb${randomBytes(4).toString('hex')}`;
   private readonly toTagSeed = randomBytes(4).toString('hex');
   /** Hosts naming this proxy (lower case): listeners, advertise, the domain. */
@@ -292,8 +290,7 @@ export class Proxy {
       for (const dev of ext.devices) {
         if (caller && dev.username === caller.device) continue; // do not ring the calling device itself
         for (const b of this.d.location.lookup(dev.username)) {
-          const dest = this.destOf(b);
-          if (dest) targets.push({ uri: b.contact, dest, device: b.username, extension: ext.number });
+          targets.push({ uri: b.contact, dest: b.source, device: b.username, extension: ext.number });
         }
       }
       if (targets.length === 0) {
@@ -562,15 +559,6 @@ export class Proxy {
     this.d.send(dest, data);
   }
 
-  private destOf(b: Binding): Endpoint | undefined {
-    let dest = this.bindingDest.get(b);
-    if (dest === undefined) {
-      dest = parseSource(b.source);
-      if (dest) this.bindingDest.set(b, dest);
-    }
-    return dest;
-  }
-
   private trunkOf(source: Endpoint, trunks: readonly TrunkConfig[]): TrunkConfig | undefined {
     for (const t of trunks) if (t.host === source.address && (t.port === undefined || t.port === source.port)) return t;
     return undefined;
@@ -583,7 +571,7 @@ export class Proxy {
    */
   private resolve(uri: string): Endpoint | undefined {
     const b = this.d.location.byContactUri(uri);
-    if (b) return this.destOf(b);
+    if (b) return b.source;
     const u = parseUri(uri);
     if (!u || !net.isIP(u.host)) return undefined;
     const t = (getParam(u.params, 'transport') ?? 'udp').toLowerCase();
@@ -620,14 +608,6 @@ export function stampVia(value: string, via: Via, source: Endpoint): string | un
   if (needRport) v = v.replace(/;\s*rport(?=;|$|\s)/i, `;rport=${source.port}`);
   if (needReceived && via.received === undefined) v += `;received=${source.address}`;
   return v;
-}
-
-function parseSource(s: string): Endpoint | undefined {
-  const a = s.indexOf(':');
-  const b = s.lastIndexOf(':');
-  if (a <= 0 || b <= a) return undefined;
-  const t = s.slice(0, a);
-  return { transport: t === 'tcp' ? 'tcp' : 'udp', address: s.slice(a + 1, b), port: Number(s.slice(b + 1)) };
 }
 
 function responseTarget(via: Via): Endpoint {
