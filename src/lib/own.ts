@@ -4,8 +4,7 @@
  * V8 makes a substring of 13 or more characters a "sliced string": a view that keeps its whole
  * parent alive. A binding's contact sliced out of `<sip:...>;expires=600`, or a nonce sliced
  * out of the Authorization header, would keep that whole header in memory for as long as the
- * binding lives. A transaction key
- * kept for 32 s would keep its request's header text. Strings stored beyond their message go
+ * binding lives. A transaction key kept for 32 s would keep its request's header text. Strings stored beyond their message go
  * through ownString first; the per-message path does not need it.
  */
 export function ownString(s: string): string {
