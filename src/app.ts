@@ -5,7 +5,7 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { InfoLine } from './log/info-line.js';
-import { callEndedMembers, callOutcomeMembers } from './json-text.js';
+import { callEndedMembers, callOutcomeMembers } from './lib/json-text.js';
 import { Authenticator } from './auth/authenticator.js';
 import { CallTracker } from './calls/tracker.js';
 import { removedDevices } from './config/diff.js';
@@ -16,11 +16,13 @@ import { createMetrics } from './metrics/metrics.js';
 import type { ProxyEvents } from './proxy/events.js';
 import { Identity } from './proxy/identity.js';
 import { Proxy } from './proxy/proxy.js';
-import { LocationService } from './registrar/location.js';
+import { LocationService } from './location/location.js';
 import { Registrar } from './registrar/registrar.js';
-import { Directory } from './state/directory.js';
+import { Directory } from './directory/directory.js';
 import { FilePersistence } from './state/file-persistence.js';
 import { MemoryPersistence } from './state/memory-persistence.js';
+import { persistStores, restoreStores } from './state/persist-stores.js';
+import { sourceText } from './state/records.js';
 import type { Persistence } from './state/types.js';
 import { Dispatcher } from './transaction/dispatcher.js';
 import { LocalIds } from './transaction/ids.js';
@@ -48,13 +50,13 @@ export class App {
     this.persistence = config.storage.path
       ? new FilePersistence(config.storage.path, { logger: log.child({ room: 'state' }) })
       : new MemoryPersistence();
-    this.directory = new Directory(config, this.persistence);
-    this.location = new LocationService(this.persistence);
+    this.directory = new Directory(config);
+    this.location = new LocationService();
+    this.calls = new CallTracker();
+    persistStores(this, this.persistence);
     const endedLine = new InfoLine(log);
-    this.calls = new CallTracker(this.persistence, Date.now, {
-      ended: (call, why) => {
-        if (endedLine.enabled) endedLine.write(callEndedMembers(call, why));
-      },
+    this.calls.events.add((e) => {
+      if (e.type === 'ended' && endedLine.enabled) endedLine.write(callEndedMembers(e.call, e.why));
     });
     const layer = new TransactionLayer((dest, data, onError) => this.send(dest, data, onError));
     this.layer = layer;
@@ -130,9 +132,7 @@ export class App {
 
   async start(): Promise<void> {
     const stored = await this.persistence.load();
-    this.directory.restore(stored.get('setting'));
-    this.location.restore(stored.get('binding'), (u) => this.directory.device(u) !== undefined);
-    this.calls.restore(stored.get('call'));
+    restoreStores(this, stored, this.persistence);
     this.log.info(
       { bindings: this.location.contacts(), calls: this.calls.size, storage: this.config.storage.path ?? 'memory' },
       'state restored',
@@ -158,7 +158,7 @@ export class App {
   /** SIGHUP: new extensions, devices and settings; registrations and calls stay. */
   reload(next: Config): void {
     const gone = removedDevices(this.config, next);
-    for (const u of gone) this.location.removeAll(u);
+    for (const u of gone) this.location.removeAll(u, 'device-removed');
     const moved =
       JSON.stringify(next.listen) !== JSON.stringify(this.config.listen) ||
       next.http.host !== this.config.http.host ||
@@ -193,8 +193,8 @@ export class App {
           registrations: this.location.lookup(d.username).map((b) => ({
             contact: b.contact,
             expiresAt: new Date(b.expiresAt).toISOString(),
-            source: b.source,
-            transport: b.transport,
+            source: sourceText(b.source),
+            transport: b.source.transport,
             userAgent: b.userAgent,
           })),
         })),

@@ -4,7 +4,7 @@
  */
 import type { SipMessage } from '../sip/message.js';
 import { parseUri } from '../sip/uri.js';
-import type { Device, Directory } from '../state/directory.js';
+import type { Device, Directory } from '../directory/directory.js';
 import { challenge, NonceManager, parseDigestCredentials, verifyResponse, type DigestCredentials } from './digest.js';
 
 export type AuthKind = 'registrar' | 'proxy';

@@ -1,44 +1,32 @@
 /**
  * Dialogs from 2xx to BYE (Kamailio's dialog module, reduced to what Busy on Busy needs):
  * which extensions are in a confirmed call. The tracker is the only writer of the per-extension
- * counters the Busy-on-Busy decision reads.
+ * counters the Busy-on-Busy decision reads. Memory only; changes are announced on `events`.
  */
-import { activeCallJson } from '../json-text.js';
-import { ownString } from '../state/own.js';
-import type { ActiveCall, CallParty, Persistence } from '../state/types.js';
-
-export interface CallEvents {
-  ended(call: ActiveCall, why: 'bye' | 'expired'): void;
-}
+import { Listeners } from '../lib/events.js';
+import { ownString } from '../lib/own.js';
+import type { ActiveCall, CallEvent, CallParty, EndReason } from './active-call.js';
 
 export class CallTracker {
+  /** Calls confirmed and ended, in the order they happen. */
+  readonly events = new Listeners<CallEvent>();
   private calls = new Map<string, ActiveCall>();
-  /** Call-ID → dialog ids, to find a dialog from an in-dialog request in either direction. */
-  private byCallId = new Map<string, string[]>();
   private perExtension = new Map<string, number>();
 
-  constructor(
-    private readonly persistence: Persistence,
-    private readonly now: () => number = Date.now,
-    private readonly events?: CallEvents,
-  ) {}
+  constructor(private readonly now: () => number = Date.now) {}
 
   static id(callId: string, fromTag: string, toTag: string): string {
     return `${callId};${fromTag};${toTag}`;
   }
 
-  /** Calls from the store; those past their maxCallDuration are dropped. */
-  restore(records: Map<string, unknown> | undefined): void {
-    if (!records) return;
-    const now = this.now();
-    for (const [key, v] of records) {
-      const c = v as ActiveCall;
-      if (!c || typeof c.callId !== 'string' || !Array.isArray(c.parties) || c.expiresAt <= now) {
-        this.persistence.del('call', key);
-        continue;
-      }
-      this.insert(c);
-    }
+  /**
+   * A call kept from before a restart. Announces nothing (it is not a change); false, and not
+   * taken, when it passed its maxCallDuration while we were down or is known already.
+   */
+  restore(c: ActiveCall): boolean {
+    if (c.expiresAt <= this.now() || this.calls.has(c.id)) return false;
+    this.insert(c);
+    return true;
   }
 
   /** A 2xx confirmed a dialog. Retransmitted 2xx (same tags) are ignored. */
@@ -57,15 +45,12 @@ export class CallTracker {
       expiresAt: startedAt + maxDurationSec * 1000,
     };
     this.insert(call);
-    this.persistence.put('call', call.id, call, activeCallJson(call)); // call.id: owned, the key lives as long as the call
+    this.events.emit({ type: 'confirmed', call });
     return call;
   }
 
   private insert(c: ActiveCall): void {
     this.calls.set(c.id, c);
-    const ids = this.byCallId.get(c.callId);
-    if (ids) ids.push(c.id);
-    else this.byCallId.set(c.callId, [c.id]);
     for (const ext of extensionsOf(c)) this.perExtension.set(ext, (this.perExtension.get(ext) ?? 0) + 1);
   }
 
@@ -74,22 +59,15 @@ export class CallTracker {
     return this.calls.get(CallTracker.id(callId, fromTag, toTag)) ?? this.calls.get(CallTracker.id(callId, toTag, fromTag));
   }
 
-  /** BYE passed through (RFC 3261 §15): the dialog is over. */
-  end(call: ActiveCall, why: 'bye' | 'expired'): void {
+  /** BYE passed through (RFC 3261 §15), or the call ran out of time: the dialog is over. */
+  end(call: ActiveCall, why: EndReason): void {
     if (!this.calls.delete(call.id)) return;
-    const ids = this.byCallId.get(call.callId);
-    if (ids) {
-      const rest = ids.filter((i) => i !== call.id);
-      if (rest.length) this.byCallId.set(call.callId, rest);
-      else this.byCallId.delete(call.callId);
-    }
     for (const ext of extensionsOf(call)) {
       const n = (this.perExtension.get(ext) ?? 1) - 1;
       if (n > 0) this.perExtension.set(ext, n);
       else this.perExtension.delete(ext);
     }
-    this.persistence.del('call', call.id);
-    this.events?.ended(call, why);
+    this.events.emit({ type: 'ended', call, why });
   }
 
   /** End calls that never saw their BYE (calls.maxCallDuration). Run periodically. */

@@ -1,5 +1,5 @@
 /** What the HTTP layer may see and change of the running proxy. Implemented in src/app.ts. */
-import type { Binding } from '../state/types.js';
+import type { Binding } from '../location/binding.js';
 
 export interface RegistrationView {
   contact: string;

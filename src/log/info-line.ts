@@ -6,7 +6,7 @@
  * stringifier lookup per key, its own escaping loop over every key and string value) and
  * concatenates the pieces: about 20,000 instructions per line under callgrind, for two lines
  * per call. These lines have a fixed shape: the caller writes their fields as JSON text
- * (json-text.ts). Level filtering and the logger's bindings (name, child bindings) are
+ * (lib/json-text.ts). Level filtering and the logger's bindings (name, child bindings) are
  * kept, so a line reads exactly as pino would have written it.
  */
 import { pino, type Logger } from 'pino';

@@ -3,7 +3,7 @@
  * as Kamailio's tm announces transactions to the dialog module. The proxy calls nobody's
  * write methods: app.ts subscribes the listeners.
  */
-import type { CallParty } from '../state/types.js';
+import type { CallParty } from '../calls/active-call.js';
 import type { BranchReport, CallOutcomeName } from './fork.js';
 
 export interface CallOutcome {

@@ -6,7 +6,7 @@
 import { decideNewCall } from '../policy/busy-on-busy.js';
 import { tagOf } from '../sip/headers.js';
 import { unescapeUser } from '../sip/uri.js';
-import type { CallParty } from '../state/types.js';
+import type { CallParty } from '../calls/active-call.js';
 import type { IncomingRequest } from '../transaction/request.js';
 import type { ServerTransaction } from '../transaction/server.js';
 import { branchRequests } from './branch-requests.js';
@@ -14,7 +14,6 @@ import type { ProxyDeps } from './deps.js';
 import { Fork, type BranchReport, type BranchTarget, type CallOutcomeName, type ForkOptions } from './fork.js';
 import { forwardEdits } from './forward-edits.js';
 import { localResponse } from './local-response.js';
-import { destOf } from './next-hop.js';
 import { extensionTargets, trunkOf, trunkTarget } from './target-set.js';
 
 const NO_BRANCHES: readonly BranchReport[] = [];
@@ -40,7 +39,7 @@ export function routeInitial(d: ProxyDeps, inc: IncomingRequest, tx: ServerTrans
       answer(d, inc, tx, 486, 'Busy Here');
       return outcome('busy-on-busy', 486);
     }
-    const targets = extensionTargets(ext, caller?.device, d.location, destOf);
+    const targets = extensionTargets(ext, caller?.device, d.location);
     if (targets.length === 0) {
       answer(d, inc, tx, 480, 'Temporarily Unavailable');
       return outcome('unavailable', 480);

@@ -3,28 +3,18 @@
  * the extension, or the first trunk for a number that is not an extension.
  */
 import type { ExtensionConfig, TrunkConfig } from '../config/types.js';
-import type { LocationService } from '../registrar/location.js';
-import type { Binding } from '../state/types.js';
+import type { LocationService } from '../location/location.js';
 import { hostPort } from '../sip/uri.js';
 import type { Endpoint } from '../transport/transports.js';
 import type { BranchTarget } from './fork.js';
 
-/**
- * The devices of ext, except the calling device itself. destOf: where a binding is reached
- * (undefined: unreachable, skipped).
- */
-export function extensionTargets(
-  ext: ExtensionConfig,
-  callerDevice: string | undefined,
-  location: Pick<LocationService, 'lookup'>,
-  destOf: (b: Binding) => Endpoint | undefined,
-): BranchTarget[] {
+/** The devices of ext, except the calling device itself, each at the address it registered from. */
+export function extensionTargets(ext: ExtensionConfig, callerDevice: string | undefined, location: Pick<LocationService, 'lookup'>): BranchTarget[] {
   const targets: BranchTarget[] = [];
   for (const dev of ext.devices) {
     if (dev.username === callerDevice) continue;
     for (const b of location.lookup(dev.username)) {
-      const dest = destOf(b);
-      if (dest) targets.push({ uri: b.contact, dest, device: b.username, extension: ext.number });
+      targets.push({ uri: b.contact, dest: b.source, device: b.username, extension: ext.number });
     }
   }
   return targets;

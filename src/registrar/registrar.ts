@@ -8,10 +8,10 @@ import { parseCSeq, parseNameAddr } from '../sip/headers.js';
 import { getParam, parseUri, unescapeUser } from '../sip/uri.js';
 import { parseDecimalString } from '../sip/numbers.js';
 import type { Endpoint } from '../transport/transports.js';
-import type { Binding } from '../state/types.js';
+import type { Binding } from '../location/binding.js';
 import type { Authenticator } from '../auth/authenticator.js';
-import type { LocationService } from './location.js';
-import { ownString, StringPool } from '../state/own.js';
+import type { LocationService } from '../location/location.js';
+import { ownString, StringPool } from '../lib/own.js';
 
 export interface Reply {
   status: number;
@@ -100,7 +100,9 @@ export class Registrar {
     // Bindings live for minutes: their strings must not pin the request's header strings.
     const ownCallId = ownString(callId);
     const userAgent = this.userAgents.intern((req.header('user-agent') ?? '').slice(0, 200));
-    const from = ownString(`${source.transport}:${source.address}:${source.port}`);
+    // One copy of the source for all of this REGISTER's bindings: the caller's object is the
+    // transport's, and its address may be a slice of a longer string.
+    const from: Endpoint = { transport: source.transport, address: ownString(source.address), port: source.port };
     for (const ch of changes) {
       if (ch.expires === 0) {
         this.location.remove(device.username, ch.uri);
@@ -114,7 +116,6 @@ export class Registrar {
         callId: ownCallId,
         cseq,
         source: from,
-        transport: source.transport,
         userAgent,
       };
       if (ch.q !== undefined) b.qValue = ch.q;

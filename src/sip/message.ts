@@ -42,7 +42,7 @@ export class SipMessage {
    * The header section as one string when it is all ASCII (nearly always): values are then
    * slices of it, with no call into C++ per value. undefined: not decoded yet; null: not ASCII,
    * values are decoded one by one as UTF-8. Slices pin this string: anything kept for longer
-   * than the message goes through ownString (state/own.ts).
+   * than the message goes through ownString (lib/own.ts).
    */
   private text: string | null | undefined;
 

@@ -1,14 +1,14 @@
-import type { Persistence } from './types.js';
+import type { Kind, Loaded, Persistence, StoredKinds } from './types.js';
 
 /** Keeps nothing: state lives only as long as the process (tests, or `storage` disabled). */
 export class MemoryPersistence implements Persistence {
-  async load(): Promise<Map<string, Map<string, unknown>>> {
-    return new Map();
+  async load(): Promise<Loaded> {
+    return { binding: new Map(), call: new Map(), setting: new Map() };
   }
 
-  put(_kind: string, _key: string, _value: unknown, _json?: string): void {}
+  put<K extends Kind>(_kind: K, _key: string, _value: StoredKinds[K]): void {}
 
-  del(_kind: string, _key: string): void {}
+  del(_kind: Kind, _key: string): void {}
 
   async close(): Promise<void> {}
 }

@@ -1,54 +1,48 @@
 /**
- * State kept by the core and read by the HTTP layer. Memory is always the source for reads;
- * a Persistence only records changes so they survive a restart (design.md: "State is always
- * read from memory; stores persist and share it").
+ * What persistence keeps, typed per kind. Memory is always the source for reads; a Persistence
+ * only records the stores' changes so they survive a restart (design.md: "State is always read
+ * from memory; stores persist and share it"). persist-stores.ts turns the stores' events into
+ * puts and dels.
  */
+import type { ActiveCall } from '../calls/active-call.js';
+import type { ExtensionSetting } from '../directory/setting.js';
+import type { Binding } from '../location/binding.js';
 
-/** One contact bound to a device (RFC 3261 §10.3). */
-export interface Binding {
-  username: string; // device (digest) username
-  extension: string; // number of the extension the device belongs to
-  contact: string; // Contact URI as registered, e.g. sip:anna@127.0.0.2:5062;transport=udp
-  expiresAt: number; // ms since epoch
-  callId: string;
-  cseq: number;
-  /** Where the REGISTER came from; requests to this contact are sent here (NAT-friendly, like Kamailio's fix_nated_contact). */
-  source: string; // "udp:127.0.0.2:5062" or "tcp:127.0.0.2:40312"
-  transport: 'udp' | 'tcp';
-  userAgent: string;
-  qValue?: number;
+/** Each kind and its value; the names are the journal's "k" field. */
+export interface StoredKinds {
+  /** key: username + "\n" + contact */
+  binding: Binding;
+  /** key: ActiveCall.id */
+  call: ActiveCall;
+  /** key: extension number */
+  setting: ExtensionSetting;
 }
 
-/** One party of a confirmed dialog that belongs to an extension. */
-export interface CallParty {
-  extension: string;
-  device: string; // device username, or "" when the device is unknown (e.g. trunk leg)
-  direction: 'inbound' | 'outbound'; // inbound: the extension is callee
-}
+export type Kind = keyof StoredKinds;
 
-/** A confirmed dialog (2xx seen, no BYE yet). */
-export interface ActiveCall {
-  id: string; // Call-ID;from-tag;to-tag
-  callId: string;
-  fromTag: string;
-  toTag: string;
-  parties: CallParty[];
-  startedAt: number; // ms since epoch
-  expiresAt: number; // startedAt + maxCallDuration
-}
+/** What load() found, kind by kind (every kind present, maybe empty). */
+export type Loaded = { [K in Kind]: Map<string, StoredKinds[K]> };
 
 /**
- * Records changes so that they survive a restart. Kinds: "binding" (key username + "\n" +
- * contact), "call" (key ActiveCall.id), "setting" (key extension number, value
- * {busyOnBusy:boolean}). put/del must be cheap and never block on I/O per call: implementations
- * batch writes. A value is immutable once put: the store may keep a reference to it (to write a
- * snapshot later), so a change is a new object and a new put.
+ * Records changes so that they survive a restart. put/del must be cheap and never block on I/O
+ * per call: implementations batch writes. A value is immutable once put: the store may keep a
+ * reference to it (to write a snapshot later), so a change is a new object and a new put.
  */
 export interface Persistence {
-  load(): Promise<Map<string, Map<string, unknown>>>;
-  /** json: the value as JSON text when the caller has it written already (json-text.ts). */
-  put(kind: string, key: string, value: unknown, json?: string): void;
-  del(kind: string, key: string): void;
+  /** Once, before any put/del. The values returned are the ones persistence keeps (adopt them, do not copy). */
+  load(): Promise<Loaded>;
+  put<K extends Kind>(kind: K, key: string, value: StoredKinds[K]): void;
+  del(kind: Kind, key: string): void;
   /** Flush what is pending and release resources. */
   close(): Promise<void>;
 }
+
+/** How one kind is written to and read back from storage. */
+export interface Codec<T> {
+  /** The value as JSON text (journal and snapshot). */
+  json(value: T): string;
+  /** A record read back from storage, or undefined when it is not a well-formed one. */
+  decode(raw: unknown): T | undefined;
+}
+
+export type Codecs<T> = { readonly [K in keyof T]: Codec<T[K]> };

@@ -4,7 +4,7 @@
  * responses itself (§17.1.1.3) and hands every response the user must see to onResponse.
  */
 import type { SipMessage } from '../sip/message.js';
-import { ownBuffer } from '../state/own.js';
+import { ownBuffer } from '../lib/own.js';
 import type { Endpoint } from '../transport/transports.js';
 import type { TxEnv } from './env.js';
 import type { Timer } from './timer-queue.js';

@@ -5,7 +5,7 @@
  */
 import type { SipMessage } from '../sip/message.js';
 import type { Endpoint } from '../transport/transports.js';
-import { ownBuffer } from '../state/own.js';
+import { ownBuffer } from '../lib/own.js';
 import type { TxEnv } from './env.js';
 import type { Timer } from './timer-queue.js';
 import { T2, TIMER_G, TIMER_H, TIMER_I, TIMER_J, TIMER_L } from './timer-values.js';

@@ -3,10 +3,9 @@ import { createHash } from 'node:crypto';
 import type { Config } from '../../src/config/types.js';
 import { parseMessage } from '../../src/sip/parser.js';
 import { Authenticator } from '../../src/auth/authenticator.js';
-import { LocationService } from '../../src/registrar/location.js';
+import { LocationService } from '../../src/location/location.js';
 import { Registrar } from '../../src/registrar/registrar.js';
-import { Directory } from '../../src/state/directory.js';
-import { MemoryPersistence } from '../../src/state/memory-persistence.js';
+import { Directory } from '../../src/directory/directory.js';
 
 const DOMAIN = 'pbx.example.test';
 const config = {
@@ -15,9 +14,8 @@ const config = {
 } as unknown as Config;
 
 function setup(now: () => number) {
-  const persistence = new MemoryPersistence();
-  const directory = new Directory(config, persistence);
-  const location = new LocationService(persistence, now);
+  const directory = new Directory(config);
+  const location = new LocationService(now);
   const auth = new Authenticator(directory, () => ({ realm: DOMAIN, algorithms: ['MD5'], isOurHost: (h: string) => h === '127.0.0.1' }));
   const registrar = new Registrar(location, auth, () => ({ domain: DOMAIN, minExpires: 60, maxExpires: 3600, defaultExpires: 600 }), now);
   return { location, auth, registrar };

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { pino } from 'pino';
 import { InfoLine } from '../../src/log/info-line.js';
-import { callEndedMembers, callOutcomeMembers } from '../../src/json-text.js';
+import { callEndedMembers, callOutcomeMembers } from '../../src/lib/json-text.js';
 
 function recorder(): { lines: string[]; write(s: string): void } {
   const lines: string[] = [];

@@ -2,15 +2,30 @@
  * JSON text of the fixed-shape records written on every call: the "call outcome" and "call
  * ended" log lines (their fields, for log/info-line.ts) and the journal record of a call.
  *
- * Why not JSON.stringify: node 20's V8 serializes an object through its generic path, a
- * property lookup per key, about 700 instructions per property under callgrind; with the
- * string escaping that was about 43,000 instructions per forked call for three records and
- * their keys. These writers know the shape, so a record is one template string; a string
- * value is copied as it is when it needs no escape (nearly always: Call-IDs, tags, device
- * names), else JSON.stringify escapes it. The output is JSON.stringify's, byte for byte
- * (test/unit/json-text.test.ts).
+ * Why not JSON.stringify: these run on every call, and V8's generic object path costs far more
+ * than a template for a shape known in advance (bench/README.md). A string value is copied as
+ * it is when it needs no escape (nearly always: Call-IDs, tags, device names), else
+ * JSON.stringify escapes it. The output is JSON.stringify's, byte for byte
+ * (test/lib/json-text.test.ts).
  */
-import type { ActiveCall, CallParty } from './state/types.js';
+
+/** The fields of a call party these writers read (calls/ ActiveCall's parties fit it). */
+export interface PartyFields {
+  extension: string;
+  device: string;
+  direction: string;
+}
+
+/** The fields of a confirmed call these writers read (calls/ ActiveCall fits it). */
+export interface CallFields {
+  id: string;
+  callId: string;
+  fromTag: string;
+  toTag: string;
+  parties: readonly PartyFields[];
+  startedAt: number;
+  expiresAt: number;
+}
 
 /** A string as JSON.stringify writes it. */
 export function jsonString(s: string): string {
@@ -23,7 +38,7 @@ export function jsonString(s: string): string {
   return `"${s}"`;
 }
 
-export function partiesJson(parties: readonly CallParty[]): string {
+export function partiesJson(parties: readonly PartyFields[]): string {
   let s = '[';
   for (let i = 0; i < parties.length; i++) {
     const p = parties[i]!;
@@ -34,7 +49,7 @@ export function partiesJson(parties: readonly CallParty[]): string {
 }
 
 /** An ActiveCall as JSON.stringify(call) writes it (the journal record's value). */
-export function activeCallJson(c: ActiveCall): string {
+export function activeCallJson(c: CallFields): string {
   return (
     `{"id":${jsonString(c.id)},"callId":${jsonString(c.callId)},"fromTag":${jsonString(c.fromTag)},` +
     `"toTag":${jsonString(c.toTag)},"parties":${partiesJson(c.parties)},"startedAt":${c.startedAt},"expiresAt":${c.expiresAt}}`
@@ -71,6 +86,6 @@ export function callOutcomeMembers(f: CallOutcomeFields): string {
 }
 
 /** The fields of the "call ended" line. */
-export function callEndedMembers(call: Pick<ActiveCall, 'callId' | 'parties'>, why: string): string {
+export function callEndedMembers(call: Pick<CallFields, 'callId' | 'parties'>, why: string): string {
   return `"callId":${jsonString(call.callId)},"parties":${partiesJson(call.parties)},"why":${jsonString(why)},"msg":"call ended"`;
 }

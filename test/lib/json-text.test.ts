@@ -1,6 +1,6 @@
 import t from 'tap';
-import { activeCallJson, branchesJson, jsonString, partiesJson } from '../../src/json-text.js';
-import type { ActiveCall } from '../../src/state/types.js';
+import { activeCallJson, branchesJson, jsonString, partiesJson } from '../../src/lib/json-text.js';
+import type { ActiveCall } from '../../src/calls/active-call.js';
 
 t.test('jsonString writes what JSON.stringify writes', async (t) => {
   const samples = [

@@ -1,21 +1,25 @@
 /**
  * The extensions and devices of the config, with the settings changed through the API laid
  * over them. Settings changed through the API win over the YAML until changed again, and
- * survive restarts and SIGHUP reloads (issue 3).
+ * survive restarts and SIGHUP reloads (issue 3): the directory announces each change on
+ * `events`, and persistence keeps it.
  */
 import type { Config, DeviceConfig, ExtensionConfig } from '../config/types.js';
-import type { Persistence } from './types.js';
+import { Listeners } from '../lib/events.js';
+import type { DirectoryEvent, ExtensionSetting } from './setting.js';
 
 export interface Device extends DeviceConfig {
   extension: string;
 }
 
 export class Directory {
+  /** Settings changed through the API. */
+  readonly events = new Listeners<DirectoryEvent>();
   private extensions = new Map<string, ExtensionConfig>();
   private devices = new Map<string, Device>();
-  private overrides = new Map<string, { busyOnBusy: boolean }>();
+  private overrides = new Map<string, ExtensionSetting>();
 
-  constructor(config: Config, private readonly persistence: Persistence) {
+  constructor(config: Config) {
     this.load(config);
   }
 
@@ -29,13 +33,9 @@ export class Directory {
     }
   }
 
-  restore(settings: Map<string, unknown> | undefined): void {
-    if (!settings) return;
-    for (const [number, v] of settings) {
-      if (v && typeof v === 'object' && typeof (v as { busyOnBusy?: unknown }).busyOnBusy === 'boolean') {
-        this.overrides.set(number, { busyOnBusy: (v as { busyOnBusy: boolean }).busyOnBusy });
-      }
-    }
+  /** A setting kept from before a restart. Announces nothing: it is not a change. */
+  restore(number: string, setting: ExtensionSetting): void {
+    this.overrides.set(number, setting);
   }
 
   extension(number: string): ExtensionConfig | undefined {
@@ -56,8 +56,9 @@ export class Directory {
 
   setBusyOnBusy(number: string, value: boolean): boolean {
     if (!this.extensions.has(number)) return false;
-    this.overrides.set(number, { busyOnBusy: value });
-    this.persistence.put('setting', number, { busyOnBusy: value });
+    const setting: ExtensionSetting = { busyOnBusy: value };
+    this.overrides.set(number, setting);
+    this.events.emit({ type: 'setting-changed', extension: number, setting });
     return true;
   }
 }

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { ownBuffer, ownString, StringPool } from '../../src/state/own.js';
+import { ownBuffer, ownString, StringPool } from '../../src/lib/own.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;

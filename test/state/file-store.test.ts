@@ -2,8 +2,20 @@ import t, { type Test } from 'tap';
 import { appendFileSync, closeSync, existsSync, openSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FilePersistence, type PersistenceLogger } from '../../src/state/file-persistence.js';
+import { FileStore, type FileStoreOptions, type PersistenceLogger } from '../../src/state/file/file-store.js';
 import { MemoryPersistence } from '../../src/state/memory-persistence.js';
+import type { Codec } from '../../src/state/types.js';
+
+// The journal, snapshot, compaction and replay machinery, with kinds whose values are any JSON.
+// test/state/file-persistence.test.ts covers the real kinds and their stored form.
+const anyJson: Codec<unknown> = { json: (v) => JSON.stringify(v) ?? 'null', decode: (v) => v };
+type TestKinds = { binding: unknown; setting: unknown; call: unknown };
+const codecs = { binding: anyJson, setting: anyJson, call: anyJson };
+class FilePersistence extends FileStore<TestKinds> {
+  constructor(dir: string, opts?: FileStoreOptions) {
+    super(dir, codecs, opts);
+  }
+}
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -18,10 +30,10 @@ function collectingLogger(): PersistenceLogger & { messages: string[] } {
   return { messages, warn: (_obj, msg) => void messages.push(msg) };
 }
 
-/** Map<kind, Map<key, value>> as a plain object, for t.same. */
-function plain(state: Map<string, Map<string, unknown>>): Record<string, Record<string, unknown>> {
+/** The loaded kinds as a plain object without the empty ones, for t.same. */
+function plain(state: Record<string, Map<string, unknown>>): Record<string, Record<string, unknown>> {
   const out: Record<string, Record<string, unknown>> = {};
-  for (const [kind, m] of state) out[kind] = Object.fromEntries(m);
+  for (const [kind, m] of Object.entries(state)) if (m.size > 0) out[kind] = Object.fromEntries(m);
   return out;
 }
 
@@ -62,10 +74,9 @@ t.test('put/del/load round trip across instances', async (t) => {
       'anna-soft\nsip:anna-soft@127.0.0.2:5064': binding('anna-soft', 5066),
     },
     setting: { '200': { busyOnBusy: true } },
-    call: {},
   });
   // The returned maps are the caller's: changing them does not change the store.
-  loaded.get('setting')!.set('999', { busyOnBusy: false });
+  loaded.setting.set('999', { busyOnBusy: false });
   b.put('setting', '300', { busyOnBusy: true });
   await b.close();
 
@@ -109,7 +120,7 @@ t.test('a batch is one write per event-loop turn, and on disk after it', async (
 
   // Simulate kill -9 now: no close(), a second instance reads what is on disk.
   const q = new FilePersistence(dir);
-  t.equal((await q.load()).get('binding')!.size, 99, 'survives without close()');
+  t.equal((await q.load()).binding.size, 99, 'survives without close()');
   await q.close();
 
   p.put('binding', 'x', 1);
@@ -124,7 +135,7 @@ t.test('deletes of unknown keys are harmless', async (t) => {
   const p = new FilePersistence(dir);
   await p.load();
   p.del('binding', 'nobody');
-  p.del('no-such-kind', 'x');
+  p.del('no-such-kind' as 'call', 'x');
   await nextTurn();
   t.equal(p.stats.writes, 0, 'nothing to record');
   p.put('call', 'a', { id: 'a' });
@@ -135,7 +146,7 @@ t.test('deletes of unknown keys are harmless', async (t) => {
   t.equal(lines.length, 2, 'put and one delete');
 
   const q = new FilePersistence(dir);
-  t.same(plain(await q.load()), { call: {} });
+  t.same(plain(await q.load()), {});
   await q.close();
 });
 
@@ -292,7 +303,7 @@ t.test('a failed journal write is repaired from memory by the next flush', async
   await nextTurn();
 
   // Swap in a read-only descriptor so the next write(2) fails with EBADF.
-  const inner = p as unknown as { fd: number };
+  const inner = (p as unknown as { journal: { fd: number } }).journal;
   const good = inner.fd;
   inner.fd = openSync(join(dir, 'state.jsonl'), 'r');
   p.put('setting', '2', 2);
@@ -327,7 +338,7 @@ t.test('a large live state is not rewritten every compactAfter changes', async (
   t.equal(p.stats.compactions, after + 1, 'no rewrite of 1000 records for 500 changes');
   await p.close();
   const q = new FilePersistence(dir);
-  t.same((await q.load()).get('binding')?.get('k1'), { i: 1, third: true });
+  t.same((await q.load()).binding.get('k1'), { i: 1, third: true });
   await q.close();
 });
 
@@ -390,4 +401,24 @@ t.test('close() during an incremental compaction loses nothing', async (t) => {
   const q = new FilePersistence(dir);
   t.same(plain(await q.load()).binding, expected, 'the whole journal is still there');
   await q.close();
+});
+
+t.test('kinds without a codec are kept as they are, through compaction too', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'state.jsonl'), '{"k":"future","key":"x","v":{"a":[1,2]}}\n' + '{"k":"setting","key":"1","v":1}\n'.repeat(3));
+  const p = new FilePersistence(dir, { compactAfter: 1 });
+  t.same(plain(await p.load()), { setting: { '1': 1 } }, 'not handed out: nobody can read it');
+  t.equal(p.stats.compactions, 1, 'compacted at load');
+  await p.close();
+  t.match(readFileSync(join(dir, 'snapshot.json'), 'utf8'), '["future",[["x",{"a":[1,2]}]]]', 'written back unchanged');
+});
+
+t.test('a record its codec does not accept is dropped and deleted on disk', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'state.jsonl'), '{"k":"setting","key":"1","v":1}\n{"k":"setting","key":"2","v":"bad"}\n');
+  const picky = { ...codecs, setting: { json: anyJson.json, decode: (v: unknown) => (typeof v === 'number' ? v : undefined) } };
+  const p = new FileStore<TestKinds>(dir, picky);
+  t.same(plain(await p.load()), { setting: { '1': 1 } });
+  await p.close();
+  t.match(readFileSync(join(dir, 'state.jsonl'), 'utf8'), '{"k":"setting","key":"2","d":1}\n', 'a delete record written');
 });

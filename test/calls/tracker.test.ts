@@ -1,15 +1,20 @@
 import t from 'tap';
 import { CallTracker } from '../../src/calls/tracker.js';
-import { MemoryPersistence } from '../../src/state/memory-persistence.js';
-import type { ActiveCall } from '../../src/state/types.js';
+import type { ActiveCall, CallEvent } from '../../src/calls/active-call.js';
 
 const caller = { extension: '200', device: 'anna-desk', direction: 'outbound' as const };
 const callee = { extension: '100', device: 'hotline-desk-1', direction: 'inbound' as const };
 
+function recorder(calls: CallTracker): string[] {
+  const seen: string[] = [];
+  calls.events.add((e: CallEvent) => seen.push(e.type === 'ended' ? `ended ${e.call.id} ${e.why}` : `confirmed ${e.call.id}`));
+  return seen;
+}
+
 t.test('2xx confirms, BYE from either side ends, counters follow', async (t) => {
   let now = 1_000_000;
-  const ended: string[] = [];
-  const calls = new CallTracker(new MemoryPersistence(), () => now, { ended: (c, why) => ended.push(`${c.id}:${why}`) });
+  const calls = new CallTracker(() => now);
+  const seen = recorder(calls);
   const c = calls.confirmed('cid', 'ft', 'tt', [caller, callee], 3600);
   t.ok(c, 'call created');
   t.equal(calls.confirmed('cid', 'ft', 'tt', [caller, callee], 3600), undefined, 'retransmitted 2xx ignored');
@@ -22,26 +27,43 @@ t.test('2xx confirms, BYE from either side ends, counters follow', async (t) => 
   const found = calls.find('cid', 'tt', 'ft');
   t.equal(found?.id, c!.id, 'dialog found from the callee side');
   calls.end(found!, 'bye');
+  calls.end(found!, 'bye'); // ended already: nothing announced
   t.equal(calls.activeFor('200'), 0);
   t.equal(calls.activeFor('100'), 1, 'the race dialog is still up');
-  t.same(ended, ['cid;ft;tt:bye']);
   now += 3601_000;
   t.equal(calls.sweep(), 1, 'maxCallDuration ends the dialog that lost its BYE');
   t.equal(calls.activeFor('100'), 0);
+  t.equal(calls.size, 0);
+  t.same(seen, ['confirmed cid;ft;tt', 'confirmed cid;ft;tt2', 'ended cid;ft;tt bye', 'ended cid;ft;tt2 expired']);
+});
+
+t.test('the confirmed event carries the stored call', async (t) => {
+  const calls = new CallTracker(() => 5);
+  let heard: ActiveCall | undefined;
+  calls.events.add((e) => {
+    if (e.type === 'confirmed') heard = e.call;
+  });
+  const c = calls.confirmed('x', 'a', 'b', [caller], 60);
+  t.equal(heard, c);
+  t.same(heard, { id: 'x;a;b', callId: 'x', fromTag: 'a', toTag: 'b', parties: [caller], startedAt: 5, expiresAt: 60_005 });
 });
 
 t.test('two devices of one extension in one dialog count once', async (t) => {
-  const calls = new CallTracker(new MemoryPersistence());
+  const calls = new CallTracker();
   calls.confirmed('x', 'a', 'b', [{ extension: '200', device: 'anna-desk', direction: 'outbound' }, { extension: '200', device: 'anna-soft', direction: 'inbound' }], 60);
   t.equal(calls.activeFor('200'), 1);
 });
 
-t.test('restore drops calls that expired while down', async (t) => {
+t.test('restore takes live calls silently and refuses those that expired while down', async (t) => {
   const now = 5_000_000;
   const live: ActiveCall = { id: 'l;a;b', callId: 'l', fromTag: 'a', toTag: 'b', parties: [callee], startedAt: now - 10, expiresAt: now + 1000 };
   const dead: ActiveCall = { ...live, id: 'd;a;b', callId: 'd', expiresAt: now - 1 };
-  const calls = new CallTracker(new MemoryPersistence(), () => now);
-  calls.restore(new Map<string, unknown>([[live.id, live], [dead.id, dead], ['junk', 42]]));
+  const calls = new CallTracker(() => now);
+  const seen = recorder(calls);
+  t.equal(calls.restore(live), true);
+  t.equal(calls.restore(dead), false);
+  t.equal(calls.restore(live), false, 'known already');
   t.equal(calls.size, 1);
   t.equal(calls.activeFor('100'), 1);
+  t.same(seen, []);
 });

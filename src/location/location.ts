@@ -1,36 +1,33 @@
 /**
  * The location service (RFC 3261 §10.2, Kamailio's usrloc): contacts bound to each device.
- * Reads come from memory; every change is handed to the Persistence.
+ * Memory only; every change is announced on `events` for whoever keeps, shares or shows it.
  */
-import type { Binding, Persistence } from '../state/types.js';
+import { Listeners } from '../lib/events.js';
+import type { Binding, LocationEvent, RemoveReason } from './binding.js';
 
 /** A device may not flood the table: past this many contacts the oldest binding goes. */
 export const MAX_CONTACTS_PER_DEVICE = 10;
 
 export class LocationService {
+  /** Bindings added, refreshed and removed, in the order they happen. */
+  readonly events = new Listeners<LocationEvent>();
   private byUser = new Map<string, Binding[]>();
   /** Contact URI → binding, to send in-dialog requests to the address the device registered from. */
   private byContact = new Map<string, Binding>();
   private contactCount = 0;
 
-  constructor(private readonly persistence: Persistence, private readonly now: () => number = Date.now) {}
+  constructor(private readonly now: () => number = Date.now) {}
 
-  static key(b: Pick<Binding, 'username' | 'contact'>): string {
-    return `${b.username}\n${b.contact}`;
-  }
-
-  /** Bindings from the store; those that expired while we were down are dropped. */
-  restore(records: Map<string, unknown> | undefined, knownUser: (u: string) => boolean): void {
-    if (!records) return;
-    const now = this.now();
-    for (const [key, v] of records) {
-      const b = v as Binding;
-      if (!b || typeof b.username !== 'string' || typeof b.expiresAt !== 'number' || b.expiresAt <= now || !knownUser(b.username)) {
-        this.persistence.del('binding', key);
-        continue;
-      }
-      this.insert(b);
-    }
+  /**
+   * A binding kept from before a restart. Announces nothing (it is not a change); false, and
+   * not taken, when it expired while we were down.
+   */
+  restore(b: Binding): boolean {
+    if (b.expiresAt <= this.now()) return false;
+    const list = this.byUser.get(b.username);
+    if (list && list.some((x) => x.contact === b.contact)) return false;
+    this.insert(b);
+    return true;
   }
 
   /** Unexpired bindings of a device. */
@@ -51,17 +48,19 @@ export class LocationService {
     const list = this.byUser.get(b.username);
     const i = list ? list.findIndex((x) => x.contact === b.contact) : -1;
     if (list && i !== -1) {
-      this.byContact.delete(list[i]!.contact);
+      const previous = list[i]!;
+      this.byContact.delete(previous.contact);
       list[i] = b;
       this.byContact.set(b.contact, b);
-    } else {
-      if (list && list.length >= MAX_CONTACTS_PER_DEVICE) {
-        const oldest = list.reduce((a, x) => (x.expiresAt < a.expiresAt ? x : a));
-        this.remove(oldest.username, oldest.contact);
-      }
-      this.insert(b);
+      this.events.emit({ type: 'refreshed', binding: b, previous });
+      return;
     }
-    this.persistence.put('binding', LocationService.key(b), b);
+    if (list && list.length >= MAX_CONTACTS_PER_DEVICE) {
+      const oldest = list.reduce((a, x) => (x.expiresAt < a.expiresAt ? x : a));
+      this.remove(oldest.username, oldest.contact, 'replaced');
+    }
+    this.insert(b);
+    this.events.emit({ type: 'added', binding: b });
   }
 
   private insert(b: Binding): void {
@@ -72,20 +71,22 @@ export class LocationService {
     this.contactCount++;
   }
 
-  remove(username: string, contact: string): void {
+  remove(username: string, contact: string, reason: RemoveReason = 'unregistered'): void {
     const list = this.byUser.get(username);
     if (!list) return;
     const i = list.findIndex((x) => x.contact === contact);
     if (i === -1) return;
+    const b = list[i]!;
     list.splice(i, 1);
     if (list.length === 0) this.byUser.delete(username);
     if (this.byContact.get(contact)?.username === username) this.byContact.delete(contact);
     this.contactCount--;
-    this.persistence.del('binding', LocationService.key({ username, contact }));
+    this.events.emit({ type: 'removed', binding: b, reason });
   }
 
-  removeAll(username: string): void {
-    for (const b of [...(this.byUser.get(username) ?? [])]) this.remove(username, b.contact);
+  /** Every binding of a device: Contact: * (RFC 3261 §10.3 step 6), or the device left the config. */
+  removeAll(username: string, reason: RemoveReason = 'unregistered'): void {
+    for (const b of [...(this.byUser.get(username) ?? [])]) this.remove(username, b.contact, reason);
   }
 
   /** Drop expired bindings; returns how many. Run periodically. */
@@ -99,7 +100,7 @@ export class LocationService {
       for (let i = list.length - 1; i >= 0; i--) {
         const b = list[i]!;
         if (b.expiresAt <= now) {
-          this.remove(user, b.contact);
+          this.remove(user, b.contact, 'expired');
           n++;
         }
       }

@@ -1,0 +1,31 @@
+import type { Endpoint } from '../transport/transports.js';
+
+/**
+ * One contact bound to a device (RFC 3261 §10.3). Immutable once stored: a refresh is a new
+ * object, so a subscriber may keep a reference to it (persistence does, to write snapshots).
+ */
+export interface Binding {
+  username: string; // device (digest) username
+  extension: string; // number of the extension the device belongs to
+  contact: string; // Contact URI as registered, e.g. sip:anna@127.0.0.2:5062;transport=udp
+  expiresAt: number; // ms since epoch
+  callId: string;
+  cseq: number;
+  /** Where the REGISTER came from; requests to this contact are sent here (NAT-friendly, like Kamailio's fix_nated_contact). */
+  source: Endpoint;
+  userAgent: string;
+  qValue?: number;
+}
+
+/** Why a binding left the location service. */
+export type RemoveReason =
+  | 'expired' // its time ran out (the sweep)
+  | 'unregistered' // the device asked: Expires 0 or Contact: *
+  | 'replaced' // the device had too many contacts: its oldest made room for a new one
+  | 'device-removed'; // the device is no longer in the config (SIGHUP)
+
+/** What changed in the location service. */
+export type LocationEvent =
+  | { type: 'added'; binding: Binding }
+  | { type: 'refreshed'; binding: Binding; previous: Binding }
+  | { type: 'removed'; binding: Binding; reason: RemoveReason };

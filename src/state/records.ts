@@ -1,0 +1,87 @@
+/**
+ * The stored form of each kind: what a journal line's "v" and a snapshot entry hold, and how it
+ * is read back. The format is the one written before the stores had events (old data
+ * directories load): a binding's source is the string "udp:127.0.0.2:5062", and every writer
+ * here writes exactly what JSON.stringify wrote for the same record.
+ */
+import type { ActiveCall, CallParty } from '../calls/active-call.js';
+import type { ExtensionSetting } from '../directory/setting.js';
+import { activeCallJson, jsonString } from '../lib/json-text.js';
+import type { Binding } from '../location/binding.js';
+import type { Endpoint } from '../transport/transports.js';
+import type { Codec, Codecs, StoredKinds } from './types.js';
+
+/** A number as JSON.stringify writes it (non-finite numbers become null). */
+function jsonNumber(n: number): string {
+  return Number.isFinite(n) ? `${n}` : 'null';
+}
+
+/** "udp:127.0.0.2:5062" (IPv6 addresses keep their colons: the port is after the last one). */
+export function sourceText(e: Endpoint): string {
+  return `${e.transport}:${e.address}:${e.port}`;
+}
+
+export function parseSourceText(s: string): Endpoint | undefined {
+  const a = s.indexOf(':');
+  const b = s.lastIndexOf(':');
+  if (a <= 0 || b <= a) return undefined;
+  const t = s.slice(0, a);
+  return { transport: t === 'tcp' ? 'tcp' : 'udp', address: s.slice(a + 1, b), port: Number(s.slice(b + 1)) };
+}
+
+type Raw = Record<string, unknown>;
+const isObject = (v: unknown): v is Raw => typeof v === 'object' && v !== null && !Array.isArray(v);
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+
+export const bindingCodec: Codec<Binding> = {
+  // Every REGISTER writes one: a template, not JSON.stringify (see lib/json-text.ts).
+  json: (b) =>
+    `{"username":${jsonString(b.username)},"extension":${jsonString(b.extension)},"contact":${jsonString(b.contact)},` +
+    `"expiresAt":${jsonNumber(b.expiresAt)},"callId":${jsonString(b.callId)},"cseq":${jsonNumber(b.cseq)},` +
+    `"source":${jsonString(sourceText(b.source))},"transport":${jsonString(b.source.transport)},"userAgent":${jsonString(b.userAgent)}` +
+    (b.qValue === undefined ? '}' : `,"qValue":${jsonNumber(b.qValue)}}`),
+  decode: (r) => {
+    if (!isObject(r) || typeof r.username !== 'string' || typeof r.contact !== 'string' || typeof r.expiresAt !== 'number') return undefined;
+    const source = typeof r.source === 'string' ? parseSourceText(r.source) : undefined;
+    if (source === undefined) return undefined;
+    const b: Binding = {
+      username: r.username,
+      extension: str(r.extension),
+      contact: r.contact,
+      expiresAt: r.expiresAt,
+      callId: str(r.callId),
+      cseq: typeof r.cseq === 'number' ? r.cseq : 0,
+      source,
+      userAgent: str(r.userAgent),
+    };
+    if (typeof r.qValue === 'number') b.qValue = r.qValue;
+    return b;
+  },
+};
+
+function decodeParty(p: unknown): CallParty | undefined {
+  if (!isObject(p) || typeof p.extension !== 'string') return undefined;
+  return { extension: p.extension, device: str(p.device), direction: p.direction === 'outbound' ? 'outbound' : 'inbound' };
+}
+
+export const callCodec: Codec<ActiveCall> = {
+  json: activeCallJson,
+  decode: (r) => {
+    if (!isObject(r) || typeof r.id !== 'string' || typeof r.callId !== 'string' || !Array.isArray(r.parties)) return undefined;
+    if (typeof r.startedAt !== 'number' || typeof r.expiresAt !== 'number') return undefined;
+    const parties: CallParty[] = [];
+    for (const raw of r.parties) {
+      const p = decodeParty(raw);
+      if (p === undefined) return undefined;
+      parties.push(p);
+    }
+    return { id: r.id, callId: r.callId, fromTag: str(r.fromTag), toTag: str(r.toTag), parties, startedAt: r.startedAt, expiresAt: r.expiresAt };
+  },
+};
+
+export const settingCodec: Codec<ExtensionSetting> = {
+  json: (s) => `{"busyOnBusy":${s.busyOnBusy}}`,
+  decode: (r) => (isObject(r) && typeof r.busyOnBusy === 'boolean' ? { busyOnBusy: r.busyOnBusy } : undefined),
+};
+
+export const storedCodecs: Codecs<StoredKinds> = { binding: bindingCodec, call: callCodec, setting: settingCodec };

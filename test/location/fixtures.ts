@@ -1,0 +1,16 @@
+import type { Binding } from '../../src/location/binding.js';
+
+/** A binding of `user` at contact port `port`, registered from udp:127.0.0.2:port. */
+export function binding(user: string, port: number, expiresAt = 1_700_000_600_000, extra: Partial<Binding> = {}): Binding {
+  return {
+    username: user,
+    extension: '200',
+    contact: `sip:${user}@127.0.0.2:${port}`,
+    expiresAt,
+    callId: `cid-${user}`,
+    cseq: 2,
+    source: { transport: 'udp', address: '127.0.0.2', port },
+    userAgent: 'Yealink T46U äöü',
+    ...extra,
+  };
+}

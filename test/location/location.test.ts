@@ -1,0 +1,65 @@
+import t from 'tap';
+import type { LocationEvent } from '../../src/location/binding.js';
+import { LocationService, MAX_CONTACTS_PER_DEVICE } from '../../src/location/location.js';
+import { binding } from './fixtures.js';
+
+/** The events as short strings: "added anna:5062", "removed anna:5062 expired". */
+function recorder(location: LocationService): string[] {
+  const seen: string[] = [];
+  location.events.add((e: LocationEvent) => {
+    const b = `${e.binding.username}:${e.binding.source.port}`;
+    if (e.type === 'removed') seen.push(`removed ${b} ${e.reason}`);
+    else if (e.type === 'refreshed') seen.push(`refreshed ${b} was ${e.previous.expiresAt}`);
+    else seen.push(`added ${b}`);
+  });
+  return seen;
+}
+
+t.test('added, refreshed, unregistered, expired', async (t) => {
+  let now = 1_000_000;
+  const location = new LocationService(() => now);
+  const seen = recorder(location);
+  location.upsert(binding('anna', 5062, now + 60_000));
+  location.upsert(binding('anna', 5064, now + 60_000));
+  const again = binding('anna', 5062, now + 120_000);
+  location.upsert(again);
+  t.equal(location.lookup('anna').length, 2);
+  t.equal(location.byContactUri('sip:anna@127.0.0.2:5062'), again, 'the refreshed binding is the one found');
+  location.remove('anna', 'sip:anna@127.0.0.2:5064');
+  location.remove('anna', 'sip:nobody@x'); // nothing to remove: no event
+  now += 120_000;
+  t.equal(location.sweep(), 1);
+  t.same(seen, ['added anna:5062', 'added anna:5064', `refreshed anna:5062 was ${1_060_000}`, 'removed anna:5064 unregistered', 'removed anna:5062 expired']);
+  t.equal(location.contacts(), 0);
+  t.equal(location.registeredDevices(), 0);
+});
+
+t.test('the oldest contact is replaced past the per-device limit', async (t) => {
+  const location = new LocationService(() => 0);
+  const seen = recorder(location);
+  for (let i = 0; i <= MAX_CONTACTS_PER_DEVICE; i++) location.upsert(binding('anna', 6000 + i, 10_000 + (i === 3 ? -1 : i)));
+  t.equal(location.contacts(), MAX_CONTACTS_PER_DEVICE);
+  t.same(seen.slice(-2), ['removed anna:6003 replaced', `added anna:${6000 + MAX_CONTACTS_PER_DEVICE}`], 'removal announced before the addition');
+});
+
+t.test('removeAll: Contact * unregisters, a device gone from the config is device-removed', async (t) => {
+  const location = new LocationService(() => 0);
+  const seen = recorder(location);
+  location.upsert(binding('anna', 5062, 10));
+  location.upsert(binding('anna', 5064, 10));
+  location.upsert(binding('bert', 5070, 10));
+  location.removeAll('anna');
+  location.removeAll('bert', 'device-removed');
+  t.same(seen.slice(3).sort(), ['removed anna:5062 unregistered', 'removed anna:5064 unregistered', 'removed bert:5070 device-removed']);
+});
+
+t.test('restore takes unexpired bindings silently', async (t) => {
+  const location = new LocationService(() => 1000);
+  const seen = recorder(location);
+  t.equal(location.restore(binding('anna', 5062, 2000)), true);
+  t.equal(location.restore(binding('anna', 5064, 1000)), false, 'expired while down');
+  t.equal(location.restore(binding('anna', 5062, 3000)), false, 'the same contact twice');
+  t.same(seen, [], 'a restore is not a change');
+  t.equal(location.contacts(), 1);
+  t.equal(location.lookup('anna')[0]!.expiresAt, 2000);
+});
