@@ -46,7 +46,7 @@ interface ReqOpts {
 /** A request as a caller sends it; branch undefined: no branch parameter at all (RFC 2543). */
 function req(method: string, o: ReqOpts = {}): SipMessage {
   const branch = 'branch' in o ? o.branch : 'z9hG4bK-c1';
-  const cseqMethod = method === 'ACK' || method === 'CANCEL' ? 'INVITE' : method;
+  const cseqMethod = method;
   return sip(
     `${method} sip:200@pbx.example SIP/2.0
 Via: SIP/2.0/UDP ${o.sentBy ?? '192.0.2.10:5060'}${branch === undefined ? '' : `;branch=${branch}`}
@@ -54,7 +54,7 @@ Max-Forwards: 70
 From: <sip:100@pbx.example>;tag=${o.fromTag ?? 'f1'}
 To: <sip:200@pbx.example>${o.toTag ? `;tag=${o.toTag}` : ''}
 Call-ID: ${o.callId ?? 'call-1'}
-CSeq: ${o.cseq ?? 1} ${method === 'CANCEL' ? 'CANCEL' : cseqMethod}
+CSeq: ${o.cseq ?? 1} ${cseqMethod}
 Content-Length: 0
 
 `,
