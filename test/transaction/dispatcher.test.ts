@@ -12,6 +12,9 @@ import type { IncomingRequest } from '../../src/transaction/request.js';
 import type { Endpoint, LocalAddress } from '../../src/transport/transports.js';
 import { FakeTimers } from '../support/sip.js';
 
+/** A test of a src bug not fixed yet: tap skips it as todo; RUN_TODO=1 runs it (and it fails). */
+const knownBug = (why: string): string | false => (process.env.RUN_TODO ? false : why);
+
 interface Rig {
   dispatcher: Dispatcher;
   layer: TransactionLayer;
@@ -285,7 +288,7 @@ t.test('the handler never throws, whatever arrives', async (t) => {
   t.same(r.heard.filter((h) => !h.startsWith('request') && h !== 'ack' && h !== 'cancel'), [], 'nothing odd reached the user');
 });
 
-t.test('the 400 for a NUL byte in a header copies the NUL into its own From/To', { todo: 'src: buildResponse copies the bad value verbatim; the 400 is itself malformed' }, async (t) => {
+t.test('the 400 for a NUL byte in a header copies the NUL into its own From/To', { todo: knownBug('src: buildResponse copies the bad value verbatim; the 400 is itself malformed') }, async (t) => {
   const r = rig();
   r.deliver(Buffer.from(invite({ To: '<sip:200@pbx\u0000.example>' }).replace(/\n/g, '\r\n')));
   t.equal(r.sent.length, 1);
