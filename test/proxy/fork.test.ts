@@ -373,9 +373,10 @@ t.test('a second 2xx from another branch is relayed too (RFC 6026); onAnswer onc
   r.reply('bob', 180);
   r.reply('anna', 200);
   t.same(r.toDevice('bob', 'CANCEL'), [`CANCEL bob z9hG4bK-br2 To=<sip:200@pbx.example> | ${COMPLETED_ELSEWHERE}`]);
+  r.reply('anna', 200); // a retransmission, while the fork still waits for bob
+  t.equal(r.tx.cancellable, r.fork, 'not settled yet: bob has no final response');
   r.reply('bob', 200); // the race: bob answered before the CANCEL reached it
-  r.reply('anna', 200); // a retransmission
-  t.same(r.upstream(), ['UP 180 anna-tag', 'UP 180 bob-tag', 'UP 200 anna-tag', 'UP 200 bob-tag', 'UP 200 anna-tag'], 'every 2xx goes upstream');
+  t.same(r.upstream(), ['UP 180 anna-tag', 'UP 180 bob-tag', 'UP 200 anna-tag', 'UP 200 anna-tag', 'UP 200 bob-tag'], 'every 2xx goes upstream');
   t.same(r.answers, ['anna 200', 'bob 200'], 'onAnswer for each branch\'s first 2xx, not the retransmission');
   t.equal(r.done.length, 1, 'onDone once, for the first');
   t.equal(r.done[0]?.outcome, 'answered');

@@ -137,6 +137,16 @@ Content-Length: 0
   t.equal([...none.edits.values()].filter((v) => v === null).length, 0, 'another realm: both credentials kept');
 });
 
+t.test('forwardEdits: two of our Routes on one line with the next hop', async (t) => {
+  const req = withLines(['Route: <sip:10.0.0.1:5061;transport=tcp;lr>, <sip:10.0.0.1;lr>, <sip:192.0.2.99;lr>', 'Route: <sip:192.0.2.98;lr>']);
+  const routes = ourRoutes(req, identity());
+  t.same(routes, { popped: 2, nextRoute: 'sip:192.0.2.99;lr' });
+  const fwd = forwardEdits(incoming(req, SOURCE), routes.popped, 'pbx.example');
+  t.equal(remainingRouteLines(req, fwd.edits), 'Route: <sip:192.0.2.99;lr>\r\nRoute: <sip:192.0.2.98;lr>\r\n', 'both popped from the one line');
+  const all = forwardEdits(incoming(req, SOURCE), 4, 'pbx.example');
+  t.equal(remainingRouteLines(req, all.edits), '', 'popping every entry drops every line');
+});
+
 t.test('forwardEdits: Max-Forwards added when missing, decremented from its value; an unchanged Via is not edited', async (t) => {
   const noMf = sip('OPTIONS sip:bob@192.0.2.30 SIP/2.0\nVia: SIP/2.0/UDP 192.0.2.10:40000;branch=z9hG4bK-2\nFrom: <sip:a@b>;tag=1\nTo: <sip:c@d>\nCall-ID: x\nCSeq: 1 OPTIONS\nContent-Length: 0\n\n');
   const inc = incoming(noMf, SOURCE);
