@@ -1,9 +1,9 @@
 /**
  * The malformed/hostile corpus against the parser directly (and the stream framer): every case
- * is rejected (or, for random bytes, at least survived), nothing throws, and each case —
- * parsing plus reading every header the proxy reads — finishes in a few milliseconds. The
- * per-case bound is generous (50 ms): it guards against super-linear behaviour, it is not a
- * benchmark. The same corpus goes through a running proxy in test/e2e/torture.test.ts.
+ * is rejected (or, for random bytes, at least survived), nothing throws, and no case takes
+ * catastrophically long (a backtracking regex took about 2 s on one 64 KB datagram). The
+ * per-case bound is 1 s because these machines' CPU speed swings up to 10x: it catches a
+ * blow-up, not a slowdown; linear scaling is checked below as a ratio. The same corpus goes through a running proxy in test/e2e/torture.test.ts.
  */
 import t from 'tap';
 import { parseMessage } from '../../src/sip/parser.js';
@@ -14,7 +14,7 @@ import { buildResponse, rewrite, stripTopVia } from '../../src/sip/serialize.js'
 import { StreamFramer } from '../../src/transport/framer.js';
 import { buildCorpus, type HostileCase } from './hostile-corpus.js';
 
-const BOUND_MS = 50;
+const BOUND_MS = 1000;
 
 /** What the proxy reads of a message, and the messages it builds from it. */
 function inspect(m: SipMessage): void {
