@@ -10,7 +10,7 @@ import { NO_USER, type ClientTransaction, type ClientUser } from '../transaction
 import type { TransactionLayer } from '../transaction/layer.js';
 import type { Cancellable, ServerTransaction } from '../transaction/server.js';
 import type { Timer } from '../transaction/timer-queue.js';
-import { TIMER_C } from '../transaction/timer-values.js';
+import { CANCEL_GIVE_UP, TIMER_C } from '../transaction/timer-values.js';
 import type { Endpoint } from '../transport/transports.js';
 import { chooseBest, upstreamStatus } from './best-response.js';
 
@@ -201,6 +201,12 @@ export class Fork implements Cancellable {
     }
   }
 
+  private static cancelUnanswered(b: Branch): void {
+    if (b.final) return;
+    b.tx?.terminate();
+    b.fork.onBranchFinal(b, 487, undefined);
+  }
+
   private static ringTimeout(fork: Fork): void {
     fork.cancelAll('timeout');
   }
@@ -208,9 +214,14 @@ export class Fork implements Cancellable {
   private onBranchResponse(b: Branch, res: SipMessage): void {
     const code = res.status;
     if (code < 200) {
-      if (code === 100) return; // hop-by-hop (§16.7 step 5)
-      b.provisional = true;
-      if (this.isInvite) this.armTimerC(b);
+      const first = !b.provisional;
+      b.provisional = true; // a 100 too: §9.1 lets the CANCEL go after any provisional response
+      if (code === 100) {
+        // Hop-by-hop (§16.7 step 5): not relayed, and it does not reset Timer C.
+        if (first && b.abandoned) this.cancelBranch(b, b.reason);
+        return;
+      }
+      if (this.isInvite && !b.cancelSent) this.armTimerC(b);
       if (b.abandoned) {
         // The CANCEL waited for this provisional response (§9.1).
         this.cancelBranch(b, b.reason);
@@ -310,6 +321,11 @@ export class Fork implements Cancellable {
     const cancel = this.host.buildBranchAux('CANCEL', b.target, b.id, this.toHeader, reason);
     // Responses to our CANCEL need no handling (§9.1: the INVITE transaction carries on).
     this.layer.sendRequest(b.id, 'CANCEL', b.target.dest, cancel, NO_USER);
+    // §9.1: a branch that gives no final response within 64*T1 of the CANCEL is given up, so a
+    // device that vanished while ringing cannot keep the caller (and this fork) waiting.
+    const timers = this.layer.timers;
+    b.timerC = timers.cancel(b.timerC);
+    b.timerC = timers.schedule(CANCEL_GIVE_UP, Fork.cancelUnanswered, b);
   }
 
   private maybeFinish(): void {

@@ -36,3 +36,6 @@ export const TIMER_K = T4;
 export const TIMER_L = 64 * T1;
 /** RFC 6026: INVITE client transaction in Accepted, passing 2xx retransmissions up. */
 export const TIMER_M = 64 * T1;
+
+/** §9.1: a CANCELled INVITE branch with no final response after this long is given up. */
+export const CANCEL_GIVE_UP = 64 * T1;
