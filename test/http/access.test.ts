@@ -70,6 +70,8 @@ t.test('no credentials: 401 with a Basic challenge, except for the portal', asyn
   t.equal(portal.status, 401);
   t.equal(portal.headers['www-authenticate'], undefined, 'no browser dialog for the portal');
   t.equal((await get('/admin', 'Digest x')).status, 401, 'other schemes are no credentials');
+  const head = await app.inject({ method: 'HEAD', url: '/admin' });
+  t.equal(head.statusCode, 401, 'HEAD routes carry the level of their GET');
 });
 
 t.test('admin: the token opens every level', async (t) => {
