@@ -2,9 +2,9 @@
  * Wires the rooms together: transports -> proxy core (transactions, registrar, calls, policy)
  * -> state; the HTTP layer sees the result through AdminView. Also reload and shutdown.
  */
-import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { InfoLine } from './log/info-line.js';
+import { sameSecret } from './lib/constant-time.js';
 import { callEndedMembers, callOutcomeMembers } from './lib/json-text.js';
 import { Authenticator } from './auth/authenticator.js';
 import { CallTracker } from './calls/tracker.js';
@@ -215,10 +215,9 @@ export class App {
       },
       deviceLogin: (username, password) => {
         const d = this.directory.device(username);
-        // Compare digests so the comparison takes the same time whatever the lengths.
-        const a = createHash('sha256').update(password).digest();
-        const b = createHash('sha256').update(d?.password ?? '\u0000no-device').digest();
-        return d && timingSafeEqual(a, b) ? d.extension : undefined;
+        // Compared even for an unknown device, so the time does not tell which usernames exist.
+        const same = sameSecret(password, d?.password ?? '\u0000no-device');
+        return d && same ? d.extension : undefined;
       },
       adminToken: () => this.config.http.adminToken,
       ready: () => this.listening,

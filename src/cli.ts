@@ -7,6 +7,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
+import { createLogger } from './log/logger.js';
 import { App } from './app.js';
 import { LineBatcher, type LineWriter } from './log/line-batcher.js';
 import { formatErrors, loadConfig, type ConfigResult } from './config/load.js';
@@ -66,7 +67,7 @@ async function main(): Promise<void> {
       // stdout already gone
     }
   });
-  const log = pino({ level: loaded.config.log.level, base: { name: 'sipbob' } }, dest);
+  const log = createLogger({ level: loaded.config.log.level, base: { name: 'sipbob' } }, dest);
   const app = new App(loaded.config, log);
   try {
     await app.start();

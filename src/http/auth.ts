@@ -1,10 +1,10 @@
 /**
  * Who is calling the HTTP API: the admin (Bearer token) or one device (HTTP Basic with its SIP
- * username and password). Pure functions plus a small failed-login limiter; the routes decide
- * what each principal may do (server.ts).
+ * username and password). Pure functions plus a small failed-login limiter; access.ts decides
+ * what each principal may do on which route.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
+import { sameSecret } from '../lib/constant-time.js';
 import type { AdminView } from './view.js';
 
 export type Principal =
@@ -18,19 +18,6 @@ export type AuthResult =
   /** Credentials given and wrong (or unparsable): 401 and counts against the source address. */
   | { kind: 'failed'; scheme: 'bearer' | 'basic'; username?: string };
 
-function sha256(s: string): Buffer {
-  return createHash('sha256').update(s, 'utf8').digest();
-}
-
-/**
- * Constant-time token comparison. Hashing both sides first gives equal-length inputs to
- * timingSafeEqual, so neither the content nor the length of the configured token leaks
- * through response timing.
- */
-export function tokenEquals(given: string, expected: string): boolean {
-  return timingSafeEqual(sha256(given), sha256(expected));
-}
-
 /** Parses the Authorization header and checks it against the view. Never returns a password. */
 export function authenticate(header: string | undefined, view: AdminView): AuthResult {
   if (header === undefined) return { kind: 'anonymous' };
@@ -42,7 +29,7 @@ export function authenticate(header: string | undefined, view: AdminView): AuthR
   if (scheme === 'bearer') {
     const token = view.adminToken();
     // No token configured means nobody is admin; still a failed attempt so guessing is limited.
-    if (token === undefined || token === '' || value === '' || !tokenEquals(value, token)) {
+    if (token === undefined || token === '' || value === '' || !sameSecret(value, token)) {
       return { kind: 'failed', scheme: 'bearer' };
     }
     return { kind: 'ok', principal: { role: 'admin' } };

@@ -105,3 +105,6 @@ export const error = {
   },
   required: ['statusCode', 'error', 'message'],
 } as const;
+
+/** The error answers a protected route can give, for its response schema. */
+export const errors = { 400: error, 401: error, 403: error, 404: error, 415: error, 429: error } as const;

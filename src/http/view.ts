@@ -1,5 +1,7 @@
-/** What the HTTP layer may see and change of the running proxy. Implemented in src/app.ts. */
-import type { Binding } from '../location/binding.js';
+/**
+ * What the HTTP layer may see and change of the running proxy, in the API's own terms (not the
+ * stores' types). Implemented in src/app.ts.
+ */
 
 export interface RegistrationView {
   contact: string;
@@ -44,5 +46,3 @@ export interface AdminView {
   /** True once every SIP listener is bound. */
   ready(): boolean;
 }
-
-export type { Binding };

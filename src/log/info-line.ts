@@ -1,25 +1,29 @@
 /**
- * The per-call info lines ("call outcome", "call ended") written in pino's format straight to
- * the logger's destination.
+ * The per-call info lines ("call outcome", "call ended"), whose fields the caller has already
+ * rendered as JSON text (lib/json-text.ts).
  *
- * Why not log.info(): pino serializes an object key by key (for...in, a serializer and a
- * stringifier lookup per key, its own escaping loop over every key and string value) and
- * concatenates the pieces: about 20,000 instructions per line under callgrind, for two lines
- * per call. These lines have a fixed shape: the caller writes their fields as JSON text
- * (lib/json-text.ts). Level filtering and the logger's bindings (name, child bindings) are
- * kept, so a line reads exactly as pino would have written it.
+ * pino's own log.info() serializes an object key by key, which is the dominant cost of these
+ * two lines per call, so for a logger from createLogger they go straight to its sink, framed
+ * with the level, time and bindings read through pino's public API (levels, bindings(),
+ * isLevelEnabled). Any other logger (no known sink, so possibly formatters or redaction) gets
+ * the fields through log.info(), which writes the same line.
  */
-import { pino, type Logger } from 'pino';
-
-interface Destination {
-  write(line: string): unknown;
-}
+import type { Logger } from 'pino';
+import { sinkOf, type LineSink } from './logger.js';
 
 export class InfoLine {
-  private readonly level: number;
+  private readonly sink: LineSink | undefined;
+  /** `{"level":30,"time":` */
+  private readonly head: string;
+  /** `,"name":"sipbob","room":"proxy",`: the bindings pino writes after the time. */
+  private readonly bindings: string;
 
   constructor(private readonly log: Logger) {
-    this.level = log.levels.values.info!;
+    this.sink = sinkOf(log);
+    this.head = `{"level":${log.levels.values['info']!},"time":`;
+    const b = JSON.stringify(log.bindings());
+    // Bindings are fixed once a child exists (nothing here calls setBindings).
+    this.bindings = b === '{}' ? ',' : `,${b.slice(1, -1)},`;
   }
 
   /** The logger writes info lines: check before building the fields. */
@@ -34,11 +38,8 @@ export class InfoLine {
   write(members: string): void {
     const log = this.log;
     if (!log.isLevelEnabled('info')) return;
-    // pino keeps its destination and its bindings (",\"name\":\"sipbob\"...") under these
-    // symbols, which it exports for integrations like this one.
-    const state = log as unknown as Record<symbol, unknown>;
-    const stream = state[pino.symbols.streamSym] as Destination;
-    const chindings = state[pino.symbols.chindingsSym] as string;
-    stream.write(`{"level":${this.level},"time":${Date.now()}${chindings},${members}}\n`);
+    const sink = this.sink;
+    if (sink !== undefined) sink.write(`${this.head}${Date.now()}${this.bindings}${members}}\n`);
+    else log.info(JSON.parse(`{${members}}`) as object);
   }
 }
