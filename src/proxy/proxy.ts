@@ -23,6 +23,9 @@ import type { Binding, CallParty } from '../state/types.js';
 import { serverKey, type TransactionLayer } from '../transaction/layer.js';
 import type { ServerTransaction } from '../transaction/server.js';
 import type { Endpoint, LocalAddress, Transports } from '../transport/transports.js';
+import { parseEndpoint } from '../transport/endpoint.js';
+import { transportOfUriParam, viaToken } from '../transport/names.js';
+import { replyTarget, responseTarget } from '../transport/reply-target.js';
 import { Fork, type BranchReport, type BranchTarget, type CallOutcomeName, type ForkHost, type ForkOptions } from './fork.js';
 import { InfoLine } from '../log/info-line.js';
 import { callOutcomeMembers } from '../json-text.js';
@@ -134,7 +137,7 @@ export class Proxy {
     if (!msg || !msg.isRequest || msg.method === 'ACK') return;
     const via = topVia(msg);
     if (!via) return;
-    const replyTo = this.replyTarget(via, source);
+    const replyTo = replyTarget(via, source);
     const wrongVersion = error === 'unsupported SIP version' && isOtherVersion(data);
     const [status, reason] = wrongVersion ? [505, 'Version Not Supported'] : [400, `Bad Request (${error})`];
     this.sendTo(replyTo, buildResponse(msg, status, reason, { toTag: this.localTag() }));
@@ -148,7 +151,7 @@ export class Proxy {
       this.badInput.warn({ source: `${source.address}:${source.port}` }, 'request without valid Via dropped');
       return;
     }
-    const replyTo = this.replyTarget(via, source);
+    const replyTo = replyTarget(via, source);
     const reject = (status: number, reason: string, headers: string[] = []): void => {
       if (req.method === 'ACK') return;
       this.sendTo(replyTo, buildResponse(req, status, reason, { toTag: this.localTag(), headers }));
@@ -551,13 +554,6 @@ export class Proxy {
     tx.respond(status, this.response(inc, status, reason, headers));
   }
 
-  private replyTarget(via: Via, source: Endpoint): Endpoint {
-    if (source.transport !== 'udp') return source;
-    // RFC 3581: with rport, answer the source port; otherwise the Via port, at the source address (received).
-    const port = via.rport !== undefined ? source.port : via.port || 5060;
-    return port === source.port ? source : { transport: 'udp', address: source.address, port };
-  }
-
   private sendTo(dest: Endpoint, data: Buffer): void {
     this.d.send(dest, data);
   }
@@ -565,7 +561,7 @@ export class Proxy {
   private destOf(b: Binding): Endpoint | undefined {
     let dest = this.bindingDest.get(b);
     if (dest === undefined) {
-      dest = parseSource(b.source);
+      dest = parseEndpoint(b.source);
       if (dest) this.bindingDest.set(b, dest);
     }
     return dest;
@@ -586,14 +582,13 @@ export class Proxy {
     if (b) return this.destOf(b);
     const u = parseUri(uri);
     if (!u || !net.isIP(u.host)) return undefined;
-    const t = (getParam(u.params, 'transport') ?? 'udp').toLowerCase();
-    return { transport: t === 'tcp' ? 'tcp' : 'udp', address: u.host, port: u.port || 5060 };
+    return { transport: transportOfUriParam(getParam(u.params, 'transport')), address: u.host, port: u.port || 5060 };
   }
 }
 
 /** Our Via value for a request we send from local with that branch id. */
 function branchVia(local: LocalAddress, branchId: string): string {
-  return `SIP/2.0/${local.transport === 'tcp' ? 'TCP' : 'UDP'} ${hostPort(local.host, local.port)};branch=${branchId};rport`;
+  return `SIP/2.0/${viaToken(local.transport)} ${hostPort(local.host, local.port)};branch=${branchId};rport`;
 }
 
 /** Marker key for the Max-Forwards line to insert when the request had none. */
@@ -620,19 +615,6 @@ export function stampVia(value: string, via: Via, source: Endpoint): string | un
   if (needRport) v = v.replace(/;\s*rport(?=;|$|\s)/i, `;rport=${source.port}`);
   if (needReceived && via.received === undefined) v += `;received=${source.address}`;
   return v;
-}
-
-function parseSource(s: string): Endpoint | undefined {
-  const a = s.indexOf(':');
-  const b = s.lastIndexOf(':');
-  if (a <= 0 || b <= a) return undefined;
-  const t = s.slice(0, a);
-  return { transport: t === 'tcp' ? 'tcp' : 'udp', address: s.slice(a + 1, b), port: Number(s.slice(b + 1)) };
-}
-
-function responseTarget(via: Via): Endpoint {
-  const port = via.rport ? Number(via.rport) : via.port || 5060;
-  return { transport: via.transport === 'TCP' ? 'tcp' : 'udp', address: via.received ?? via.host, port };
 }
 
 function metricOutcome(o: CallOutcomeName): CallOutcome {
