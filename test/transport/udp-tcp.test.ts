@@ -42,7 +42,7 @@ function context(): { ctx: TransportContext; got: Received[]; logs: string[]; ne
   };
   let seen = 0;
   const next = (): Promise<Received> =>
-    seen < got.length ? Promise.resolve(got[seen++]!) : new Promise((res) => waiters.push(() => res(got[seen++]!)));
+    seen < got.length ? Promise.resolve(got[seen++]!) : within(new Promise((res) => waiters.push(() => res(got[seen++]!))), 'a message');
   return { ctx, got, logs, next };
 }
 
@@ -57,14 +57,28 @@ function sip(n: number, body = ''): string {
   );
 }
 
+/** p, or a failure after ms: a missing message fails its test at once instead of hanging the file. */
+function within<T>(p: Promise<T>, what: string, ms = 3000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
 /** Reads a TCP socket until `want` bytes arrived. */
-async function readBytes(sock: net.Socket, want: number): Promise<string> {
-  let s = '';
-  while (s.length < want) {
-    const [chunk] = (await once(sock, 'data')) as [Buffer];
-    s += chunk.toString('latin1');
-  }
-  return s;
+function readBytes(sock: net.Socket, want: number): Promise<string> {
+  return within(
+    (async () => {
+      let s = '';
+      while (s.length < want) {
+        const [chunk] = (await once(sock, 'data')) as [Buffer];
+        s += chunk.toString('latin1');
+      }
+      return s;
+    })(),
+    `${want} bytes`,
+  );
 }
 
 function closeWith(t: Test, tr: Transport): void {
@@ -93,18 +107,21 @@ t.test('UDP: a datagram in is a message from its source; send reaches the destin
 
   const reply = once(peer, 'message');
   udp.send(r.source, Buffer.from('SIP/2.0 200 OK\r\n\r\n'));
-  const [data, rinfo] = (await reply) as [Buffer, dgram.RemoteInfo];
+  const [data, rinfo] = (await within(reply, 'the datagram')) as [Buffer, dgram.RemoteInfo];
   t.equal(data.toString(), 'SIP/2.0 200 OK\r\n\r\n');
   t.equal(rinfo.port, udp.local.port, 'sent from the listening socket');
 
   // With onError, a send that fails is reported (IPv6 destination on an IPv4 socket).
   let failed = false;
-  await new Promise<void>((res) => {
-    udp.send({ transport: 'udp', address: '::1', port: 9 }, Buffer.from('x'), () => {
-      failed = true;
-      res();
-    });
-  });
+  await within(
+    new Promise<void>((res) => {
+      udp.send({ transport: 'udp', address: '::1', port: 9 }, Buffer.from('x'), () => {
+        failed = true;
+        res();
+      });
+    }),
+    'onError',
+  );
   t.ok(failed, 'onError heard the failure');
 });
 
@@ -156,7 +173,7 @@ t.test('TCP: a framing error closes the connection with a log line', async (t) =
   await once(phone, 'connect');
   const closed = once(phone, 'close');
   phone.write('OPTIONS sip:a@b SIP/2.0\r\nCall-ID: c\r\n\r\n'); // no Content-Length on a stream
-  await closed;
+  await within(closed, 'the close');
   t.ok(
     logs.some((l) => l.includes('closing tcp connection: bad framing') && l.includes('missing Content-Length')),
     'warned',
@@ -181,7 +198,7 @@ t.test('TCP: an outgoing connection is opened once, and what comes back is frame
 
   tcp.send(dest, Buffer.from(sip(1)));
   tcp.send({ ...dest }, Buffer.from(sip(2)));
-  await once(peer, 'connection');
+  await within(once(peer, 'connection'), 'the connection');
   const conn = accepted[0]!;
   t.equal(await readBytes(conn, sip(1).length + sip(2).length), sip(1) + sip(2));
   t.equal(accepted.length, 1, 'one connection for both messages');
@@ -196,7 +213,10 @@ t.test('TCP: an outgoing connection is opened once, and what comes back is frame
 
   // A connection refused is reported to onError.
   const closedPort = await freePort();
-  await new Promise<void>((res) => tcp.send({ transport: 'tcp', address: HOST, port: closedPort }, Buffer.from(sip(5)), res));
+  await within(
+    new Promise<void>((res) => tcp.send({ transport: 'tcp', address: HOST, port: closedPort }, Buffer.from(sip(5)), res)),
+    'onError',
+  );
   t.pass('onError heard the refused connection');
 });
 
@@ -229,7 +249,7 @@ t.test('registry: listeners by transport, localFor, send dispatched by dest.tran
   await new Promise<void>((r) => peer.bind(0, HOST, () => r()));
   const got = once(peer, 'message');
   reg.send({ transport: 'udp', address: HOST, port: peer.address().port }, Buffer.from('udp datagram'));
-  t.equal(String(((await got) as [Buffer])[0]), 'udp datagram');
+  t.equal(String(((await within(got, 'the datagram')) as [Buffer])[0]), 'udp datagram');
 
   const phone = net.connect({ host: HOST, port: reg.localFor('tcp').port });
   t.teardown(() => phone.destroy());
