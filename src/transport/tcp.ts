@@ -11,9 +11,9 @@ import { TRANSPORTS } from './names.js';
 import type { Listener, LocalAddress, Transport, TransportContext } from './transport.js';
 
 const KIND = TRANSPORTS.tcp;
-export const MAX_TCP_CONNECTIONS = 10000;
+const MAX_TCP_CONNECTIONS = 10000;
 /** A phone keeps its registration connection open; one silent for longer than this is gone. */
-export const TCP_IDLE_MS = 15 * 60 * 1000;
+const TCP_IDLE_MS = 15 * 60 * 1000;
 /** An outgoing connection that is not up by then is given up (its messages are lost). */
 const TCP_CONNECT_MS = 10000;
 

@@ -81,18 +81,18 @@ function readBytes(sock: net.Socket, want: number): Promise<string> {
   );
 }
 
-function closeWith(t: Test, tr: Transport): void {
+/** A transport with one loopback listener on a port the kernel chooses, closed when the test ends. */
+async function started<T extends Transport>(t: Test, make: new (listeners: Listener[], ctx: TransportContext) => T, name: 'udp' | 'tcp') {
+  const c = context();
+  const tr = new make([listener(name)], c.ctx);
   t.teardown(() => tr.close());
+  await tr.start();
+  return { tr, ...c };
 }
 
 t.test('UDP: a datagram in is a message from its source; send reaches the destination', async (t) => {
-  const { ctx, next } = context();
-  const udp = new UdpTransport([listener('udp')], ctx);
-  closeWith(t, udp);
-  await udp.start();
-  t.equal(udp.name, 'udp');
-  t.equal(udp.viaToken, 'UDP');
-  t.equal(udp.reliable, false);
+  const { tr: udp, next } = await started(t, UdpTransport, 'udp');
+  t.same([udp.name, udp.viaToken, udp.reliable], ['udp', 'UDP', false]);
   t.not(udp.local.port, 0, 'port 0: local carries the bound port');
 
   const peer = dgram.createSocket('udp4');
@@ -126,13 +126,8 @@ t.test('UDP: a datagram in is a message from its source; send reaches the destin
 });
 
 t.test('TCP: framed messages from an accepted connection; the reply reuses that connection', async (t) => {
-  const { ctx, next, got } = context();
-  const tcp = new TcpTransport([listener('tcp')], ctx);
-  closeWith(t, tcp);
-  await tcp.start();
-  t.equal(tcp.name, 'tcp');
-  t.equal(tcp.viaToken, 'TCP');
-  t.equal(tcp.reliable, true);
+  const { tr: tcp, next, got } = await started(t, TcpTransport, 'tcp');
+  t.same([tcp.name, tcp.viaToken, tcp.reliable], ['tcp', 'TCP', true]);
   t.not(tcp.local.port, 0);
 
   const phone = net.connect({ host: HOST, port: tcp.local.port });
@@ -164,10 +159,7 @@ t.test('TCP: framed messages from an accepted connection; the reply reuses that 
 });
 
 t.test('TCP: a framing error closes the connection with a log line', async (t) => {
-  const { ctx, logs } = context();
-  const tcp = new TcpTransport([listener('tcp')], ctx);
-  closeWith(t, tcp);
-  await tcp.start();
+  const { tr: tcp, logs } = await started(t, TcpTransport, 'tcp');
   const phone = net.connect({ host: HOST, port: tcp.local.port });
   t.teardown(() => phone.destroy());
   await once(phone, 'connect');
@@ -181,10 +173,7 @@ t.test('TCP: a framing error closes the connection with a log line', async (t) =
 });
 
 t.test('TCP: an outgoing connection is opened once, and what comes back is framed with the right source', async (t) => {
-  const { ctx, next } = context();
-  const tcp = new TcpTransport([listener('tcp')], ctx);
-  closeWith(t, tcp);
-  await tcp.start();
+  const { tr: tcp, next } = await started(t, TcpTransport, 'tcp');
 
   const accepted: net.Socket[] = [];
   const peer = net.createServer((s) => accepted.push(s));
