@@ -22,12 +22,12 @@ import { Directory } from './directory/directory.js';
 import { FilePersistence } from './state/file-persistence.js';
 import { MemoryPersistence } from './state/memory-persistence.js';
 import { persistStores, restoreStores } from './state/persist-stores.js';
-import { sourceText } from './state/records.js';
+import { formatEndpoint, type Endpoint } from './transport/endpoint.js';
 import type { Persistence } from './state/types.js';
 import { Dispatcher } from './transaction/dispatcher.js';
 import { LocalIds } from './transaction/ids.js';
 import { TransactionLayer } from './transaction/layer.js';
-import { Transports, type Endpoint } from './transport/transports.js';
+import { Transports } from './transport/transports.js';
 
 const SWEEP_MS = 1000;
 
@@ -193,7 +193,7 @@ export class App {
           registrations: this.location.lookup(d.username).map((b) => ({
             contact: b.contact,
             expiresAt: new Date(b.expiresAt).toISOString(),
-            source: sourceText(b.source),
+            source: formatEndpoint(b.source),
             transport: b.source.transport,
             userAgent: b.userAgent,
           })),

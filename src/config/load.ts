@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { isIP, isIPv6 } from 'node:net';
 import { LineCounter, isAlias, isMap, isNode, isScalar, isSeq, parseDocument, type Document } from 'yaml';
 import type { Config, ConfigError, DigestAlgorithm, ListenConfig } from './types.js';
+import { transportByName } from '../transport/names.js';
 
 export type ConfigResult = { config: Config; errors: [] } | { config?: undefined; errors: ConfigError[] };
 
@@ -285,8 +286,8 @@ const listenUrl: Check<ListenConfig> = (node, path, w) => {
   if (url === undefined) return undefined;
   const m = /^([a-z][a-z0-9+.-]*):\/\/(.*)$/i.exec(url);
   if (!m) return w.fail(node, path, `must be udp://host:port or tcp://host:port (got "${url}")`);
-  const transport = m[1]!.toLowerCase();
-  if (transport !== 'udp' && transport !== 'tcp') return w.fail(node, path, `transport must be udp or tcp (got "${m[1]}")`);
+  const transport = transportByName(m[1]!.toLowerCase())?.name;
+  if (transport === undefined) return w.fail(node, path, `transport must be udp or tcp (got "${m[1]}")`);
   const hp = hostPort(m[2]!, true, false);
   if (typeof hp === 'string') return w.fail(node, path, hp);
   return { transport, host: hp.host, port: hp.port!, url };

@@ -1,7 +1,7 @@
 /** Validated, typed configuration. Produced by config/load.ts from YAML; see ../shared/interface.md. */
+import type { TransportName } from '../transport/names.js';
 
 export type DigestAlgorithm = 'MD5' | 'SHA-256';
-export type TransportName = 'udp' | 'tcp';
 
 export interface ListenConfig {
   transport: TransportName;

@@ -1,4 +1,4 @@
-import type { Endpoint } from '../transport/transports.js';
+import type { Endpoint } from '../transport/endpoint.js';
 
 /**
  * One contact bound to a device (RFC 3261 §10.3). Immutable once stored: a refresh is a new

@@ -7,7 +7,8 @@ import type { Registrar } from '../registrar/registrar.js';
 import type { Directory } from '../directory/directory.js';
 import type { LocalIds } from '../transaction/ids.js';
 import type { TransactionLayer } from '../transaction/layer.js';
-import type { Endpoint, LocalAddress } from '../transport/transports.js';
+import type { Endpoint } from '../transport/endpoint.js';
+import type { LocalAddress } from '../transport/transport.js';
 import type { ProxyEvents } from './events.js';
 import type { Identity } from './identity.js';
 

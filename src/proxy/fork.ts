@@ -11,7 +11,7 @@ import type { TransactionLayer } from '../transaction/layer.js';
 import type { Cancellable, ServerTransaction } from '../transaction/server.js';
 import type { Timer } from '../transaction/timer-queue.js';
 import { CANCEL_GIVE_UP, TIMER_C } from '../transaction/timer-values.js';
-import type { Endpoint } from '../transport/transports.js';
+import type { Endpoint } from '../transport/endpoint.js';
 import { chooseBest, upstreamStatus } from './best-response.js';
 
 export interface BranchTarget {

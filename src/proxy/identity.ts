@@ -1,5 +1,5 @@
 import { parseUri } from '../sip/uri.js';
-import type { LocalAddress } from '../transport/transports.js';
+import type { LocalAddress } from '../transport/transport.js';
 
 /**
  * Who this proxy is: the SIP domain, the hosts and ports of its listeners and the advertised

@@ -6,13 +6,13 @@
 import net from 'node:net';
 import type { LocationService } from '../location/location.js';
 import { getParam, parseUri } from '../sip/uri.js';
-import type { Endpoint } from '../transport/transports.js';
+import type { Endpoint } from '../transport/endpoint.js';
+import { transportOfUriParam } from '../transport/names.js';
 
 export function nextHop(uri: string, location: Pick<LocationService, 'byContactUri'>): Endpoint | undefined {
   const b = location.byContactUri(uri);
   if (b) return b.source;
   const u = parseUri(uri);
   if (!u || !net.isIP(u.host)) return undefined;
-  const t = (getParam(u.params, 'transport') ?? 'udp').toLowerCase();
-  return { transport: t === 'tcp' ? 'tcp' : 'udp', address: u.host, port: u.port || 5060 };
+  return { transport: transportOfUriParam(getParam(u.params, 'transport')), address: u.host, port: u.port || 5060 };
 }

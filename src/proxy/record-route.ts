@@ -1,12 +1,11 @@
 /** Our Via and Record-Route entries (RFC 3261 §16.6 steps 4 and 8). */
 import { hostPort } from '../sip/uri.js';
-import type { LocalAddress } from '../transport/transports.js';
-
-const VIA_TOKEN: Readonly<Record<LocalAddress['transport'], string>> = { udp: 'UDP', tcp: 'TCP' };
+import { viaToken } from '../transport/names.js';
+import type { LocalAddress } from '../transport/transport.js';
 
 /** Our Via value for a request we send from local with that branch id. */
 export function branchVia(local: LocalAddress, branchId: string): string {
-  return `SIP/2.0/${VIA_TOKEN[local.transport]} ${hostPort(local.host, local.port)};branch=${branchId};rport`;
+  return `SIP/2.0/${viaToken(local.transport)} ${hostPort(local.host, local.port)};branch=${branchId};rport`;
 }
 
 /**

@@ -5,7 +5,7 @@
 import type { ExtensionConfig, TrunkConfig } from '../config/types.js';
 import type { LocationService } from '../location/location.js';
 import { hostPort } from '../sip/uri.js';
-import type { Endpoint } from '../transport/transports.js';
+import type { Endpoint } from '../transport/endpoint.js';
 import type { BranchTarget } from './fork.js';
 
 /** The devices of ext, except the calling device itself, each at the address it registered from. */

@@ -7,7 +7,7 @@ import type { SipMessage } from '../sip/message.js';
 import { parseCSeq, parseNameAddr } from '../sip/headers.js';
 import { getParam, parseUri, unescapeUser } from '../sip/uri.js';
 import { parseDecimalString } from '../sip/numbers.js';
-import type { Endpoint } from '../transport/transports.js';
+import type { Endpoint } from '../transport/endpoint.js';
 import type { Binding } from '../location/binding.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { LocationService } from '../location/location.js';

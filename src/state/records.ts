@@ -8,25 +8,12 @@ import type { ActiveCall, CallParty } from '../calls/active-call.js';
 import type { ExtensionSetting } from '../directory/setting.js';
 import { activeCallJson, jsonString } from '../lib/json-text.js';
 import type { Binding } from '../location/binding.js';
-import type { Endpoint } from '../transport/transports.js';
+import { formatEndpoint, parseEndpoint } from '../transport/endpoint.js';
 import type { Codec, Codecs, StoredKinds } from './types.js';
 
 /** A number as JSON.stringify writes it (non-finite numbers become null). */
 function jsonNumber(n: number): string {
   return Number.isFinite(n) ? `${n}` : 'null';
-}
-
-/** "udp:127.0.0.2:5062" (IPv6 addresses keep their colons: the port is after the last one). */
-export function sourceText(e: Endpoint): string {
-  return `${e.transport}:${e.address}:${e.port}`;
-}
-
-export function parseSourceText(s: string): Endpoint | undefined {
-  const a = s.indexOf(':');
-  const b = s.lastIndexOf(':');
-  if (a <= 0 || b <= a) return undefined;
-  const t = s.slice(0, a);
-  return { transport: t === 'tcp' ? 'tcp' : 'udp', address: s.slice(a + 1, b), port: Number(s.slice(b + 1)) };
 }
 
 type Raw = Record<string, unknown>;
@@ -38,11 +25,11 @@ export const bindingCodec: Codec<Binding> = {
   json: (b) =>
     `{"username":${jsonString(b.username)},"extension":${jsonString(b.extension)},"contact":${jsonString(b.contact)},` +
     `"expiresAt":${jsonNumber(b.expiresAt)},"callId":${jsonString(b.callId)},"cseq":${jsonNumber(b.cseq)},` +
-    `"source":${jsonString(sourceText(b.source))},"transport":${jsonString(b.source.transport)},"userAgent":${jsonString(b.userAgent)}` +
+    `"source":${jsonString(formatEndpoint(b.source))},"transport":${jsonString(b.source.transport)},"userAgent":${jsonString(b.userAgent)}` +
     (b.qValue === undefined ? '}' : `,"qValue":${jsonNumber(b.qValue)}}`),
   decode: (r) => {
     if (!isObject(r) || typeof r.username !== 'string' || typeof r.contact !== 'string' || typeof r.expiresAt !== 'number') return undefined;
-    const source = typeof r.source === 'string' ? parseSourceText(r.source) : undefined;
+    const source = typeof r.source === 'string' ? parseEndpoint(r.source) : undefined;
     if (source === undefined) return undefined;
     const b: Binding = {
       username: r.username,

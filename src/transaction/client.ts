@@ -5,7 +5,8 @@
  */
 import type { SipMessage } from '../sip/message.js';
 import { ownBuffer } from '../lib/own.js';
-import type { Endpoint } from '../transport/transports.js';
+import type { Endpoint } from '../transport/endpoint.js';
+import { TRANSPORTS } from '../transport/names.js';
 import type { TxEnv } from './env.js';
 import type { Timer } from './timer-queue.js';
 import { T2, TIMER_A, TIMER_B, TIMER_D, TIMER_E, TIMER_F, TIMER_K, TIMER_M } from './timer-values.js';
@@ -46,7 +47,7 @@ export class ClientTransaction {
   }
 
   get reliable(): boolean {
-    return this.dest.transport !== 'udp';
+    return TRANSPORTS[this.dest.transport].reliable;
   }
 
   start(): void {

@@ -12,8 +12,10 @@ import { isOtherVersion, parseMessage } from '../sip/parser.js';
 import { buildResponse } from '../sip/serialize.js';
 import { stampVia } from '../sip/stamp-via.js';
 import { getParam } from '../sip/uri.js';
+import { TRANSPORTS } from '../transport/names.js';
 import { replyTarget } from '../transport/reply-target.js';
-import type { Endpoint, LocalAddress } from '../transport/transports.js';
+import type { Endpoint } from '../transport/endpoint.js';
+import type { LocalAddress } from '../transport/transport.js';
 import type { LocalIds } from './ids.js';
 import type { TransactionLayer } from './layer.js';
 import type { IncomingRequest } from './request.js';
@@ -116,7 +118,7 @@ export class Dispatcher {
       source,
       local,
       via,
-      stampedVia: stampVia(via.value, via, source.address, source.port, source.transport === 'udp'),
+      stampedVia: stampVia(via.value, via, source.address, source.port, !TRANSPORTS[source.transport].reliable),
       replyTo,
       callId: callId!,
       fromTag,

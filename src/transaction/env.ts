@@ -1,4 +1,4 @@
-import type { Endpoint } from '../transport/transports.js';
+import type { Endpoint } from '../transport/endpoint.js';
 import type { TimerQueue } from './timer-queue.js';
 
 /** What a transaction needs from the layer that owns it. */

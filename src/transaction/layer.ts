@@ -6,7 +6,7 @@
  */
 import { parseCSeq, responseBranch, type Via } from '../sip/headers.js';
 import type { SipMessage } from '../sip/message.js';
-import type { Endpoint } from '../transport/transports.js';
+import type { Endpoint } from '../transport/endpoint.js';
 import { ownString } from '../lib/own.js';
 import { ClientTransaction, type ClientUser } from './client.js';
 import type { TxEnv } from './env.js';

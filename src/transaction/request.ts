@@ -1,6 +1,7 @@
 import type { Via } from '../sip/headers.js';
 import type { SipMessage } from '../sip/message.js';
-import type { Endpoint, LocalAddress } from '../transport/transports.js';
+import type { Endpoint } from '../transport/endpoint.js';
+import type { LocalAddress } from '../transport/transport.js';
 
 /**
  * A request as the dispatcher read it, once: what transaction matching and every transaction

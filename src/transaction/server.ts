@@ -4,7 +4,8 @@
  * UDP, retransmits final INVITE responses until the ACK arrives.
  */
 import type { SipMessage } from '../sip/message.js';
-import type { Endpoint } from '../transport/transports.js';
+import type { Endpoint } from '../transport/endpoint.js';
+import { TRANSPORTS } from '../transport/names.js';
 import { ownBuffer } from '../lib/own.js';
 import type { TxEnv } from './env.js';
 import type { Timer } from './timer-queue.js';
@@ -55,7 +56,7 @@ export class ServerTransaction {
   }
 
   get reliable(): boolean {
-    return this.replyTo.transport !== 'udp';
+    return TRANSPORTS[this.replyTo.transport].reliable;
   }
 
   /** A retransmission of the request arrived (§17.2.1, §17.2.2): re-send the last response. */

@@ -15,11 +15,12 @@ import { branchVia, recordRoute } from '../../src/proxy/record-route.js';
 import { localResponse } from '../../src/proxy/local-response.js';
 import type { ExtensionConfig, TrunkConfig } from '../../src/config/types.js';
 import type { Binding } from '../../src/location/binding.js';
-import { parseSourceText } from '../../src/state/records.js';
+import { parseEndpoint } from '../../src/transport/endpoint.js';
 import { rewrite } from '../../src/sip/serialize.js';
 import { parseUri } from '../../src/sip/uri.js';
 import { LocalIds } from '../../src/transaction/ids.js';
-import type { Endpoint, LocalAddress } from '../../src/transport/transports.js';
+import type { Endpoint } from '../../src/transport/endpoint.js';
+import type { LocalAddress } from '../../src/transport/transport.js';
 import { LOCAL_TCP, LOCAL_UDP, incoming, sip } from '../support/sip.js';
 
 function identity(): Identity {
@@ -226,7 +227,7 @@ t.test('checkRequest: 483, 420 with Unsupported, 416', async (t) => {
 });
 
 function binding(username: string, contact: string, source: string): Binding {
-  return { username, extension: '200', contact, expiresAt: 0, callId: 'c', cseq: 1, source: parseSourceText(source)!, userAgent: 'x' };
+  return { username, extension: '200', contact, expiresAt: 0, callId: 'c', cseq: 1, source: parseEndpoint(source)!, userAgent: 'x' };
 }
 
 t.test('extensionTargets: every contact of every device but the caller\'s, at its source', async (t) => {

@@ -9,7 +9,8 @@ import { stampVia } from '../../src/sip/stamp-via.js';
 import type { IncomingRequest } from '../../src/transaction/request.js';
 import type { Timer, TimerQueue } from '../../src/transaction/timer-queue.js';
 import { replyTarget } from '../../src/transport/reply-target.js';
-import type { Endpoint, LocalAddress } from '../../src/transport/transports.js';
+import type { Endpoint } from '../../src/transport/endpoint.js';
+import type { LocalAddress } from '../../src/transport/transport.js';
 
 /** Literal SIP text with "\n" line ends (written as CRLF), parsed; throws when it does not parse. */
 export function sip(text: string): SipMessage {

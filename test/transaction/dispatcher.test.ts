@@ -9,7 +9,8 @@ import { Dispatcher } from '../../src/transaction/dispatcher.js';
 import { LocalIds } from '../../src/transaction/ids.js';
 import { TransactionLayer } from '../../src/transaction/layer.js';
 import type { IncomingRequest } from '../../src/transaction/request.js';
-import type { Endpoint, LocalAddress } from '../../src/transport/transports.js';
+import type { Endpoint } from '../../src/transport/endpoint.js';
+import type { LocalAddress } from '../../src/transport/transport.js';
 import { FakeTimers } from '../support/sip.js';
 
 /** A test of a src bug not fixed yet: tap skips it as todo; RUN_TODO=1 runs it (and it fails). */

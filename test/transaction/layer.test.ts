@@ -9,7 +9,7 @@ import type { ClientUser } from '../../src/transaction/client.js';
 import { TransactionLayer, type TransactionUser } from '../../src/transaction/layer.js';
 import type { IncomingRequest } from '../../src/transaction/request.js';
 import type { ServerTransaction } from '../../src/transaction/server.js';
-import type { Endpoint } from '../../src/transport/transports.js';
+import type { Endpoint } from '../../src/transport/endpoint.js';
 import { FakeTimers, incoming, sip, type Sent } from '../support/sip.js';
 
 interface Heard {

@@ -15,7 +15,7 @@ import type { TxEnv } from '../../src/transaction/env.js';
 import { TransactionLayer, clientKey, serverKey } from '../../src/transaction/layer.js';
 import { TICK, TimerQueue, type Timer } from '../../src/transaction/timer-queue.js';
 import { T1, T2, T4, TIMER_B as TIMEOUT_64T1 } from '../../src/transaction/timer-values.js';
-import type { Endpoint } from '../../src/transport/transports.js';
+import type { Endpoint } from '../../src/transport/endpoint.js';
 
 /** A timer queue on a fake clock: advance(ms) runs what falls due, in deadline order. */
 class FakeTimers {

@@ -1,0 +1,61 @@
+/**
+ * What every transport is (one class per transport: udp.ts, tcp.ts; later tls.ts, ws.ts),
+ * and what the registry (transports.ts) hands it.
+ */
+import type { Logger } from 'pino';
+import type { Endpoint } from './endpoint.js';
+import type { TransportName } from './names.js';
+
+/** Host and port this proxy puts in Via and Record-Route for one listener. */
+export interface LocalAddress {
+  transport: TransportName;
+  host: string;
+  port: number;
+}
+
+/** One listener to open; config's ListenConfig has this shape (transport must not import config). */
+export interface ListenSpec {
+  transport: TransportName;
+  /** IP literal to bind, without brackets. */
+  host: string;
+  /** 0: any free port (tests); local.port then becomes the bound one. */
+  port: number;
+  /** As written in the config, for logs. */
+  url: string;
+}
+
+/** A listener with the address we advertise for it. */
+export interface Listener {
+  spec: ListenSpec;
+  local: LocalAddress;
+}
+
+/** Every datagram or framed stream message, with where it came from and the listener it reached. */
+export type MessageHandler = (data: Buffer, source: Endpoint, local: LocalAddress) => void;
+
+/** What the registry gives each transport. */
+export interface TransportContext {
+  log: Logger;
+  onMessage: MessageHandler;
+}
+
+export interface Transport {
+  readonly name: TransportName;
+  /** Via sent-protocol token: 'UDP', 'TCP' (later 'TLS', 'WS', 'WSS'). */
+  readonly viaToken: string;
+  /** Reliable: responses go back on the request's connection, no retransmission timers. */
+  readonly reliable: boolean;
+  /** Our Via/Record-Route address on this transport: its first listener's. */
+  readonly local: LocalAddress;
+  /** Opens every listener of this transport; rejects when one cannot bind. */
+  start(): Promise<void>;
+  /**
+   * Fire and forget: SIP recovers from loss by retransmission; errors are logged, never
+   * thrown. onError, when given, hears that this message could not be sent. A stream
+   * transport sends on the connection it keeps for dest (the one the peer opened, found by
+   * endpointKey(dest): phones behind NAT are reachable only that way), or opens one.
+   */
+  send(dest: Endpoint, data: Buffer, onError?: () => void): void;
+  /** Closes listeners and connections. */
+  close(): Promise<void>;
+}
