@@ -212,8 +212,9 @@ function cgMedian(ctx, t, label, reps) {
  * Instructions per operation by difference: a base run with N of every workload, and per
  * workload a run with 2N of it, so start-up, JIT warm-up, the devices' registrations and
  * idle timers cancel. Runs are repeated (interleaved, so a slow drift hits all alike) and
- * medians compared: CG_REPEATS for sipbob (node's start-up alone varies by ~2 %),
- * CG_REPEATS_KAMAILIO for Kamailio (repeats to ~0.1 %). Records ir_<workload>, ir_noise.
+ * medians compared: CG_REPEATS for sipbob (node's start-up count varies from run to run),
+ * CG_REPEATS_KAMAILIO for Kamailio (plain C: its counts repeat; bench/README.md).
+ * Records ir_<workload> and, with repetitions, ir_noise.
  * @param {Ctx} ctx @param {string} t @param {string} gen @param {CgPlan} plan
  */
 export async function cachegrindTarget(ctx, t, gen, plan) {
@@ -258,7 +259,7 @@ export async function cachegrindTarget(ctx, t, gen, plan) {
 }
 
 // ------------------------------------------------------------------ callgrind window
-// The N/2N differences carry node's start-up noise (~1e8 instructions) into every figure.
+// The N/2N differences carry node's start-up noise into every figure (bench/README.md).
 // Here valgrind counts nothing until the workload is warmed up: callgrind's instrumentation
 // is switched on for exactly N operations (callgrind_control, through the node process's
 // vgdb channel), dumped, and switched off again. Everything the process does in that window
