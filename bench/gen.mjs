@@ -5,7 +5,7 @@
 //   <out>/dev-<name>.csv     one-line SIPp -inf files for the benchmark devices
 // kamailio.cfg builds the same accounts itself at startup from the same rules (names
 // r<zero-padded i>, password pw-<name>-k9, DEVICES_PER_EXT devices per extension 1000000+):
-// keep the two in step. run.sh passes REG_USERS, the padding and DEVICES_PER_EXT to both.
+// keep the two in step. lib/start.mjs passes REG_USERS, the padding and DEVICES_PER_EXT to both.
 // Usage: node bench/gen.mjs OUT_DIR REG_USERS [DEVICES_PER_EXT]
 // Plain Node, no dependencies: it must run before `npm ci`/build has happened.
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -36,7 +36,7 @@ const extensions = [
 ];
 // Registration-load accounts r000001.. grouped perExt devices to an extension, as in a
 // cloud PBX where a person has a desk phone and a softphone.
-const width = Math.max(5, String(regUsers).length); // run.sh: BENCH_REG_BASE = 10^width
+const width = Math.max(5, String(regUsers).length); // lib/start.mjs: BENCH_REG_BASE = 10^width
 const regNames = [];
 for (let i = 1; i <= regUsers; i++) regNames.push('r' + String(i).padStart(width, '0'));
 for (let i = 0; i < regNames.length; i += perExt) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Node's floor per UDP datagram (receive + send back), in user-space instructions, counted by
-# callgrind in a window after a warm-up, as bench/run.sh --callgrind counts sipbob.
+# callgrind in a window after a warm-up, as bench/run.mjs --callgrind counts sipbob.
 #   bench/udp-floor.sh [N=5000] [RATE=500]
 set -euo pipefail
 DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
