@@ -14,42 +14,9 @@ import { ServerTransaction } from '../../src/transaction/server.js';
 import type { TxEnv } from '../../src/transaction/env.js';
 import { TransactionLayer, clientKey, serverKey } from '../../src/transaction/layer.js';
 import { TICK, TimerQueue, type Timer } from '../../src/transaction/timer-queue.js';
+import { FakeTimers } from '../support/sip.js';
 import { T1, T2, T4, TIMER_B as TIMEOUT_64T1 } from '../../src/transaction/timer-values.js';
 import type { Endpoint } from '../../src/transport/endpoint.js';
-
-/** A timer queue on a fake clock: advance(ms) runs what falls due, in deadline order. */
-class FakeTimers {
-  now = 0;
-  pending = 0;
-  private timers: Timer[] = [];
-  schedule<A>(delayMs: number, fn: (arg: A) => void, arg?: A): Timer {
-    const timer: Timer = { at: this.now + delayMs, index: 0, fn: fn as (arg: never) => void, arg };
-    this.timers.push(timer);
-    this.pending++;
-    return timer;
-  }
-  cancel(timer: Timer | undefined): undefined {
-    if (timer && timer.index >= 0) {
-      timer.index = -1;
-      this.pending--;
-    }
-    return undefined;
-  }
-  advance(ms: number): void {
-    const end = this.now + ms;
-    for (;;) {
-      let next: Timer | undefined;
-      for (const x of this.timers) if (x.index >= 0 && x.at <= end && (!next || x.at < next.at)) next = x;
-      if (!next) break;
-      this.now = next.at;
-      next.index = -1;
-      this.pending--;
-      (next.fn as (arg: unknown) => void)(next.arg);
-    }
-    this.timers = this.timers.filter((x) => x.index >= 0);
-    this.now = end;
-  }
-}
 
 interface Sent {
   at: number;
