@@ -208,10 +208,22 @@ export class App {
         const out: CallView[] = [];
         for (const c of this.calls.all()) {
           for (const p of c.parties) {
-            out.push({ id: c.id, extension: p.extension, direction: p.direction, device: p.device, state: 'confirmed', startedAt: new Date(c.startedAt).toISOString() });
+            const startedAt = new Date(c.startedAt).toISOString();
+            out.push({ id: c.id, extension: p.extension, direction: p.direction, device: p.device, state: 'confirmed', startedAt, aliveAt: { caller: startedAt, callee: startedAt } });
           }
         }
         return out;
+      },
+      endCall: (id) => {
+        const call = this.calls.byId(id);
+        if (!call) return false;
+        this.calls.end(call, 'api');
+        return true;
+      },
+      removeRegistrations: (username) => {
+        if (!this.directory.device(username)) return false;
+        this.location.removeAll(username, 'admin');
+        return true;
       },
       deviceLogin: (username, password) => {
         const d = this.directory.device(username);

@@ -16,8 +16,13 @@ export interface ActiveCall {
   expiresAt: number; // startedAt + maxCallDuration
 }
 
-/** Why a call ended: a BYE passed through, or calls.maxCallDuration ran out without one. */
-export type EndReason = 'bye' | 'expired';
+/**
+ * Why a call ended: a BYE passed through; an end stopped answering the keepalive probes; its
+ * session timer (RFC 4028) ran out without a refresh; the API ended it; calls.maxCallDuration
+ * ran out without a BYE.
+ */
+export const END_REASONS = ['bye', 'keepalive', 'session-timer', 'api', 'expired'] as const;
+export type EndReason = (typeof END_REASONS)[number];
 
 /** What changed in the call tracker. */
 export type CallEvent = { type: 'confirmed'; call: ActiveCall } | { type: 'ended'; call: ActiveCall; why: EndReason };

@@ -54,6 +54,10 @@ export class CallTracker {
     for (const ext of extensionsOf(c)) this.perExtension.set(ext, (this.perExtension.get(ext) ?? 0) + 1);
   }
 
+  byId(id: string): ActiveCall | undefined {
+    return this.calls.get(id);
+  }
+
   /** The dialog an in-dialog request belongs to, whichever side sent it. */
   find(callId: string, fromTag: string, toTag: string): ActiveCall | undefined {
     return this.calls.get(CallTracker.id(callId, fromTag, toTag)) ?? this.calls.get(CallTracker.id(callId, toTag, fromTag));

@@ -375,7 +375,14 @@ const configSchema = obj({
   http: section(http),
   auth: section(obj({ algorithms: withDefault(list(unique('algorithm', oneOf(ALGORITHMS)), { nonEmpty: true }), ['MD5']) })),
   registrar: section(registrar),
-  calls: section(obj({ ringTimeout: withDefault(seconds, 30), maxCallDuration: withDefault(seconds, 14400) })),
+  calls: section(
+    obj({
+      ringTimeout: withDefault(seconds, 30),
+      maxCallDuration: withDefault(seconds, 14400),
+      keepalive: withDefault(int(0, 86_400), 30),
+      keepaliveFailures: withDefault(int(1, 100), 2),
+    }),
+  ),
   storage: section(storage),
   trunks: withDefault(list(trunk), []),
   extensions: required(list(extension)),

@@ -38,7 +38,14 @@ export interface Config {
   http: { host: string; port: number; adminToken?: string };
   auth: { algorithms: DigestAlgorithm[] };
   registrar: { minExpires: number; maxExpires: number; defaultExpires: number };
-  calls: { ringTimeout: number; maxCallDuration: number };
+  calls: {
+    ringTimeout: number;
+    maxCallDuration: number;
+    /** Seconds between in-dialog OPTIONS to both ends of a confirmed call; 0: no probes. */
+    keepalive: number;
+    /** Probes in a row that fail at one end before the call is ended. */
+    keepaliveFailures: number;
+  };
   storage: { path?: string; redis?: string };
   trunks: TrunkConfig[];
   extensions: ExtensionConfig[];

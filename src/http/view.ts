@@ -31,6 +31,11 @@ export interface CallView {
   device: string;
   state: 'confirmed';
   startedAt: string; // ISO 8601
+  /**
+   * When each end of the call last proved alive (ISO 8601): its answer to a keepalive probe,
+   * or the call's start until the first probe was answered.
+   */
+  aliveAt: { caller: string; callee: string };
 }
 
 export interface AdminView {
@@ -39,6 +44,10 @@ export interface AdminView {
   /** Returns false when the extension does not exist. Persists the setting. */
   setBusyOnBusy(number: string, value: boolean): boolean;
   listCalls(): CallView[];
+  /** Ends a call (BYE to both ends, reason "api"). False when no call has that id. */
+  endCall(id: string): boolean;
+  /** Removes every binding of a device. False when no device has that username. */
+  removeRegistrations(username: string): boolean;
   /** The extension number a device belongs to when username/password are right, else undefined. Constant-time compare. */
   deviceLogin(username: string, password: string): string | undefined;
   /** The admin token currently configured (changes on SIGHUP), undefined when none. */

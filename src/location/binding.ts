@@ -22,7 +22,8 @@ export type RemoveReason =
   | 'expired' // its time ran out (the sweep)
   | 'unregistered' // the device asked: Expires 0 or Contact: *
   | 'replaced' // the device had too many contacts: its oldest made room for a new one
-  | 'device-removed'; // the device is no longer in the config (SIGHUP)
+  | 'device-removed' // the device is no longer in the config (SIGHUP)
+  | 'admin'; // the operator removed them through the API
 
 /** What changed in the location service. */
 export type LocationEvent =

@@ -35,7 +35,7 @@ t.test('the embedded default file loads with the documented values', async (t) =
   t.strictSame(c.http, { host: '127.0.0.1', port: 8080, adminToken: 'change-me' });
   t.strictSame(c.auth, { algorithms: ['MD5'] });
   t.strictSame(c.registrar, { minExpires: 60, maxExpires: 3600, defaultExpires: 600 });
-  t.strictSame(c.calls, { ringTimeout: 30, maxCallDuration: 14400 });
+  t.strictSame(c.calls, { ringTimeout: 30, maxCallDuration: 14400, keepalive: 30, keepaliveFailures: 2 });
   t.strictSame(c.storage, { path: 'data/' });
   t.strictSame(c.trunks, []);
   t.strictSame(c.log, { level: 'info' });
@@ -76,7 +76,7 @@ t.test('a minimal config gets every default', async (t) => {
     http: { host: '127.0.0.1', port: 8080 },
     auth: { algorithms: ['MD5'] },
     registrar: { minExpires: 60, maxExpires: 3600, defaultExpires: 600 },
-    calls: { ringTimeout: 30, maxCallDuration: 14400 },
+    calls: { ringTimeout: 30, maxCallDuration: 14400, keepalive: 30, keepaliveFailures: 2 },
     storage: { path: 'data/' },
     trunks: [],
     extensions: [],
