@@ -16,6 +16,9 @@ import { createMetrics } from './metrics/metrics.js';
 import type { ProxyEvents } from './proxy/events.js';
 import { Identity } from './proxy/identity.js';
 import { Proxy } from './proxy/proxy.js';
+import { DialogKeepalive } from './calls/keepalive.js';
+import { END_REASONS, type EndReason } from './calls/active-call.js';
+import { parseSessionExpires } from './sip/session-expires.js';
 import { LocationService } from './location/location.js';
 import { Registrar } from './registrar/registrar.js';
 import { Directory } from './directory/directory.js';
@@ -40,6 +43,9 @@ export class App {
   private readonly transports: Transports;
   private readonly layer: TransactionLayer;
   private readonly identity = new Identity();
+  private readonly keepalive: DialogKeepalive;
+  /** Calls ended since start, by reason (for /metrics). */
+  private readonly endedCalls = new Map<EndReason, number>(END_REASONS.map((r) => [r, 0]));
   private http: HttpServer | undefined;
   private sweeper: NodeJS.Timeout | undefined;
   private listening = false;
@@ -56,7 +62,9 @@ export class App {
     persistStores(this, this.persistence);
     const endedLine = new InfoLine(log);
     this.calls.events.add((e) => {
-      if (e.type === 'ended' && endedLine.enabled) endedLine.write(callEndedMembers(e.call, e.why));
+      if (e.type !== 'ended') return;
+      this.endedCalls.set(e.why, this.endedCalls.get(e.why)! + 1);
+      if (endedLine.enabled) endedLine.write(callEndedMembers(e.call, e.why));
     });
     const layer = new TransactionLayer((dest, data, onError) => this.send(dest, data, onError));
     this.layer = layer;
@@ -65,6 +73,8 @@ export class App {
       contacts: () => this.location.contacts(),
       activeCallsByExtension: () => this.calls.activeByExtension(),
       transactionsInFlight: () => layer.inFlight,
+      endedCalls: () => this.endedCalls,
+      keepaliveProbes: () => this.keepalive.stats,
     });
     const sip = this.metrics.sip;
     const ids = new LocalIds();
@@ -97,6 +107,13 @@ export class App {
       log,
     });
     layer.setUser(proxy);
+    this.keepalive = new DialogKeepalive({
+      layer,
+      ids,
+      localFor: (t) => transports.localFor(t),
+      calls: this.calls,
+      settings: () => ({ interval: this.config.calls.keepalive, failures: this.config.calls.keepaliveFailures }),
+    });
   }
 
   /** The proxy's announcements: dialogs to the call tracker, outcomes to the log and metrics. */
@@ -105,12 +122,14 @@ export class App {
     const outcomeLine = new InfoLine(log);
     const sip = this.metrics.sip;
     return {
-      dialogConfirmed: (callId, fromTag, toTag, parties) => {
-        calls.confirmed(callId, fromTag, toTag, parties, this.config.calls.maxCallDuration);
+      dialogConfirmed: (d) => {
+        calls.confirmed(d, this.config.calls.maxCallDuration);
       },
-      byeSeen: (callId, fromTag, toTag) => {
+      inDialogRequest: (callId, fromTag, toTag, method, cseq, sessionExpires) => {
         const call = calls.find(callId, fromTag, toTag);
-        if (call) calls.end(call, 'bye');
+        if (call === undefined) return;
+        if (method === 'BYE') calls.end(call, 'bye');
+        else this.keepalive.sawRequest(call, fromTag === call.fromTag, method, cseq, parseSessionExpires(sessionExpires));
       },
       callOutcome: (o) => {
         sip.callOutcome(o.outcome);
@@ -133,6 +152,9 @@ export class App {
   async start(): Promise<void> {
     const stored = await this.persistence.load();
     restoreStores(this, stored, this.persistence);
+    // Restoring announces nothing: the keepalive takes up the restored calls here, so a call
+    // whose end vanished while the proxy was down ends within the keepalive bound.
+    for (const call of this.calls.all()) this.keepalive.track(call);
     this.log.info(
       { bindings: this.location.contacts(), calls: this.calls.size, storage: this.config.storage.path ?? 'memory' },
       'state restored',
@@ -209,7 +231,9 @@ export class App {
         for (const c of this.calls.all()) {
           for (const p of c.parties) {
             const startedAt = new Date(c.startedAt).toISOString();
-            out.push({ id: c.id, extension: p.extension, direction: p.direction, device: p.device, state: 'confirmed', startedAt, aliveAt: { caller: startedAt, callee: startedAt } });
+            const alive = this.keepalive.aliveAt(c);
+            const aliveAt = alive ? { caller: new Date(alive.caller).toISOString(), callee: new Date(alive.callee).toISOString() } : { caller: startedAt, callee: startedAt };
+            out.push({ id: c.id, extension: p.extension, direction: p.direction, device: p.device, state: 'confirmed', startedAt, aliveAt });
           }
         }
         return out;
@@ -217,7 +241,7 @@ export class App {
       endCall: (id) => {
         const call = this.calls.byId(id);
         if (!call) return false;
-        this.calls.end(call, 'api');
+        this.keepalive.end(call, 'api');
         return true;
       },
       removeRegistrations: (username) => {

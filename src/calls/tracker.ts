@@ -5,7 +5,7 @@
  */
 import { Listeners } from '../lib/events.js';
 import { ownString } from '../lib/own.js';
-import type { ActiveCall, CallEvent, CallParty, EndReason } from './active-call.js';
+import type { ActiveCall, CallEvent, ConfirmedDialog, EndReason } from './active-call.js';
 
 export class CallTracker {
   /** Calls confirmed and ended, in the order they happen. */
@@ -30,7 +30,8 @@ export class CallTracker {
   }
 
   /** A 2xx confirmed a dialog. Retransmitted 2xx (same tags) are ignored. */
-  confirmed(callId: string, fromTag: string, toTag: string, parties: CallParty[], maxDurationSec: number): ActiveCall | undefined {
+  confirmed(d: ConfirmedDialog, maxDurationSec: number): ActiveCall | undefined {
+    const { callId, fromTag, toTag } = d;
     const id = CallTracker.id(callId, fromTag, toTag);
     if (this.calls.has(id)) return undefined;
     const startedAt = this.now();
@@ -40,9 +41,11 @@ export class CallTracker {
       callId: ownString(callId),
       fromTag: ownString(fromTag),
       toTag: ownString(toTag),
-      parties,
+      parties: d.parties,
       startedAt,
       expiresAt: startedAt + maxDurationSec * 1000,
+      ends: d.ends,
+      sessionExpires: d.sessionExpires,
     };
     this.insert(call);
     this.events.emit({ type: 'confirmed', call });

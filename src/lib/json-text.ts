@@ -25,6 +25,26 @@ export interface CallFields {
   parties: readonly PartyFields[];
   startedAt: number;
   expiresAt: number;
+  ends: { caller: EndFields; callee: EndFields } | null;
+  sessionExpires: number;
+}
+
+/** One end of a call (calls/ DialogEnd fits it). */
+export interface EndFields {
+  uri: string;
+  dest: { transport: string; address: string; port: number };
+  from: string;
+  to: string;
+  routes: string;
+  cseq: number;
+}
+
+function endJson(e: EndFields): string {
+  const d = e.dest;
+  return (
+    `{"uri":${jsonString(e.uri)},"dest":{"transport":${jsonString(d.transport)},"address":${jsonString(d.address)},"port":${d.port}},` +
+    `"from":${jsonString(e.from)},"to":${jsonString(e.to)},"routes":${jsonString(e.routes)},"cseq":${e.cseq}}`
+  );
 }
 
 /** A string as JSON.stringify writes it. */
@@ -52,7 +72,8 @@ export function partiesJson(parties: readonly PartyFields[]): string {
 export function activeCallJson(c: CallFields): string {
   return (
     `{"id":${jsonString(c.id)},"callId":${jsonString(c.callId)},"fromTag":${jsonString(c.fromTag)},` +
-    `"toTag":${jsonString(c.toTag)},"parties":${partiesJson(c.parties)},"startedAt":${c.startedAt},"expiresAt":${c.expiresAt}}`
+    `"toTag":${jsonString(c.toTag)},"parties":${partiesJson(c.parties)},"startedAt":${c.startedAt},"expiresAt":${c.expiresAt},` +
+    `"ends":${c.ends === null ? 'null' : `{"caller":${endJson(c.ends.caller)},"callee":${endJson(c.ends.callee)}}`},"sessionExpires":${c.sessionExpires}}`
   );
 }
 

@@ -17,6 +17,10 @@ export interface MetricsSource {
   contacts(): number;
   activeCallsByExtension(): ReadonlyMap<string, number>;
   transactionsInFlight(): number;
+  /** Calls ended since start, by reason (bye, keepalive, session-timer, api, expired). */
+  endedCalls(): ReadonlyMap<string, number>;
+  /** In-dialog keepalive OPTIONS sent, and those that failed (no answer in time, 408, 481). */
+  keepaliveProbes(): { readonly sent: number; readonly failed: number };
 }
 
 /** What the SIP side feeds: messages in (the dispatcher's counter), messages out, call outcomes. */
@@ -126,6 +130,37 @@ export function createMetrics(source: MetricsSource): { registry: Registry; sip:
       this.reset();
       // inc(0) keeps every outcome visible from the first scrape, so rate() works from the start.
       for (const [outcome, n] of outcomes) this.inc({ outcome }, n);
+    },
+  });
+
+  new Counter({
+    name: 'sipbob_calls_ended_total',
+    help: 'Confirmed calls that ended, by reason (bye, keepalive, session-timer, api, expired)',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [reason, n] of source.endedCalls()) this.inc({ reason }, n);
+    },
+  });
+
+  new Counter({
+    name: 'sipbob_keepalive_probes_sent_total',
+    help: 'In-dialog OPTIONS sent to the ends of confirmed calls',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(source.keepaliveProbes().sent);
+    },
+  });
+
+  new Counter({
+    name: 'sipbob_keepalive_probes_failed_total',
+    help: 'Keepalive probes without a final answer before the next was due, or answered 408 or 481',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(source.keepaliveProbes().failed);
     },
   });
 

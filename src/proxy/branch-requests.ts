@@ -4,7 +4,7 @@
  * generated here. Holds the request and its shared edits until the fork lets go of it.
  */
 import type { Logger } from 'pino';
-import { buildSiblingRequest } from '../sip/build-request.js';
+import { buildRequest } from '../sip/build-request.js';
 import { isAsciiString } from '../sip/message.js';
 import { rewrite, stripTopVia } from '../sip/serialize.js';
 import type { LocalIds } from '../transaction/ids.js';
@@ -16,7 +16,8 @@ import type { ForkHost } from './fork.js';
 import { remainingRouteLines, type ForwardEdits } from './forward-edits.js';
 import { localResponse } from './local-response.js';
 import { loopHash } from './loop-detection.js';
-import { branchVia, recordRoute } from './record-route.js';
+import { recordRoute } from './record-route.js';
+import { ourVia } from '../transport/via.js';
 
 export interface BranchContext {
   layer: TransactionLayer;
@@ -40,17 +41,17 @@ export function branchRequests(ctx: BranchContext, inc: IncomingRequest, fwd: Fo
     localResponse: (status, reason) => localResponse(inc, ids, status, reason),
     buildBranchRequest(target, branchId) {
       const local = ctx.localFor(target.dest.transport);
-      let prepend = `Via: ${branchVia(local, branchId)}\r\n`;
+      let prepend = `Via: ${ourVia(local, branchId)}\r\n`;
       if (recordRouted) prepend += recordRoute(inc.local, local);
       if (mfLine) prepend += `${mfLine}\r\n`;
       // Our Via and Record-Route name hosts the config validated as IP addresses or host names.
       return rewrite(req, `${req.method} ${target.uri} SIP/2.0`, prepend, edits, req.isAscii && isAsciiString(target.uri));
     },
     buildBranchAux(method, target, branchId, to, extra) {
-      return buildSiblingRequest({
+      return buildRequest({
         method,
         uri: target.uri,
-        via: branchVia(ctx.localFor(target.dest.transport), branchId),
+        via: ourVia(ctx.localFor(target.dest.transport), branchId),
         from: req.header('from') ?? '',
         to,
         callId: inc.callId,

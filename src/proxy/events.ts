@@ -3,7 +3,7 @@
  * as Kamailio's tm announces transactions to the dialog module. The proxy calls nobody's
  * write methods: app.ts subscribes the listeners.
  */
-import type { CallParty } from '../calls/active-call.js';
+import type { ConfirmedDialog } from '../calls/active-call.js';
 import type { BranchReport, CallOutcomeName } from './fork.js';
 
 export interface CallOutcome {
@@ -18,10 +18,14 @@ export interface CallOutcome {
 }
 
 export interface ProxyEvents {
-  /** A branch's first 2xx to an INVITE confirmed a dialog in which these parties take part. */
-  dialogConfirmed(callId: string, fromTag: string, toTag: string, parties: CallParty[]): void;
-  /** A BYE for this dialog passed through (either direction). */
-  byeSeen(callId: string, fromTag: string, toTag: string): void;
+  /** A branch's first 2xx to an INVITE confirmed a dialog in which parties of ours take part. */
+  dialogConfirmed(d: ConfirmedDialog): void;
+  /**
+   * An in-dialog request passed through, in either direction (fromTag is the sender's): a BYE
+   * ends the call, a re-INVITE or UPDATE refreshes its session timer, and every one raises the
+   * CSeq the proxy's own requests to the other end must not exceed.
+   */
+  inDialogRequest(callId: string, fromTag: string, toTag: string, method: string, cseq: number, sessionExpires: string | undefined): void;
   /** An INVITE got its final answer (or was refused before any branch). */
   callOutcome(o: CallOutcome): void;
 }

@@ -15,7 +15,7 @@ import { forwardEdits } from './forward-edits.js';
 import type { Identity } from './identity.js';
 import { localResponse } from './local-response.js';
 import { nextHop } from './next-hop.js';
-import { branchVia } from './record-route.js';
+import { ourVia } from '../transport/via.js';
 
 /** tx: the request's server transaction; undefined for an ACK (for a 2xx: stateless, §16.11). */
 export function routeInDialog(d: ProxyDeps, inc: IncomingRequest, tx: ServerTransaction | undefined): void {
@@ -30,11 +30,12 @@ export function routeInDialog(d: ProxyDeps, inc: IncomingRequest, tx: ServerTran
     if (tx) tx.respond(404, localResponse(inc, d.ids, 404, 'Not Found (no next hop)'));
     return;
   }
-  if (req.method === 'BYE') d.events.byeSeen(inc.callId, inc.fromTag, inc.toTag);
+  const refresh = req.method === 'INVITE' || req.method === 'UPDATE';
+  d.events.inDialogRequest(inc.callId, inc.fromTag, inc.toTag, req.method, inc.cseq, refresh ? req.header('session-expires') : undefined);
   const fwd = forwardEdits(inc, routes.popped, d.config().domain);
   if (!tx) {
     // The ACK for a 2xx is forwarded statelessly; its Via branch derives from the upstream one.
-    const via = branchVia(d.localFor(dest.transport), `${d.ids.branchPrefix}a${inc.via.branch}`);
+    const via = ourVia(d.localFor(dest.transport), `${d.ids.branchPrefix}a${inc.via.branch}`);
     d.send(dest, rewrite(req, `${req.method} ${req.uri} SIP/2.0`, `Via: ${via}\r\n`, fwd.edits, req.isAscii));
     return;
   }

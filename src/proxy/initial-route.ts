@@ -15,6 +15,9 @@ import { Fork, type BranchReport, type BranchTarget, type CallOutcomeName, type 
 import { forwardEdits } from './forward-edits.js';
 import { localResponse } from './local-response.js';
 import { extensionTargets, trunkOf, trunkTarget } from './target-set.js';
+import { callerSide, dialogEnds } from './dialog-ends.js';
+import { nextHop } from './next-hop.js';
+import { parseSessionExpires } from '../sip/session-expires.js';
 
 const NO_BRANCHES: readonly BranchReport[] = [];
 
@@ -78,7 +81,7 @@ function fork(
   const f = new Fork(host, tx, inc.req.header('to') ?? '', targets, {
     ringTimeoutMs: isInvite ? ringTimeoutMs : 0,
     declineEndsCall,
-    onAnswer: isInvite ? answered(d, inc.callId, inc.fromTag, caller) : undefined,
+    onAnswer: isInvite ? answered(d, inc, caller) : undefined,
     onDone: outcome,
   });
   f.start();
@@ -90,13 +93,17 @@ function fork(
  * is set up (a forking race may still bring a second 2xx), and a closure over the request
  * would keep the whole INVITE alive for as long.
  */
-function answered(d: ProxyDeps, callId: string, fromTag: string, caller: CallParty | undefined): ForkOptions['onAnswer'] {
+function answered(d: ProxyDeps, inc: IncomingRequest, caller: CallParty | undefined): ForkOptions['onAnswer'] {
   const events = d.events;
+  const { callId, fromTag } = inc;
+  const side = callerSide(inc);
   return (target, res) => {
     const parties: CallParty[] = [];
     if (caller) parties.push(caller);
     if (target.extension) parties.push({ extension: target.extension, device: target.device, direction: 'inbound' });
     if (parties.length === 0) return;
-    events.dialogConfirmed(callId, fromTag, tagOf(res.header('to')), parties);
+    const ends = side ? dialogEnds(side, res, target.dest, d.identity, (uri) => nextHop(uri, d.location)) : undefined;
+    const sessionExpires = parseSessionExpires(res.header('session-expires'));
+    events.dialogConfirmed({ callId, fromTag, toTag: tagOf(res.header('to')), parties, ends: ends ?? null, sessionExpires });
   };
 }

@@ -1,12 +1,6 @@
-/** Our Via and Record-Route entries (RFC 3261 §16.6 steps 4 and 8). */
+/** Our Record-Route entries (RFC 3261 §16.6 step 4). */
 import { hostPort } from '../sip/uri.js';
-import { viaToken } from '../transport/names.js';
 import type { LocalAddress } from '../transport/transport.js';
-
-/** Our Via value for a request we send from local with that branch id. */
-export function branchVia(local: LocalAddress, branchId: string): string {
-  return `SIP/2.0/${viaToken(local.transport)} ${hostPort(local.host, local.port)};branch=${branchId};rport`;
-}
 
 /**
  * Record-Route lines (with CRLF). When the two legs use different listeners, two entries

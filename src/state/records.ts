@@ -4,11 +4,12 @@
  * directories load): a binding's source is the string "udp:127.0.0.2:5062", and every writer
  * here writes exactly what JSON.stringify wrote for the same record.
  */
-import type { ActiveCall, CallParty } from '../calls/active-call.js';
+import type { ActiveCall, CallParty, DialogEnd } from '../calls/active-call.js';
 import type { ExtensionSetting } from '../directory/setting.js';
 import { activeCallJson, jsonString } from '../lib/json-text.js';
 import type { Binding } from '../location/binding.js';
 import { formatEndpoint, parseEndpoint } from '../transport/endpoint.js';
+import { transportByName } from '../transport/names.js';
 import type { Codec, Codecs, StoredKinds } from './types.js';
 
 /** A number as JSON.stringify writes it (non-finite numbers become null). */
@@ -51,6 +52,20 @@ function decodeParty(p: unknown): CallParty | undefined {
   return { extension: p.extension, device: str(p.device), direction: p.direction === 'outbound' ? 'outbound' : 'inbound' };
 }
 
+function decodeEnd(e: unknown): DialogEnd | undefined {
+  if (!isObject(e) || typeof e.uri !== 'string' || !isObject(e.dest)) return undefined;
+  const t = typeof e.dest.transport === 'string' ? transportByName(e.dest.transport) : undefined;
+  const { address, port } = e.dest;
+  if (!t || typeof address !== 'string' || typeof port !== 'number') return undefined;
+  return { uri: e.uri, dest: { transport: t.name, address, port }, from: str(e.from), to: str(e.to), routes: str(e.routes), cseq: typeof e.cseq === 'number' ? e.cseq : -1 };
+}
+
+function decodeEnds(r: Raw): { caller: DialogEnd; callee: DialogEnd } | null {
+  const caller = decodeEnd(r.caller);
+  const callee = decodeEnd(r.callee);
+  return caller && callee ? { caller, callee } : null;
+}
+
 export const callCodec: Codec<ActiveCall> = {
   json: activeCallJson,
   decode: (r) => {
@@ -62,7 +77,10 @@ export const callCodec: Codec<ActiveCall> = {
       if (p === undefined) return undefined;
       parties.push(p);
     }
-    return { id: r.id, callId: r.callId, fromTag: str(r.fromTag), toTag: str(r.toTag), parties, startedAt: r.startedAt, expiresAt: r.expiresAt };
+    // Calls stored before issue 11 have no ends: they are tracked, not probed.
+    const ends = isObject(r.ends) ? decodeEnds(r.ends) : null;
+    const sessionExpires = typeof r.sessionExpires === 'number' ? r.sessionExpires : 0;
+    return { id: r.id, callId: r.callId, fromTag: str(r.fromTag), toTag: str(r.toTag), parties, startedAt: r.startedAt, expiresAt: r.expiresAt, ends, sessionExpires };
   },
 };
 

@@ -1,6 +1,8 @@
 import t from 'tap';
 import { CallTracker } from '../../src/calls/tracker.js';
-import type { ActiveCall, CallEvent } from '../../src/calls/active-call.js';
+import type { ActiveCall, CallEvent, CallParty, ConfirmedDialog } from '../../src/calls/active-call.js';
+
+const dialog = (callId: string, fromTag: string, toTag: string, parties: CallParty[]): ConfirmedDialog => ({ callId, fromTag, toTag, parties, ends: null, sessionExpires: 0 });
 
 const caller = { extension: '200', device: 'anna-desk', direction: 'outbound' as const };
 const callee = { extension: '100', device: 'hotline-desk-1', direction: 'inbound' as const };
@@ -15,13 +17,13 @@ t.test('2xx confirms, BYE from either side ends, counters follow', async (t) => 
   let now = 1_000_000;
   const calls = new CallTracker(() => now);
   const seen = recorder(calls);
-  const c = calls.confirmed('cid', 'ft', 'tt', [caller, callee], 3600);
+  const c = calls.confirmed(dialog('cid', 'ft', 'tt', [caller, callee]), 3600);
   t.ok(c, 'call created');
-  t.equal(calls.confirmed('cid', 'ft', 'tt', [caller, callee], 3600), undefined, 'retransmitted 2xx ignored');
+  t.equal(calls.confirmed(dialog('cid', 'ft', 'tt', [caller, callee]), 3600), undefined, 'retransmitted 2xx ignored');
   t.equal(calls.activeFor('200'), 1, 'caller extension is in a call');
   t.equal(calls.activeFor('100'), 1, 'callee extension is in a call');
   // A second 2xx of a forking race: its own dialog, tracked until its own BYE.
-  calls.confirmed('cid', 'ft', 'tt2', [callee], 3600);
+  calls.confirmed(dialog('cid', 'ft', 'tt2', [callee]), 3600);
   t.equal(calls.activeFor('100'), 2);
   // BYE sent by the callee: From/To tags swapped.
   const found = calls.find('cid', 'tt', 'ft');
@@ -43,14 +45,14 @@ t.test('the confirmed event carries the stored call', async (t) => {
   calls.events.add((e) => {
     if (e.type === 'confirmed') heard = e.call;
   });
-  const c = calls.confirmed('x', 'a', 'b', [caller], 60);
+  const c = calls.confirmed(dialog('x', 'a', 'b', [caller]), 60);
   t.equal(heard, c);
-  t.same(heard, { id: 'x;a;b', callId: 'x', fromTag: 'a', toTag: 'b', parties: [caller], startedAt: 5, expiresAt: 60_005 });
+  t.same(heard, { id: 'x;a;b', callId: 'x', fromTag: 'a', toTag: 'b', parties: [caller], startedAt: 5, expiresAt: 60_005, ends: null, sessionExpires: 0 });
 });
 
 t.test('two devices of one extension in one dialog count once', async (t) => {
   const calls = new CallTracker();
-  calls.confirmed('x', 'a', 'b', [{ extension: '200', device: 'anna-desk', direction: 'outbound' }, { extension: '200', device: 'anna-soft', direction: 'inbound' }], 60);
+  calls.confirmed(dialog('x', 'a', 'b', [{ extension: '200', device: 'anna-desk', direction: 'outbound' }, { extension: '200', device: 'anna-soft', direction: 'inbound' }]), 60);
   t.equal(calls.activeFor('200'), 1);
 });
 

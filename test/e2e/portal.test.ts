@@ -98,6 +98,8 @@ if (!existsSync(CHROMIUM)) {
     contacts: () => 4,
     activeCallsByExtension: () => new Map([['100', 2]]),
     transactionsInFlight: () => 0,
+    endedCalls: () => new Map([['bye', 2], ['keepalive', 1]]),
+    keepaliveProbes: () => ({ sent: 7, failed: 1 }),
   });
   const srv = await startHttp({ host: '127.0.0.1', port: 0, view, metrics: registry, logger: pino({ level: 'silent' }) });
   const base = `http://127.0.0.1:${srv.address.port}/`;

@@ -71,6 +71,8 @@ const source: MetricsSource = {
   contacts: () => 1,
   activeCallsByExtension: () => new Map([['200', 1]]),
   transactionsInFlight: () => 3,
+  endedCalls: () => new Map([['bye', 2], ['keepalive', 1]]),
+  keepaliveProbes: () => ({ sent: 7, failed: 1 }),
 };
 
 const logLines: string[] = [];

@@ -31,8 +31,14 @@ t.test('record writers match JSON.stringify of the same objects', async (t) => {
     ],
     startedAt: 1795874119433,
     expiresAt: 1795888519433,
+    ends: {
+      caller: { uri: 'sip:100@192.0.2.1:5062', dest: { transport: 'udp', address: '203.0.113.9', port: 61000 }, from: '<sip:200@pbx>;tag=t2', to: '"Jürgen" <sip:100@pbx>;tag="t1"', routes: '', cseq: -1 },
+      callee: { uri: 'sip:200@[::1]:5080;transport=tcp', dest: { transport: 'tcp', address: '::1', port: 40312 }, from: '"Jürgen" <sip:100@pbx>;tag="t1"', to: '<sip:200@pbx>;tag=t2', routes: 'Route: <sip:192.0.2.7;lr>\r\n', cseq: 4 },
+    },
+    sessionExpires: 1800,
   };
   t.equal(activeCallJson(call), JSON.stringify(call));
+  t.equal(activeCallJson({ ...call, ends: null, sessionExpires: 0 }), JSON.stringify({ ...call, ends: null, sessionExpires: 0 }), 'a call without ends');
   t.same(JSON.parse(activeCallJson(call)), call, 'reads back as the same call');
   t.equal(activeCallJson({ ...call, parties: [] }), JSON.stringify({ ...call, parties: [] }));
   t.equal(partiesJson(call.parties), JSON.stringify(call.parties));

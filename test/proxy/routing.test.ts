@@ -11,7 +11,8 @@ import { isLoop, loopHash } from '../../src/proxy/loop-detection.js';
 import { checkRequest } from '../../src/proxy/request-checks.js';
 import { extensionTargets, trunkOf, trunkTarget } from '../../src/proxy/target-set.js';
 import { nextHop } from '../../src/proxy/next-hop.js';
-import { branchVia, recordRoute } from '../../src/proxy/record-route.js';
+import { recordRoute } from '../../src/proxy/record-route.js';
+import { ourVia } from '../../src/transport/via.js';
 import { localResponse } from '../../src/proxy/local-response.js';
 import type { ExtensionConfig, TrunkConfig } from '../../src/config/types.js';
 import type { Binding } from '../../src/location/binding.js';
@@ -285,10 +286,10 @@ t.test('trunkOf and trunkTarget', async (t) => {
   t.same(trunkTarget('+4930', trunks[2]!), { uri: 'sip:+4930@[2001:db8::1]:5060', dest: { transport: 'udp', address: '2001:db8::1', port: 5060 }, device: '', extension: '' }, 'IPv6 in brackets, port 5060 by default');
 });
 
-t.test('branchVia and recordRoute (double record-routing when the legs differ)', async (t) => {
-  t.equal(branchVia(LOCAL_UDP, 'z9hG4bK-x'), 'SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-x;rport');
-  t.equal(branchVia({ transport: 'tcp', host: '10.0.0.1', port: 5061 }, 'z9hG4bK-y'), 'SIP/2.0/TCP 10.0.0.1:5061;branch=z9hG4bK-y;rport');
-  t.equal(branchVia({ transport: 'udp', host: '2001:db8::5', port: 5060 }, 'b'), 'SIP/2.0/UDP [2001:db8::5]:5060;branch=b;rport');
+t.test('ourVia and recordRoute (double record-routing when the legs differ)', async (t) => {
+  t.equal(ourVia(LOCAL_UDP, 'z9hG4bK-x'), 'SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-x;rport');
+  t.equal(ourVia({ transport: 'tcp', host: '10.0.0.1', port: 5061 }, 'z9hG4bK-y'), 'SIP/2.0/TCP 10.0.0.1:5061;branch=z9hG4bK-y;rport');
+  t.equal(ourVia({ transport: 'udp', host: '2001:db8::5', port: 5060 }, 'b'), 'SIP/2.0/UDP [2001:db8::5]:5060;branch=b;rport');
   t.equal(recordRoute(LOCAL_UDP, { ...LOCAL_UDP }), 'Record-Route: <sip:10.0.0.1:5060;transport=udp;lr>\r\n', 'same listener: one entry');
   t.equal(
     recordRoute(LOCAL_UDP, LOCAL_TCP),

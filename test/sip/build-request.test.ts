@@ -1,9 +1,9 @@
-/** buildSiblingRequest: a branch's CANCEL (§9.1) and ACK for a non-2xx (§17.1.1.3), byte for byte. */
+/** buildRequest: a branch's CANCEL (§9.1) and ACK for a non-2xx (§17.1.1.3), byte for byte. */
 import t from 'tap';
-import { buildSiblingRequest, type SiblingRequest } from '../../src/sip/build-request.js';
+import { buildRequest, type RequestParts } from '../../src/sip/build-request.js';
 import { parseMessage } from '../../src/sip/parser.js';
 
-const BASE: SiblingRequest = {
+const BASE: RequestParts = {
   method: 'CANCEL',
   uri: 'sip:bob@192.0.2.30:5062',
   via: 'SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-sb1234abcd.1;rport',
@@ -17,7 +17,7 @@ const BASE: SiblingRequest = {
 };
 
 t.test('a CANCEL with Reason and Route lines, exact bytes', async (t) => {
-  const b = buildSiblingRequest(BASE);
+  const b = buildRequest(BASE);
   t.equal(
     b.toString('latin1'),
     'CANCEL sip:bob@192.0.2.30:5062 SIP/2.0\r\n' +
@@ -43,7 +43,7 @@ t.test('a CANCEL with Reason and Route lines, exact bytes', async (t) => {
 });
 
 t.test('an ACK with the response\'s To, no Route, no extra', async (t) => {
-  const b = buildSiblingRequest({ ...BASE, method: 'ACK', to: '<sip:200@pbx.example>;tag=bob-tag', routeLines: '', extra: [] });
+  const b = buildRequest({ ...BASE, method: 'ACK', to: '<sip:200@pbx.example>;tag=bob-tag', routeLines: '', extra: [] });
   t.equal(
     b.toString('latin1'),
     'ACK sip:bob@192.0.2.30:5062 SIP/2.0\r\n' +
@@ -60,15 +60,15 @@ t.test('an ACK with the response\'s To, no Route, no extra', async (t) => {
 
 t.test('UTF-8 when not ASCII, latin1 byte copy when it is', async (t) => {
   const from = '"Jürgen Ünal" <sip:100@pbx.example>;tag=f';
-  const utf8 = buildSiblingRequest({ ...BASE, from, ascii: false });
+  const utf8 = buildRequest({ ...BASE, from, ascii: false });
   t.ok(utf8.includes(Buffer.from('From: "Jürgen Ünal"', 'utf8')), 'the display name as UTF-8');
   t.equal(utf8.length, Buffer.byteLength(utf8.toString('utf8')), 'valid UTF-8 throughout');
   const p = parseMessage(utf8);
   t.ok(p.ok);
   if (p.ok) t.equal(p.msg.header('from'), from, 'reads back as written');
-  const emoji = buildSiblingRequest({ ...BASE, extra: ['Reason: SIP;cause=200;text="fertig ✓"'], ascii: false });
+  const emoji = buildRequest({ ...BASE, extra: ['Reason: SIP;cause=200;text="fertig ✓"'], ascii: false });
   t.ok(emoji.includes(Buffer.from('✓', 'utf8')));
-  const ascii = buildSiblingRequest(BASE);
-  t.equal(ascii.length, buildSiblingRequest({ ...BASE, ascii: false }).length, 'ASCII text: the same bytes either way');
-  t.same(ascii, buildSiblingRequest({ ...BASE, ascii: false }));
+  const ascii = buildRequest(BASE);
+  t.equal(ascii.length, buildRequest({ ...BASE, ascii: false }).length, 'ASCII text: the same bytes either way');
+  t.same(ascii, buildRequest({ ...BASE, ascii: false }));
 });

@@ -34,6 +34,8 @@ const call: ActiveCall = {
   parties: [{ extension: '200', device: 'anna', direction: 'inbound' }],
   startedAt: 1,
   expiresAt: 2,
+  ends: null,
+  sessionExpires: 0,
 };
 
 t.test('stored form: what JSON.stringify wrote for the old records, byte for byte', async (t) => {
@@ -55,6 +57,18 @@ t.test('decode: the old string source becomes an Endpoint; damaged records are r
   }
   t.same(callCodec.decode(JSON.parse(JSON.stringify(call))), call);
   t.equal(callCodec.decode({ ...call, parties: [42] }), undefined);
+  const probed: ActiveCall = {
+    ...call,
+    ends: {
+      caller: { uri: 'sip:100@10.0.0.5:5062', dest: { transport: 'udp', address: '203.0.113.9', port: 61000 }, from: '<sip:200@pbx>;tag=tt', to: '<sip:100@pbx>;tag=ft', routes: '', cseq: -1 },
+      callee: { uri: 'sip:200@127.0.0.2:5080', dest: { transport: 'tcp', address: '127.0.0.2', port: 40312 }, from: '<sip:100@pbx>;tag=ft', to: '<sip:200@pbx>;tag=tt', routes: 'Route: <sip:192.0.2.7;lr>\r\n', cseq: 3 },
+    },
+    sessionExpires: 90,
+  };
+  t.same(callCodec.decode(JSON.parse(callCodec.json(probed))), probed, 'a call with its ends and session timer round-trips');
+  const { ends: _e, sessionExpires: _s, ...before11 } = call;
+  t.same(callCodec.decode(JSON.parse(JSON.stringify(before11))), call, 'a call stored before the keepalive decodes without ends');
+  t.same(callCodec.decode(JSON.parse(JSON.stringify({ ...probed, ends: { caller: probed.ends!.caller, callee: { uri: 'x' } } })))?.ends, null, 'a broken end: no ends, the call is kept');
   t.equal(settingCodec.decode({ busyOnBusy: 'yes' }), undefined);
 });
 

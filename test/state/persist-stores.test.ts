@@ -44,7 +44,7 @@ t.test('each change of a store becomes one put or del', async (t) => {
   s.location.upsert(binding('anna', 5064, 2000));
   now = 3000;
   s.location.sweep();
-  const call = s.calls.confirmed('cid', 'ft', 'tt', [{ extension: '200', device: 'anna', direction: 'inbound' }], 60)!;
+  const call = s.calls.confirmed({ callId: 'cid', fromTag: 'ft', toTag: 'tt', parties: [{ extension: '200', device: 'anna', direction: 'inbound' }], ends: null, sessionExpires: 0 }, 60)!;
   s.calls.end(call, 'bye');
   s.directory.setBusyOnBusy('200', false);
   t.same(p.ops, [
@@ -82,8 +82,8 @@ t.test('restore hands back what the stores take and deletes the rest', async (t)
       ['gone\nsip:gone@127.0.0.2:5066', binding('gone', 5066, now + 1)],
     ]),
     call: new Map([
-      ['c;a;b', { id: 'c;a;b', callId: 'c', fromTag: 'a', toTag: 'b', parties: [], startedAt: 0, expiresAt: now + 1 }],
-      ['d;a;b', { id: 'd;a;b', callId: 'd', fromTag: 'a', toTag: 'b', parties: [], startedAt: 0, expiresAt: now }],
+      ['c;a;b', { id: 'c;a;b', callId: 'c', fromTag: 'a', toTag: 'b', parties: [], startedAt: 0, expiresAt: now + 1, ends: null, sessionExpires: 0 }],
+      ['d;a;b', { id: 'd;a;b', callId: 'd', fromTag: 'a', toTag: 'b', parties: [], startedAt: 0, expiresAt: now, ends: null, sessionExpires: 0 }],
     ]),
   };
   restoreStores(s, loaded, p);
