@@ -24,8 +24,11 @@ const SINGLE: ReadonlyMap<string, number> = new Map([
 
 export type ParseResult =
   | { ok: true; msg: SipMessage }
-  /** msg is set when headers were indexed, so a 400 can still be formed. */
-  | { ok: false; error: string; msg?: SipMessage };
+  /**
+   * msg is set when headers were indexed, so a 400 can still be formed; otherVersion when the
+   * request line names a SIP version other than 2.0 (505 is then the answer, RFC 3261 §8.2.2).
+   */
+  | { ok: false; error: string; msg?: SipMessage; otherVersion?: boolean };
 
 /**
  * Parse one message. For datagrams, bytes past Content-Length are ignored (RFC 3261 §18.3);
@@ -138,7 +141,7 @@ export function parseMessage(buf: Buffer): ParseResult {
     bodyStart,
     Math.min(bodyLength, available),
   );
-  if (error !== undefined) return { ok: false, error, msg };
+  if (error !== undefined) return sl.badVersion ? { ok: false, error, msg, otherVersion: isOtherVersion(buf) } : { ok: false, error, msg };
   return { ok: true, msg };
 }
 
@@ -150,6 +153,8 @@ interface StartLine {
   reason: string;
   /** Set when the request line is malformed after a valid method. */
   error?: string;
+  /** The version token is not SIP/2.0. */
+  badVersion?: boolean;
 }
 
 function parseStartLine(line: string): StartLine | string {
@@ -192,7 +197,7 @@ function parseStartLine(line: string): StartLine | string {
     const c = line.charCodeAt(i);
     if (c <= 32 || c === 127) return bad('bad Request-URI');
   }
-  if (!startsWithVersion(line, sp2 + 1) || end !== sp2 + 8) return bad('unsupported SIP version');
+  if (!startsWithVersion(line, sp2 + 1) || end !== sp2 + 8) return { ...bad('unsupported SIP version'), badVersion: true };
   return { isRequest: true, method, uri: line.slice(us, ue), status: 0, reason: '' };
 }
 

@@ -8,7 +8,7 @@ import { RateLimitedLog } from '../log/rate-limited-log.js';
 import { parseCSeq, parseNameAddr, topVia } from '../sip/headers.js';
 import type { SipMessage } from '../sip/message.js';
 import { parseDecimalString } from '../sip/numbers.js';
-import { isOtherVersion, parseMessage } from '../sip/parser.js';
+import { parseMessage } from '../sip/parser.js';
 import { buildResponse } from '../sip/serialize.js';
 import { stampVia } from '../sip/stamp-via.js';
 import { getParam } from '../sip/uri.js';
@@ -51,7 +51,7 @@ export class Dispatcher {
   onMessage(data: Buffer, source: Endpoint, local: LocalAddress): void {
     try {
       const r = parseMessage(data);
-      if (!r.ok) return this.malformed(r.error, r.msg, data, source);
+      if (!r.ok) return this.malformed(r.error, r.msg, r.otherVersion === true, data, source);
       const msg = r.msg;
       if (msg.isRequest) {
         this.d.counter.request(msg.method);
@@ -65,14 +65,13 @@ export class Dispatcher {
     }
   }
 
-  private malformed(error: string, msg: SipMessage | undefined, data: Buffer, source: Endpoint): void {
+  private malformed(error: string, msg: SipMessage | undefined, otherVersion: boolean, data: Buffer, source: Endpoint): void {
     this.badInput.warn({ source: `${source.transport}:${source.address}:${source.port}`, error, bytes: data.length }, 'malformed message');
     // Answer 400 (or 505) only to a request whose Via we can read; responses and the rest are dropped.
     if (!msg || !msg.isRequest || msg.method === 'ACK') return;
     const via = topVia(msg);
     if (!via) return;
-    const wrongVersion = error === 'unsupported SIP version' && isOtherVersion(data);
-    const [status, reason] = wrongVersion ? [505, 'Version Not Supported'] : [400, `Bad Request (${error})`];
+    const [status, reason] = otherVersion ? [505, 'Version Not Supported'] : [400, `Bad Request (${error})`];
     this.d.send(replyTarget(via, source), buildResponse(msg, status, reason, { toTag: this.d.ids.tag() }));
   }
 
