@@ -121,48 +121,43 @@ export function createMetrics(source: MetricsSource): { registry: Registry; sip:
 
   // The counters below are rebuilt from our monotonic totals at every scrape: reset() then
   // inc(total) yields exactly the total, so to Prometheus they are ordinary counters.
-  new Counter({
-    name: 'sipbob_calls_total',
-    help: 'Finished call attempts by outcome',
-    labelNames: ['outcome'] as const,
-    registers: [registry],
-    collect() {
-      this.reset();
-      // inc(0) keeps every outcome visible from the first scrape, so rate() works from the start.
-      for (const [outcome, n] of outcomes) this.inc({ outcome }, n);
-    },
-  });
-
-  new Counter({
-    name: 'sipbob_calls_ended_total',
-    help: 'Confirmed calls that ended, by reason (bye, keepalive, session-timer, api, expired)',
-    labelNames: ['reason'] as const,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [reason, n] of source.endedCalls()) this.inc({ reason }, n);
-    },
-  });
-
-  new Counter({
-    name: 'sipbob_keepalive_probes_sent_total',
-    help: 'In-dialog OPTIONS sent to the ends of confirmed calls',
-    registers: [registry],
-    collect() {
-      this.reset();
-      this.inc(source.keepaliveProbes().sent);
-    },
-  });
-
-  new Counter({
-    name: 'sipbob_keepalive_probes_failed_total',
-    help: 'Keepalive probes without a final answer before the next was due, or answered 408 or 481',
-    registers: [registry],
-    collect() {
-      this.reset();
-      this.inc(source.keepaliveProbes().failed);
-    },
-  });
+  // inc(0) keeps every label visible from the first scrape, so rate() works from the start.
+  const labelledTotals = (name: string, help: string, label: string, totals: () => Iterable<[string, number]>): void => {
+    new Counter({
+      name,
+      help,
+      labelNames: [label],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [value, n] of totals()) this.inc({ [label]: value }, n);
+      },
+    });
+  };
+  const total = (name: string, help: string, value: () => number): void => {
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(value());
+      },
+    });
+  };
+  labelledTotals('sipbob_calls_total', 'Finished call attempts by outcome', 'outcome', () => outcomes);
+  labelledTotals(
+    'sipbob_calls_ended_total',
+    'Confirmed calls that ended, by reason (bye, keepalive, session-timer, api, expired)',
+    'reason',
+    () => source.endedCalls(),
+  );
+  total('sipbob_keepalive_probes_sent_total', 'In-dialog OPTIONS sent to the ends of confirmed calls', () => source.keepaliveProbes().sent);
+  total(
+    'sipbob_keepalive_probes_failed_total',
+    'Keepalive probes without a final answer before the next was due, or answered 408 or 481',
+    () => source.keepaliveProbes().failed,
+  );
 
   new Counter({
     name: 'sipbob_sip_messages_total',

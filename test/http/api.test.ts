@@ -328,6 +328,10 @@ t.test('metrics: names and counts from the hot-path counters', async (t) => {
     'sipbob_calls_total{outcome="busy_on_busy"} 1',
     'sipbob_calls_total{outcome="answered"} 2',
     'sipbob_calls_total{outcome="no_answer"} 0',
+    'sipbob_calls_ended_total{reason="bye"} 2',
+    'sipbob_calls_ended_total{reason="keepalive"} 1',
+    'sipbob_keepalive_probes_sent_total 7',
+    'sipbob_keepalive_probes_failed_total 1',
     '# TYPE sipbob_sip_messages_total counter',
   ]) {
     t.ok(m.split('\n').includes(line), line);
