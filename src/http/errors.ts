@@ -27,7 +27,19 @@ export const CLIENT_ERROR_MESSAGES: Record<string, string> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'Body is not valid JSON',
   FST_ERR_CTP_BODY_TOO_LARGE: 'Body is too large',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'Content-Length does not match the body',
+  FST_ERR_BAD_URL: 'The path is not validly URL-encoded',
+  FST_ERR_MAX_PARAM_LENGTH: 'A path parameter is too long',
 };
+
+/**
+ * The router's own errors (a malformed %-escape, a path parameter over maxParamLength): in the
+ * one error shape, and without fastify's default message, which quotes the path.
+ */
+export function frameworkErrorHandler(err: FastifyError, _req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400;
+  const message = (err.code && CLIENT_ERROR_MESSAGES[err.code]) || (STATUS_CODES[status] ?? 'Bad request');
+  return reply.code(status).send(errorBody(status, message));
+}
 
 interface AjvError {
   keyword: string;
@@ -85,7 +97,8 @@ export function notFoundHandler(_req: FastifyRequest, reply: FastifyReply): Fast
  */
 export function methodNotAllowed(app: FastifyInstance, url: string, allow: string): void {
   const taken = allow.split(', ');
-  const methods = ['DELETE', 'PATCH', 'POST', 'PUT'].filter((m) => !taken.includes(m));
+  // GET brings HEAD along (fastify's exposeHeadRoutes), so HEAD is never listed on its own.
+  const methods = ['DELETE', 'GET', 'PATCH', 'POST', 'PUT'].filter((m) => !taken.includes(m));
   app.route({
     method: methods,
     url,

@@ -21,6 +21,32 @@ export const numberParams = {
   additionalProperties: false,
 } as const;
 
+/**
+ * The longest path parameter the router accepts (fastify's default is 100 characters, which a
+ * call id, Call-ID;from-tag;to-tag, URL-encoded, can exceed). Must stay in step with the
+ * maxLength of the parameters below.
+ */
+export const MAX_PARAM_LENGTH = 1024;
+
+/** A call id as GET /api/calls gives it; any text (Call-IDs are chosen by the phones). */
+export const callIdParams = {
+  type: 'object',
+  properties: { id: { type: 'string', minLength: 1, maxLength: MAX_PARAM_LENGTH } },
+  required: ['id'],
+  additionalProperties: false,
+} as const;
+
+/** A device's SIP username as the config names it. */
+export const usernameParams = {
+  type: 'object',
+  properties: { username: { type: 'string', minLength: 1, maxLength: MAX_PARAM_LENGTH } },
+  required: ['username'],
+  additionalProperties: false,
+} as const;
+
+/** A 204 answer: no body at all. */
+export const noContent = { type: 'null' } as const;
+
 export const patchExtensionBody = {
   type: 'object',
   properties: { busyOnBusy: { type: 'boolean' } },
@@ -74,8 +100,14 @@ export const callList = {
       device: { type: 'string' },
       state: { type: 'string' },
       startedAt: { type: 'string' },
+      /** When each end of the call last proved alive (keepalive answers), ISO 8601. */
+      aliveAt: {
+        type: 'object',
+        properties: { caller: { type: 'string' }, callee: { type: 'string' } },
+        required: ['caller', 'callee'],
+      },
     },
-    required: ['id', 'extension', 'direction', 'device', 'state', 'startedAt'],
+    required: ['id', 'extension', 'direction', 'device', 'state', 'startedAt', 'aliveAt'],
   },
 } as const;
 

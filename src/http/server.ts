@@ -10,13 +10,15 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { access } from './access.js';
 import type { LoginLimiterOptions } from './auth.js';
-import { errorHandler, formatSchemaErrors, notFoundHandler } from './errors.js';
+import { errorHandler, formatSchemaErrors, frameworkErrorHandler, notFoundHandler } from './errors.js';
 import { calls } from './routes/calls.js';
+import { devices } from './routes/devices.js';
 import { extensions } from './routes/extensions.js';
 import { health } from './routes/health.js';
 import { me } from './routes/me.js';
 import { metrics } from './routes/metrics.js';
 import { portal } from './routes/portal.js';
+import { MAX_PARAM_LENGTH } from './schemas.js';
 import { securityHeaders } from './security-headers.js';
 import type { AdminView } from './view.js';
 
@@ -47,6 +49,8 @@ export async function startHttp(opts: HttpOptions): Promise<HttpServer> {
     // what matters (failed logins, server errors) is logged explicitly.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 4096, // the only body we accept is {"busyOnBusy": bool}
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    frameworkErrors: frameworkErrorHandler,
     ajv: {
       customOptions: {
         // fastify's defaults would silently drop unknown keys and turn "true" into true;
@@ -71,7 +75,8 @@ export async function startHttp(opts: HttpOptions): Promise<HttpServer> {
   await app.register(metrics, { registry: opts.metrics });
   await app.register(me);
   await app.register(extensions, { view, log });
-  await app.register(calls, { view });
+  await app.register(calls, { view, log });
+  await app.register(devices, { view, log });
   await app.register(portal, { dir: opts.portalDir });
 
   await app.listen({ host: opts.host, port: opts.port });

@@ -52,7 +52,14 @@ class FakeView implements AdminView {
     return true;
   }
   listCalls(): CallView[] {
-    return [{ id: 'c1;a;b', extension: '200', direction: 'inbound', device: 'anna-desk', state: 'confirmed', startedAt: new Date().toISOString() }];
+    const now = new Date().toISOString();
+    return [{ id: 'c1;a;b', extension: '200', direction: 'inbound', device: 'anna-desk', state: 'confirmed', startedAt: now, aliveAt: { caller: now, callee: now } }];
+  }
+  endCall(id: string): boolean {
+    return id === 'c1;a;b';
+  }
+  removeRegistrations(username: string): boolean {
+    return username in DEVICES;
   }
   deviceLogin(username: string, password: string): string | undefined {
     const d = DEVICES[username];
@@ -138,6 +145,8 @@ const PROTECTED: Array<[string, string]> = [
   ['GET', '/api/extensions/200'],
   ['PATCH', '/api/extensions/200'],
   ['GET', '/api/calls'],
+  ['DELETE', '/api/calls/c1%3Ba%3Bb'],
+  ['DELETE', '/api/devices/anna-desk/registrations'],
 ];
 
 t.test('healthz: 503 until the view is ready, then 200', async (t) => {
@@ -213,6 +222,8 @@ t.test('device: only its own extension, only busyOnBusy', async (t) => {
     ['GET', '/api/extensions/999'], // not 404: a device learns nothing about other numbers
     ['PATCH', '/api/extensions/100'],
     ['GET', '/api/calls'],
+    ['DELETE', '/api/calls/c1%3Ba%3Bb'],
+    ['DELETE', '/api/devices/anna-desk/registrations'],
     ['GET', '/metrics'],
   ] as const) {
     const r = await call(srv, method, path, method === 'PATCH' ? { auth, body: { busyOnBusy: true } } : { auth });

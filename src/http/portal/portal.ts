@@ -27,6 +27,16 @@ interface Extension {
   activeCalls: number;
   devices: Device[];
 }
+/** One party of a call (GET /api/calls gives one row per party; rows of a call share the id). */
+interface CallRow {
+  id: string;
+  extension: string;
+  direction: 'inbound' | 'outbound';
+  device: string;
+  state: string;
+  startedAt: string;
+  aliveAt: { caller: string; callee: string };
+}
 type Me = { role: 'admin' } | { role: 'device'; username: string; extension: string };
 
 interface Session {
@@ -132,6 +142,34 @@ function relative(iso: string): string {
   return 'in ' + Math.round(m / 60) + ' h';
 }
 
+/** "just now", "12 s ago", "3 min ago", "2 h ago": how long ago an ISO time was. */
+function ago(iso: string): string {
+  const t = Date.parse(iso);
+  if (isNaN(t)) return iso;
+  const s = Math.round((Date.now() - t) / 1000);
+  if (s < 2) return 'just now';
+  if (s < 90) return s + ' s ago';
+  const m = Math.round(s / 60);
+  if (m < 90) return m + ' min ago';
+  return Math.round(m / 60) + ' h ago';
+}
+
+/** "42 s", "3 min", "1 h 5 min": how long something has been going on since an ISO time. */
+function duration(iso: string): string {
+  const t = Date.parse(iso);
+  if (isNaN(t)) return '';
+  const s = Math.max(0, Math.round((Date.now() - t) / 1000));
+  if (s < 60) return s + ' s';
+  const m = Math.floor(s / 60);
+  if (m < 60) return m + ' min';
+  return Math.floor(m / 60) + ' h ' + (m % 60) + ' min';
+}
+
+function clock(iso: string): string {
+  const d = new Date(iso);
+  return isNaN(d.getTime()) ? iso : d.toLocaleTimeString();
+}
+
 function setWho(): void {
   who.replaceChildren();
   if (!session) {
@@ -233,8 +271,27 @@ function contact(uri: string): HTMLElement {
   );
 }
 
-function deviceTable(ext: Extension): HTMLElement {
+/**
+ * remove: given (admin, settings page), each registered device gets a "Remove registrations"
+ * button in an extra column, on its first row.
+ */
+function deviceTable(ext: Extension, remove?: (username: string, button: HTMLButtonElement) => void): HTMLElement {
   const rows: HTMLElement[] = [];
+  function action(d: Device, first: boolean): HTMLElement | null {
+    if (!remove) return null;
+    if (!first || d.registrations.length === 0) return h('td', { 'data-label': '', class: 'action' });
+    const button = h('button', {
+      type: 'button',
+      class: 'small danger remove-registrations',
+      'data-device': d.username,
+      'aria-label': 'Remove registrations of ' + d.username,
+      text: 'Remove registrations',
+    }) as HTMLButtonElement;
+    button.addEventListener('click', function () {
+      remove(d.username, button);
+    });
+    return h('td', { 'data-label': '', class: 'action' }, [button]);
+  }
   ext.devices.forEach(function (d) {
     if (d.registrations.length === 0) {
       rows.push(
@@ -244,11 +301,12 @@ function deviceTable(ext: Extension): HTMLElement {
           h('td', { 'data-label': 'Contact', class: 'contact muted', text: '\u2014' }),
           h('td', { 'data-label': 'User agent', class: 'muted', text: '\u2014' }),
           h('td', { 'data-label': 'Expires', class: 'muted', text: '\u2014' }),
+          action(d, true),
         ]),
       );
       return;
     }
-    d.registrations.forEach(function (r) {
+    d.registrations.forEach(function (r, i) {
       rows.push(
         h('tr', null, [
           h('td', { 'data-label': 'Device', class: 'nowrap' }, [h('code', { text: d.username })]),
@@ -256,6 +314,7 @@ function deviceTable(ext: Extension): HTMLElement {
           h('td', { 'data-label': 'Contact', class: 'contact', title: 'from ' + r.source }, [contact(r.contact)]),
           h('td', { 'data-label': 'User agent', text: r.userAgent || '\u2014' }),
           h('td', { 'data-label': 'Expires', class: 'nowrap', title: new Date(r.expiresAt).toLocaleString(), text: relative(r.expiresAt) }),
+          action(d, i === 0),
         ]),
       );
     });
@@ -270,13 +329,14 @@ function deviceTable(ext: Extension): HTMLElement {
     ['User agent', 'ua'],
     ['Expires', 'expires'],
   ];
+  if (remove) columns.push(['', 'action']);
   return h('table', { class: 'devices' }, [
     h('thead', null, [
       h(
         'tr',
         null,
         columns.map(function (c) {
-          return h('th', { scope: 'col', class: 'col-' + c[1], text: c[0] });
+          return h('th', { scope: 'col', class: 'col-' + c[1], text: c[0], 'aria-label': c[1] === 'action' ? 'Actions' : null });
         }),
       ),
     ]),
@@ -347,7 +407,10 @@ async function renderOverview(): Promise<void> {
               plural(calls, 'active call', 'active calls'),
           }),
         ]),
-        h('button', { type: 'button', id: 'refresh', onclick: renderOverview, text: 'Refresh' }),
+        h('div', { class: 'head-actions' }, [
+          h('a', { class: 'button', id: 'callsLink', href: '#/calls', text: 'Active calls' }),
+          h('button', { type: 'button', id: 'refresh', onclick: renderOverview, text: 'Refresh' }),
+        ]),
       ]),
       cards.length ? h('div', null, cards) : h('div', { class: 'card empty', text: 'No extensions are configured.' }),
     ]),
@@ -408,6 +471,29 @@ async function renderSettings(number: string): Promise<void> {
   sync();
 
   const admin = session !== null && session.me.role === 'admin';
+  const devicesBox = h('div', { id: 'devices' });
+  const deviceStatus = h('p', { id: 'deviceStatus', class: 'status', role: 'status', 'aria-live': 'polite' });
+  function devicesTable(e: Extension): HTMLElement {
+    return deviceTable(e, admin ? removeRegistrations : undefined);
+  }
+  async function removeRegistrations(username: string, button: HTMLButtonElement): Promise<void> {
+    button.disabled = true;
+    deviceStatus.className = 'status pending';
+    deviceStatus.textContent = 'Removing the registrations of ' + username + '\u2026';
+    const res = await api<null>('DELETE', '/api/devices/' + encodeURIComponent(username) + '/registrations');
+    if (res.status === 401) return signOut('Your session has ended. Please sign in again.');
+    if (res.status === 204) {
+      deviceStatus.className = 'status ok';
+      deviceStatus.textContent = 'Registrations of ' + username + ' removed. The phone is reachable again once it registers anew.';
+    } else {
+      button.disabled = false;
+      deviceStatus.className = 'status error';
+      deviceStatus.textContent = 'Not removed: ' + (res.message || 'error ' + res.status);
+    }
+    const fresh = await api<Extension>('GET', '/api/extensions/' + encodeURIComponent(ext.number));
+    if (fresh.status === 200 && fresh.data) devicesBox.replaceChildren(devicesTable(fresh.data));
+  }
+  devicesBox.appendChild(devicesTable(ext));
   show(
     h('section', null, [
       admin ? h('a', { class: 'back', href: '#/', text: '\u2190 All extensions' }) : null,
@@ -421,7 +507,138 @@ async function renderSettings(number: string): Promise<void> {
         h('div', { id: 'bob-help', class: 'options' }, [optOff, optOn]),
         h('div', { class: 'actions' }, [save, status]),
       ]),
-      h('article', { class: 'card' }, [h('h2', { text: 'Devices' }), deviceTable(ext)]),
+      h('article', { class: 'card' }, [h('h2', { text: 'Devices' }), devicesBox, admin ? deviceStatus : null]),
+    ]),
+  );
+}
+
+// ---- active calls (admin) -----------------------------------------------------------------
+interface CallGroup {
+  id: string;
+  startedAt: string;
+  aliveAt: { caller: string; callee: string };
+  /** The party whose extension placed the call (direction outbound); none for a trunk caller. */
+  caller?: CallRow;
+  /** The party whose extension took the call (direction inbound); none for a call out to a trunk. */
+  callee?: CallRow;
+}
+
+/** The per-party rows of GET /api/calls as one entry per call, in the order the API lists them. */
+function groupCalls(rows: CallRow[]): CallGroup[] {
+  const byId = new Map<string, CallGroup>();
+  rows.forEach(function (r) {
+    let g = byId.get(r.id);
+    if (!g) {
+      g = { id: r.id, startedAt: r.startedAt, aliveAt: r.aliveAt };
+      byId.set(r.id, g);
+    }
+    if (r.direction === 'outbound') g.caller = g.caller || r;
+    else g.callee = g.callee || r;
+  });
+  return Array.from(byId.values());
+}
+
+function partyBox(role: 'Caller' | 'Callee', p: CallRow | undefined, aliveAt: string, names: Map<string, string>): HTMLElement {
+  const head = h('div', { class: 'party-role', text: role });
+  const alive = h('div', { class: 'alive dot ok', title: new Date(aliveAt).toLocaleString(), text: 'Last alive ' + ago(aliveAt) });
+  if (!p) {
+    return h('div', { class: 'party external', 'data-party': role.toLowerCase() }, [
+      head,
+      h('div', { class: 'party-ext', text: 'Outside line' }),
+      h('div', { class: 'party-device muted', text: role === 'Caller' ? 'via a trunk \u00b7 incoming call' : 'via a trunk \u00b7 outgoing call' }),
+      alive,
+    ]);
+  }
+  const name = names.get(p.extension);
+  return h('div', { class: 'party', 'data-party': role.toLowerCase(), 'data-extension': p.extension }, [
+    head,
+    h('div', { class: 'party-ext' }, [
+      h('a', { href: '#/extensions/' + encodeURIComponent(p.extension), class: 'ext-number', text: p.extension }),
+      name ? h('span', { class: 'ext-name', text: name }) : null,
+    ]),
+    h('div', { class: 'party-device' }, [
+      p.device ? h('code', { text: p.device }) : h('span', { class: 'muted', text: 'unknown device' }),
+      ' \u00b7 ',
+      h('span', { class: 'muted', text: p.direction === 'outbound' ? 'outgoing call' : 'incoming call' }),
+    ]),
+    alive,
+  ]);
+}
+
+function partyLabel(p: CallRow | undefined): string {
+  return p ? p.extension + (p.device ? ' (' + p.device + ')' : '') : 'an outside line';
+}
+
+async function renderCalls(notice?: { ok: boolean; text: string }): Promise<void> {
+  const [r, exts] = await Promise.all([api<CallRow[]>('GET', '/api/calls'), api<Extension[]>('GET', '/api/extensions')]);
+  if (!isRoute('calls')) return;
+  if (r.status !== 200 || r.data === null) return failPage(r);
+  const names = new Map<string, string>();
+  (exts.status === 200 && exts.data ? exts.data : []).forEach(function (e) {
+    names.set(e.number, e.name);
+  });
+  const calls = groupCalls(r.data);
+  const status = h('p', { id: 'callsStatus', class: notice ? 'status ' + (notice.ok ? 'ok' : 'error') : 'status', role: 'status', 'aria-live': 'polite', text: notice ? notice.text : '' });
+
+  async function end(c: CallGroup, button: HTMLButtonElement): Promise<void> {
+    button.disabled = true;
+    status.className = 'status pending';
+    status.textContent = 'Ending the call\u2026';
+    const res = await api<null>('DELETE', '/api/calls/' + encodeURIComponent(c.id));
+    if (res.status === 401) return signOut('Your session has ended. Please sign in again.');
+    const who = partyLabel(c.caller) + ' \u2192 ' + partyLabel(c.callee);
+    if (!isRoute('calls')) return;
+    if (res.status === 204) return renderCalls({ ok: true, text: 'Call ended: ' + who + '.' });
+    if (res.status === 404) return renderCalls({ ok: true, text: 'That call had already ended: ' + who + '.' });
+    button.disabled = false;
+    status.className = 'status error';
+    status.textContent = 'Not ended: ' + (res.message || 'error ' + res.status);
+  }
+
+  const cards = calls.map(function (c) {
+    const button = h('button', {
+      type: 'button',
+      class: 'danger end-call',
+      'aria-label': 'End call ' + partyLabel(c.caller) + ' to ' + partyLabel(c.callee),
+      text: 'End call',
+    }) as HTMLButtonElement;
+    button.addEventListener('click', function () {
+      void end(c, button);
+    });
+    return h('article', { class: 'card call', 'data-call-id': c.id }, [
+      h('div', { class: 'call-parties' }, [
+        partyBox('Caller', c.caller, c.aliveAt.caller, names),
+        h('div', { class: 'call-arrow', 'aria-hidden': 'true', text: '\u2192' }),
+        partyBox('Callee', c.callee, c.aliveAt.callee, names),
+      ]),
+      h('div', { class: 'call-foot' }, [
+        h('div', { class: 'call-since' }, [
+          h('span', { title: new Date(c.startedAt).toLocaleString(), text: 'Since ' + clock(c.startedAt) + ' \u00b7 ' + duration(c.startedAt) }),
+          h('code', { class: 'call-id muted', title: c.id, text: c.id.split(';')[0] || c.id }),
+        ]),
+        button,
+      ]),
+    ]);
+  });
+  show(
+    h('section', null, [
+      h('a', { class: 'back', href: '#/', text: '\u2190 All extensions' }),
+      h('div', { class: 'page-head' }, [
+        h('div', null, [
+          h('h1', { text: 'Active calls' }),
+          h('p', { class: 'subtitle', text: plural(calls.length, 'call', 'calls') + ' in progress \u00b7 as of ' + clock(new Date().toISOString()) }),
+        ]),
+        h('button', {
+          type: 'button',
+          id: 'refreshCalls',
+          onclick: function () {
+            void renderCalls();
+          },
+          text: 'Refresh',
+        }),
+      ]),
+      status,
+      cards.length ? h('div', { id: 'calls' }, cards) : h('div', { id: 'calls', class: 'card empty', text: 'No calls in progress.' }),
     ]),
   );
 }
@@ -438,6 +655,12 @@ function route(): void {
   const m = /^#\/extensions\/([^/]+)$/.exec(location.hash);
   let number = m ? decodeURIComponent(m[1]!) : '';
   const me = session.me;
+  if (me.role === 'admin' && location.hash === '#/calls') {
+    // Shown and refreshed on demand (Refresh, End call); no polling.
+    current = { name: 'calls', number: '' };
+    void renderCalls();
+    return;
+  }
   if (me.role === 'device') {
     // A device user has exactly one page: their own extension.
     if (number !== me.extension) {
