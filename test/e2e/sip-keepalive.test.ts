@@ -256,27 +256,46 @@ function assertByeWithReason(t: Test, r: SippResult, reason: string, who: string
   });
 }
 
-/** RFC 3261 §12.2.2: the probes towards an end never carry a CSeq above what its peer used. */
-function assertProbeCSeqs(t: Test, callee: SippResult, caller: SippResult, callId: string): void {
+/** The URI in a Contact header value. */
+function contactUri(value: string | undefined): string | undefined {
+  return /<([^>]+)>/.exec(value ?? '')?.[1];
+}
+
+/**
+ * The probes are in-dialog requests sent the way each end is reached: Request-URI its Contact,
+ * the call's Call-ID, both tags. RFC 3261 §12.2.2: they never carry a CSeq above what the peer
+ * used, so the peer's next request is not refused as out of order.
+ */
+function assertProbes(t: Test, callee: SippResult, caller: SippResult, callId: string): void {
+  const all = traced(callee.messages);
+  const invite = all.find((m) => m.received && m.startLine.startsWith('INVITE '));
+  const answer = all.find((m) => !m.received && m.startLine.startsWith('SIP/2.0 200') && / INVITE$/.test(header(m, 'CSeq') ?? ''));
+  const calleeContact = contactUri(answer && header(answer, 'Contact'));
+  const callerContact = contactUri(invite && header(invite, 'Contact'));
+  const inDialog = (m: Traced, contact: string | undefined) =>
+    m.startLine === `OPTIONS ${contact} SIP/2.0` && header(m, 'Call-ID') === callId && /;tag=/.test(header(m, 'To') ?? '') && /;tag=/.test(header(m, 'From') ?? '');
+
   // Towards the callee: the CSeq of the last INVITE (initial or re-INVITE) it received before the probe.
   let lastInvite = NaN;
   let checked = 0;
   const bad: string[] = [];
-  for (const m of traced(callee.messages)) {
+  for (const m of all) {
     if (!m.received) continue;
     if (m.startLine.startsWith('INVITE ')) lastInvite = cseqOf(m);
     if (m.startLine.startsWith('OPTIONS ')) {
       checked++;
-      if (cseqOf(m) !== lastInvite || header(m, 'CSeq') !== `${lastInvite} OPTIONS`) bad.push(`CSeq ${header(m, 'CSeq')} after INVITE ${lastInvite}`);
-      if (header(m, 'Call-ID') !== callId || !/;tag=/.test(header(m, 'To') ?? '') || !/;tag=/.test(header(m, 'From') ?? '')) bad.push(`not in the dialog: ${m.text.slice(0, 400)}`);
+      if (header(m, 'CSeq') !== `${lastInvite} OPTIONS`) bad.push(`CSeq ${header(m, 'CSeq')} after INVITE ${lastInvite}`);
+      if (!inDialog(m, calleeContact)) bad.push(`not in the dialog or not to the Contact ${calleeContact}: ${m.text.slice(0, 400)}`);
     }
   }
-  t.same(bad, [], `the ${checked} probes to the callee carried the CSeq of its last INVITE, in the dialog`, { details: describe(callee, 10000) });
+  t.same(bad, [], `the ${checked} probes to the callee: to its Contact, in the dialog, CSeq of its last INVITE`, { details: describe(callee, 10000) });
+
+  // Towards the caller: 0, the callee sent no request of its own before.
   const toCaller = receivedRequests(caller.messages, 'OPTIONS');
   t.same(
-    toCaller.map((m) => header(m, 'CSeq')),
+    toCaller.map((m) => `${header(m, 'CSeq')}${inDialog(m, callerContact) ? '' : ` not in the dialog or not to ${callerContact}`}`),
     toCaller.map(() => '0 OPTIONS'),
-    `the ${toCaller.length} probes to the caller carried CSeq 0 (the callee had sent nothing)`,
+    `the ${toCaller.length} probes to the caller: to its Contact, in the dialog, CSeq 0 (the callee had sent nothing)`,
     { details: describe(caller, 10000) },
   );
 }
@@ -394,7 +413,7 @@ for (const v of phonesThatAnswer) {
     t.equal(byes.length, 1, 'the other end got the BYE');
     t.notMatch(byes[0]?.text ?? '', /^Reason:/m, 'the phone\'s own BYE, not one of the proxy');
     if (v.device) t.match(rr.messages, /Proxy-Authorization: Digest username="hotline-desk-1"/, 'the device caller authenticated (its INVITE has CSeq 2)');
-    assertProbeCSeqs(t, re, rr, callId);
+    assertProbes(t, re, rr, callId);
     t.equal(await activeCalls(proxy, '200'), 0, '200 is free after the BYE');
   });
 }
@@ -446,7 +465,7 @@ t.test('(d) session timer: re-INVITEs every 2 s keep the call up past Session-Ex
   assertOk(t, re, 'the callee answered the re-INVITEs and got the BYE', proxy);
   t.equal(receivedRequests(re.messages, 'INVITE').length, 3, 'the callee got the INVITE and 2 re-INVITEs');
   t.notMatch(re.messages, /^Reason:/m, 'no BYE of the proxy reached the callee');
-  assertProbeCSeqs(t, re, rr, callId);
+  assertProbes(t, re, rr, callId);
 });
 
 t.test('(e) kill -9 of the proxy during a call, the callee vanishes meanwhile: after the restart 200 is free within the bound', async (t) => {
