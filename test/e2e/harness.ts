@@ -41,7 +41,7 @@ export const HOSTS = {
 } as const;
 
 /**
- * Ports of test file number k. Taken: 0 sip-scenarios, 1 sip-fork, 2 sip-busy, 3 sip-basic,
+ * Ports of test file number k. Taken: 0 sip-scenarios, 1 sip-fork, 2 sip-busy, 3 sip-basic, 5 sip-keepalive,
  * 9 sip-tcp-sha256; pick a free k for a new file. Proxy SIP port 15060+10k, HTTP 18080+k, and a
  * block of 200 ports from 16000+200k for SIPp instances (devices, callers, trunks).
  */
