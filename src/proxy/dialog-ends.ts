@@ -45,10 +45,15 @@ export function dialogEnds(
   const rr = res.values('record-route');
   let first = -1;
   let last = -1;
-  for (let i = 0; i < rr.length; i++) {
-    if (identity.isOurUri(parseNameAddr(rr[i]!)?.uri)) {
-      if (first === -1) first = i;
-      last = i;
+  // One entry is ours (we record-route every INVITE): nothing beyond us on either side.
+  if (rr.length === 1) {
+    first = last = 0;
+  } else {
+    for (let i = 0; i < rr.length; i++) {
+      if (identity.isOurUri(parseNameAddr(rr[i]!)?.uri)) {
+        if (first === -1) first = i;
+        last = i;
+      }
     }
   }
   // The 2xx lists the route set from the callee's side down: entries above ours lead to the

@@ -30,8 +30,11 @@ export function routeInDialog(d: ProxyDeps, inc: IncomingRequest, tx: ServerTran
     if (tx) tx.respond(404, localResponse(inc, d.ids, 404, 'Not Found (no next hop)'));
     return;
   }
-  const refresh = req.method === 'INVITE' || req.method === 'UPDATE';
-  d.events.inDialogRequest(inc.callId, inc.fromTag, inc.toTag, req.method, inc.cseq, refresh ? req.header('session-expires') : undefined);
+  // An ACK changes nothing the tracker keeps (its CSeq is its INVITE's): not announced.
+  if (req.method !== 'ACK') {
+    const refresh = req.method === 'INVITE' || req.method === 'UPDATE';
+    d.events.inDialogRequest(inc.callId, inc.fromTag, inc.toTag, req.method, inc.cseq, refresh ? req.header('session-expires') : undefined);
+  }
   const fwd = forwardEdits(inc, routes.popped, d.config().domain);
   if (!tx) {
     // The ACK for a 2xx is forwarded statelessly; its Via branch derives from the upstream one.
