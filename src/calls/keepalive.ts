@@ -69,7 +69,7 @@ class EndState implements ClientUser {
   onResponse(res: { status: number }): void {
     if (res.status < 200) return;
     this.pending = undefined;
-    // §9 of the issue: any final answer but 408 and 481 shows the end is there (200, 405, 501...).
+    // Any final answer but 408 and 481 shows the end is there (phones answer 200, 405, 501...).
     if (res.status === 408 || res.status === 481) this.probe.owner.failed(this);
     else {
       this.failures = 0;
