@@ -18,7 +18,6 @@ import { Identity } from './proxy/identity.js';
 import { Proxy } from './proxy/proxy.js';
 import { DialogKeepalive } from './calls/keepalive.js';
 import { END_REASONS, type EndReason } from './calls/active-call.js';
-import { parseSessionExpires } from './sip/session-expires.js';
 import { LocationService } from './location/location.js';
 import { Registrar } from './registrar/registrar.js';
 import { Directory } from './directory/directory.js';
@@ -104,7 +103,6 @@ export class App {
       registrar,
       calls: this.calls,
       events: this.proxyEvents(log),
-      log,
     });
     layer.setUser(proxy);
     this.keepalive = new DialogKeepalive({
@@ -129,7 +127,7 @@ export class App {
         const call = calls.find(callId, fromTag, toTag);
         if (call === undefined) return;
         if (method === 'BYE') calls.end(call, 'bye');
-        else this.keepalive.sawRequest(call, fromTag === call.fromTag, method, cseq, parseSessionExpires(sessionExpires));
+        else this.keepalive.sawRequest(call, fromTag === call.fromTag, method, cseq, sessionExpires);
       },
       callOutcome: (o) => {
         sip.callOutcome(o.outcome);

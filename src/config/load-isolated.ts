@@ -23,9 +23,9 @@ export function loadConfigIsolated(file: string, env: NodeJS.ProcessEnv = proces
 }
 
 /**
- * The structured clone gives every extension and device object its own hidden class (measured:
- * 100,000 V8 maps and descriptor arrays, about 17 MB with 100,000 devices). Rebuilt as literals
- * of one shape, they share one.
+ * The structured clone gives every extension and device object its own hidden class (a map
+ * and descriptor array per object: megabytes at 100,000 devices, bench/README.md). Rebuilt as
+ * literals of one shape, they share one.
  */
 function reshape(c: Config): Config {
   return {

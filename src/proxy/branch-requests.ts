@@ -3,7 +3,6 @@
  * (and Record-Route for an INVITE), the branches' CANCEL and ACK, and the final responses
  * generated here. Holds the request and its shared edits until the fork lets go of it.
  */
-import type { Logger } from 'pino';
 import { buildRequest } from '../sip/build-request.js';
 import { isAsciiString } from '../sip/message.js';
 import { rewrite, stripTopVia } from '../sip/serialize.js';
@@ -21,7 +20,6 @@ import { ourVia } from '../transport/via.js';
 
 export interface BranchContext {
   layer: TransactionLayer;
-  log: Logger;
   ids: LocalIds;
   localFor(transport: Endpoint['transport']): LocalAddress;
 }
@@ -35,7 +33,6 @@ export function branchRequests(ctx: BranchContext, inc: IncomingRequest, fwd: Fo
   const ids = ctx.ids;
   return {
     layer: ctx.layer,
-    log: ctx.log,
     newBranchId: () => ids.branch(hash),
     upstream: stripTopVia, // not a closure here: the fork keeps it after it let go of the rest
     localResponse: (status, reason) => localResponse(inc, ids, status, reason),

@@ -1,4 +1,3 @@
-import type { Logger } from 'pino';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { CallTracker } from '../calls/tracker.js';
 import type { Config } from '../config/types.js';
@@ -29,5 +28,4 @@ export interface ProxyDeps {
   /** Read only: the Busy-on-Busy decision reads the per-extension call count. */
   calls: Pick<CallTracker, 'activeFor'>;
   events: ProxyEvents;
-  log: Logger;
 }

@@ -23,9 +23,10 @@ export interface ProxyEvents {
   /**
    * An in-dialog request passed through, in either direction (fromTag is the sender's): a BYE
    * ends the call, a re-INVITE or UPDATE refreshes its session timer, and every one raises the
-   * CSeq the proxy's own requests to the other end must not exceed.
+   * CSeq the proxy's own requests to the other end must not exceed. sessionExpires: the
+   * Session-Expires of a re-INVITE or UPDATE in seconds, 0 when none.
    */
-  inDialogRequest(callId: string, fromTag: string, toTag: string, method: string, cseq: number, sessionExpires: string | undefined): void;
+  inDialogRequest(callId: string, fromTag: string, toTag: string, method: string, cseq: number, sessionExpires: number): void;
   /** An INVITE got its final answer (or was refused before any branch). */
   callOutcome(o: CallOutcome): void;
 }

@@ -4,7 +4,6 @@
  * 2xx, CANCELs the other branches once one answers, and otherwise picks the best final
  * response (§16.7) when all branches are done.
  */
-import type { Logger } from 'pino';
 import type { SipMessage } from '../sip/message.js';
 import { NO_USER, type ClientTransaction, type ClientUser } from '../transaction/client.js';
 import type { TransactionLayer } from '../transaction/layer.js';
@@ -37,7 +36,6 @@ export interface BranchReport {
 /** What a Fork needs from the proxy. */
 export interface ForkHost {
   readonly layer: TransactionLayer;
-  readonly log: Logger;
   /** The request for one branch with our Via (branch id) on top. */
   buildBranchRequest(target: BranchTarget, branchId: string): Buffer;
   /**

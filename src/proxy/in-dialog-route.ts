@@ -6,6 +6,7 @@
 import { parseNameAddr } from '../sip/headers.js';
 import type { SipMessage } from '../sip/message.js';
 import { rewrite } from '../sip/serialize.js';
+import { parseSessionExpires } from '../sip/session-expires.js';
 import type { IncomingRequest } from '../transaction/request.js';
 import type { ServerTransaction } from '../transaction/server.js';
 import { branchRequests } from './branch-requests.js';
@@ -33,7 +34,7 @@ export function routeInDialog(d: ProxyDeps, inc: IncomingRequest, tx: ServerTran
   // An ACK changes nothing the tracker keeps (its CSeq is its INVITE's): not announced.
   if (req.method !== 'ACK') {
     const refresh = req.method === 'INVITE' || req.method === 'UPDATE';
-    d.events.inDialogRequest(inc.callId, inc.fromTag, inc.toTag, req.method, inc.cseq, refresh ? req.header('session-expires') : undefined);
+    d.events.inDialogRequest(inc.callId, inc.fromTag, inc.toTag, req.method, inc.cseq, refresh ? parseSessionExpires(req.header('session-expires')) : 0);
   }
   const fwd = forwardEdits(inc, routes.popped, d.config().domain);
   if (!tx) {

@@ -77,7 +77,7 @@ export const callCodec: Codec<ActiveCall> = {
       if (p === undefined) return undefined;
       parties.push(p);
     }
-    // Calls stored before issue 11 have no ends: they are tracked, not probed.
+    // A call stored by an older version has no ends: it is tracked, not probed.
     const ends = isObject(r.ends) ? decodeEnds(r.ends) : null;
     const sessionExpires = typeof r.sessionExpires === 'number' ? r.sessionExpires : 0;
     return { id: r.id, callId: r.callId, fromTag: str(r.fromTag), toTag: str(r.toTag), parties, startedAt: r.startedAt, expiresAt: r.expiresAt, ends, sessionExpires };

@@ -10,8 +10,6 @@ import { TcpTransport } from './tcp.js';
 import type { ListenSpec, Listener, LocalAddress, MessageHandler, Transport, TransportContext } from './transport.js';
 import { UdpTransport } from './udp.js';
 
-export type { Endpoint } from './endpoint.js';
-export type { LocalAddress, MessageHandler } from './transport.js';
 
 /** One line per transport: a new transport is its class plus its line here. */
 const FACTORY: { readonly [N in TransportName]: (listeners: readonly Listener[], ctx: TransportContext) => Transport } = {

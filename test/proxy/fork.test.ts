@@ -5,7 +5,6 @@
  * dispatcher would.
  */
 import t from 'tap';
-import { pino } from 'pino';
 import { tagOf } from '../../src/sip/headers.js';
 import type { SipMessage } from '../../src/sip/message.js';
 import { Fork, type BranchReport, type BranchTarget, type CallOutcomeName, type ForkHost } from '../../src/proxy/fork.js';
@@ -62,7 +61,6 @@ Content-Length: 0
   let n = 0;
   const host: ForkHost = {
     layer,
-    log: pino({ level: 'silent' }),
     newBranchId: () => `z9hG4bK-br${++n}`,
     buildBranchRequest: (target, id) => Buffer.from(`INVITE ${target.device} ${id}`),
     buildBranchAux: (method, target, id, to, extra) => Buffer.from([`${method} ${target.device} ${id} To=${to}`, ...extra].join(' | ')),
@@ -406,7 +404,6 @@ t.test('a non-INVITE fork: one branch, its final response upstream, no Timer C',
   const done: string[] = [];
   const host: ForkHost = {
     layer,
-    log: pino({ level: 'silent' }),
     newBranchId: () => 'z9hG4bK-bye1',
     buildBranchRequest: () => Buffer.from('BYE out'),
     buildBranchAux: () => Buffer.from('AUX'),
