@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP, isIPv6 } from 'node:net';
 import { LineCounter, isAlias, isMap, isNode, isScalar, isSeq, parseDocument, type Document } from 'yaml';
-import type { Config, ConfigError, DigestAlgorithm, ListenConfig } from './types.js';
+import type { Cidr, Config, ConfigError, DigestAlgorithm, ListenConfig } from './types.js';
 import { transportByName } from '../transport/names.js';
 
 export type ConfigResult = { config: Config; errors: [] } | { config?: undefined; errors: ConfigError[] };
@@ -293,6 +293,21 @@ const listenUrl: Check<ListenConfig> = (node, path, w) => {
   return { transport, host: hp.host, port: hp.port!, url };
 };
 
+/** `10.0.0.0/8`, `2001:db8::/32`, or a bare address (a single host). */
+const cidr: Check<Cidr> = (node, path, w) => {
+  const s = text(node, path, w);
+  if (s === undefined) return undefined;
+  const slash = s.indexOf('/');
+  const address = slash < 0 ? s : s.slice(0, slash);
+  const family = isIP(address);
+  if (family === 0) return w.fail(node, path, `"${address}" is not an IP address (write a network as 10.0.0.0/8)`);
+  const max = family === 4 ? 32 : 128;
+  const bits = slash < 0 ? String(max) : s.slice(slash + 1);
+  const prefix = /^\d{1,3}$/.test(bits) ? Number(bits) : -1;
+  if (prefix < 0 || prefix > max) return w.fail(node, path, `prefix length must be between 0 and ${max} (got "${bits}")`);
+  return { address, prefix, text: s };
+};
+
 const listenId = (l: ListenConfig) => `${l.transport}://${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}`;
 
 // Shared state in Redis (several instances) is part of the interface but not built yet: a
@@ -336,9 +351,32 @@ const trunk = refine(
 );
 
 const http = refine(
-  obj({ listen: withDefault(address(true, false), { host: '127.0.0.1', port: 8080 }), adminToken: optional(str()) }),
-  ({ listen, adminToken }) => ({ host: listen.host, port: listen.port!, ...(adminToken === undefined ? {} : { adminToken }) }),
+  obj({
+    listen: withDefault(address(true, false), { host: '127.0.0.1', port: 8080 }),
+    adminToken: optional(str()),
+    https: withDefault(bool, false),
+    trustProxy: withDefault(list(cidr), []),
+  }),
+  ({ listen, adminToken, https, trustProxy }) => ({
+    host: listen.host,
+    port: listen.port!,
+    ...(adminToken === undefined ? {} : { adminToken }),
+    https,
+    trustProxy,
+  }),
 );
+
+const tls = obj({ cert: required(str()), key: required(str()) });
+
+const security = obj({
+  trusted: withDefault(list(cidr), []),
+  floodLimit: section(
+    obj({ requests: withDefault(int(1, 1_000_000), 300), seconds: withDefault(seconds, 2), ban: withDefault(seconds, 60) }),
+  ),
+  authFailures: section(
+    obj({ max: withDefault(int(1, 1_000_000), 10), seconds: withDefault(seconds, 300), ban: withDefault(seconds, 900) }),
+  ),
+});
 
 const registrar = refine(
   obj({ minExpires: withDefault(seconds, 60), maxExpires: withDefault(seconds, 3600), defaultExpires: withDefault(seconds, 600) }),
@@ -368,10 +406,11 @@ const storage = refine(
   (s) => (s.path === undefined && s.redis === undefined ? { path: 'data/' } : s),
 );
 
-const configSchema = obj({
+const configShape = obj({
   domain: required(str(hostProblem)),
   listen: withDefault(list(unique('listener', listenUrl, listenId), { nonEmpty: true }), DEFAULT_LISTEN),
   advertise: optional(str(hostProblem)),
+  tls: optional(tls),
   http: section(http),
   auth: section(obj({ algorithms: withDefault(list(unique('algorithm', oneOf(ALGORITHMS)), { nonEmpty: true }), ['MD5']) })),
   registrar: section(registrar),
@@ -383,8 +422,18 @@ const configSchema = obj({
       keepaliveFailures: withDefault(int(1, 100), 2),
     }),
   ),
+  security: section(security),
   storage: section(storage),
   trunks: withDefault(list(trunk), []),
   extensions: required(list(extension)),
   log: section(obj({ level: withDefault(oneOf(LOG_LEVELS), 'info') })),
+});
+
+/** Checks across sections. */
+const configSchema = refine(configShape, (c, node, _path, w) => {
+  if (c.http.https && c.tls === undefined) {
+    const httpNode = isMap(node) ? node.items.find((p) => isScalar(p.key) && p.key.value === 'http') : undefined;
+    return w.fail(w.line(httpNode?.key ?? node), 'http.https', 'needs tls.cert and tls.key');
+  }
+  return c;
 }) satisfies Check<Config>;

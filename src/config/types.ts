@@ -35,7 +35,17 @@ export interface Config {
   domain: string;
   listen: ListenConfig[];
   advertise?: string;
-  http: { host: string; port: number; adminToken?: string };
+  /** Certificate and key (PEM files) for tls://, wss:// and https; re-read on SIGHUP. */
+  tls?: { cert: string; key: string };
+  http: {
+    host: string;
+    port: number;
+    adminToken?: string;
+    /** Serve the API, portal and /metrics over TLS with `tls.cert`/`tls.key`. */
+    https: boolean;
+    /** Reverse proxies (CIDRs) whose X-Forwarded-For names the client. */
+    trustProxy: Cidr[];
+  };
   auth: { algorithms: DigestAlgorithm[] };
   registrar: { minExpires: number; maxExpires: number; defaultExpires: number };
   calls: {
@@ -46,10 +56,28 @@ export interface Config {
     /** Probes in a row that fail at one end before the call is ended. */
     keepaliveFailures: number;
   };
+  security: SecurityConfig;
   storage: { path?: string; redis?: string };
   trunks: TrunkConfig[];
   extensions: ExtensionConfig[];
   log: { level: string };
+}
+
+/** An IPv4 or IPv6 network; a bare address is a /32 or /128. */
+export interface Cidr {
+  address: string; // IP literal, without brackets
+  prefix: number;
+  text: string; // as written in the config
+}
+
+/** Per-source-address limits (shared/interface.md, "Open to the internet"). */
+export interface SecurityConfig {
+  /** Networks never rate-limited or banned; trunks are trusted as well. */
+  trusted: Cidr[];
+  /** More than `requests` in `seconds` from one address: ignored for `ban` seconds. */
+  floodLimit: { requests: number; seconds: number; ban: number };
+  /** `max` wrong digest answers in `seconds` from one address: ignored for `ban` seconds. */
+  authFailures: { max: number; seconds: number; ban: number };
 }
 
 export interface ConfigError {

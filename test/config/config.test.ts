@@ -32,7 +32,7 @@ t.test('the embedded default file loads with the documented values', async (t) =
     { transport: 'udp', host: '127.0.0.1', port: 5060, url: 'udp://127.0.0.1:5060' },
     { transport: 'tcp', host: '127.0.0.1', port: 5060, url: 'tcp://127.0.0.1:5060' },
   ]);
-  t.strictSame(c.http, { host: '127.0.0.1', port: 8080, adminToken: 'change-me' });
+  t.strictSame(c.http, { host: '127.0.0.1', port: 8080, adminToken: 'change-me', https: false, trustProxy: [] });
   t.strictSame(c.auth, { algorithms: ['MD5'] });
   t.strictSame(c.registrar, { minExpires: 60, maxExpires: 3600, defaultExpires: 600 });
   t.strictSame(c.calls, { ringTimeout: 30, maxCallDuration: 14400, keepalive: 30, keepaliveFailures: 2 });
@@ -73,10 +73,15 @@ t.test('a minimal config gets every default', async (t) => {
       { transport: 'udp', host: '0.0.0.0', port: 5060, url: 'udp://0.0.0.0:5060' },
       { transport: 'tcp', host: '0.0.0.0', port: 5060, url: 'tcp://0.0.0.0:5060' },
     ],
-    http: { host: '127.0.0.1', port: 8080 },
+    http: { host: '127.0.0.1', port: 8080, https: false, trustProxy: [] },
     auth: { algorithms: ['MD5'] },
     registrar: { minExpires: 60, maxExpires: 3600, defaultExpires: 600 },
     calls: { ringTimeout: 30, maxCallDuration: 14400, keepalive: 30, keepaliveFailures: 2 },
+    security: {
+      trusted: [],
+      floodLimit: { requests: 300, seconds: 2, ban: 60 },
+      authFailures: { max: 10, seconds: 300, ban: 900 },
+    },
     storage: { path: 'data/' },
     trunks: [],
     extensions: [],
@@ -142,7 +147,7 @@ t.test('other accepted values', async (t) => {
     { transport: 'tcp', host: 'sip.example.test', port: 5070, url: 'TCP://sip.example.test:5070' },
   ]);
   t.equal(c.advertise, '203.0.113.10');
-  t.strictSame(c.http, { host: '::1', port: 9090 });
+  t.strictSame(c.http, { host: '::1', port: 9090, https: false, trustProxy: [] });
   t.strictSame(c.auth.algorithms, ['SHA-256', 'MD5']);
   t.strictSame(c.storage, { path: '/var/lib/sipbob' });
   t.strictSame(c.trunks, [
@@ -401,7 +406,7 @@ t.test('several kinds of errors are reported at once, in line order', async (t) 
     [
       'colour',
       9,
-      'unknown key (expected one of: domain, listen, advertise, http, auth, registrar, calls, storage, trunks, extensions, log)',
+      'unknown key (expected one of: domain, listen, advertise, tls, http, auth, registrar, calls, security, storage, trunks, extensions, log)',
     ],
   ]);
 });
@@ -482,4 +487,55 @@ t.test('the config loaded in a worker (run path) equals the one loaded in place'
   t.same(viaWorker, inPlace, 'reshaping after the structured clone drops nothing');
   t.ok(inPlace.config?.extensions.some((e) => e.ringTimeout !== undefined), 'the example has an extension with its own ringTimeout');
   t.ok(inPlace.config?.extensions.some((e) => e.ringTimeout === undefined), 'and one without');
+});
+
+t.test('security, tls, http.https and http.trustProxy: values, defaults and errors with key and line', async (t) => {
+  const c = configOf(
+    yaml(
+      'domain: pbx.example.test',
+      'tls: { cert: /etc/sipbob/fullchain.pem, key: /etc/sipbob/privkey.pem }',
+      'http:',
+      '  https: true',
+      '  trustProxy: [10.0.0.1, "2001:db8::/32"]',
+      'security:',
+      '  trusted: [192.0.2.0/24]',
+      '  floodLimit: { requests: 50 }',
+      '  authFailures: { max: 3, ban: 30 }',
+      'extensions: []',
+    ),
+  );
+  t.strictSame(c.tls, { cert: '/etc/sipbob/fullchain.pem', key: '/etc/sipbob/privkey.pem' });
+  t.strictSame(c.http.https, true);
+  t.strictSame(c.http.trustProxy, [
+    { address: '10.0.0.1', prefix: 32, text: '10.0.0.1' },
+    { address: '2001:db8::', prefix: 32, text: '2001:db8::/32' },
+  ]);
+  t.strictSame(c.security, {
+    trusted: [{ address: '192.0.2.0', prefix: 24, text: '192.0.2.0/24' }],
+    floodLimit: { requests: 50, seconds: 2, ban: 60 },
+    authFailures: { max: 3, seconds: 300, ban: 30 },
+  });
+
+  const bad = parseConfig(
+    yaml(
+      'domain: pbx.example.test',
+      'http:',
+      '  https: true',
+      'security:',
+      '  trusted: [10.0.0.0/33, nonsense]',
+      '  floodLimit: { requests: 0 }',
+      'extensions: []',
+    ),
+    'x.yaml',
+    {},
+  );
+  t.match(bad.errors, [
+    { key: 'security.trusted[0]', line: 5, message: /prefix length must be between 0 and 32/ },
+    { key: 'security.trusted[1]', line: 5, message: /not an IP address/ },
+    { key: 'security.floodLimit.requests', line: 6, message: /at least 1/ },
+  ]);
+  const noTls = parseConfig(yaml('domain: pbx.example.test', 'http:', '  https: true', 'extensions: []'), 'x.yaml', {});
+  t.match(noTls.errors, [{ key: 'http.https', line: 2, message: /needs tls.cert and tls.key/ }]);
+  const halfTls = parseConfig(yaml('domain: pbx.example.test', 'tls:', '  cert: a.pem', 'extensions: []'), 'x.yaml', {});
+  t.match(halfTls.errors, [{ key: 'tls.key', message: /is required/ }]);
 });
