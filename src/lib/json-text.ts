@@ -47,15 +47,17 @@ function endJson(e: EndFields): string {
   );
 }
 
+/**
+ * Characters JSON.stringify escapes: controls, '"', '\\', and surrogates (lone ones are escaped
+ * by a well-formed JSON.stringify, ES2019; any surrogate goes the exact way). One character
+ * class without quantifiers: a linear scan in native code, several times faster than a loop
+ * of charCodeAt over the few hundred characters of a call record.
+ */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
 /** A string as JSON.stringify writes it. */
 export function jsonString(s: string): string {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    // Control characters, '"' and '\' are escaped; lone surrogates too (well-formed
-    // JSON.stringify, ES2019): any surrogate goes the exact way.
-    if (c < 32 || c === 34 || c === 92 || (c >= 0xd800 && c <= 0xdfff)) return JSON.stringify(s);
-  }
-  return `"${s}"`;
+  return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`;
 }
 
 export function partiesJson(parties: readonly PartyFields[]): string {
