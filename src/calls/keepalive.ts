@@ -82,15 +82,28 @@ class EndState implements ClientUser {
     this.pending = undefined;
     this.probe.owner.failed(this);
   }
+
+  /** No final answer before the next probe was due: drop the probe (Timer F's 32 s is not waited for). */
+  overdue(): boolean {
+    if (this.pending === undefined) return false;
+    this.pending.terminate();
+    this.pending = undefined;
+    return true;
+  }
 }
 
-/** A call the keepalive follows. */
+/**
+ * The keepalive's state of a call: made when the call is first probed, or earlier when an
+ * in-dialog request or a session timer needs it. Most calls end before their first probe and
+ * never get one.
+ */
 class Probe {
   readonly caller: EndState | undefined;
   readonly callee: EndState | undefined;
-  timer: Timer | undefined;
   sessionTimer: Timer | undefined;
   sessionExpires: number;
+  /** When the wheel last sent this call's probes (ms since epoch); 0: never. */
+  probedAt = 0;
 
   constructor(
     readonly owner: DialogKeepalive,
@@ -103,8 +116,23 @@ class Probe {
   }
 }
 
+/** The wheel turns once a second: a probe goes out between `interval` and `interval` + 1 s after the last. */
+const STEP_MS = 1000;
+
 export class DialogKeepalive {
+  /** Calls that have keepalive state (see Probe), by call id. */
   private readonly probes = new Map<string, Probe>();
+  /**
+   * A timing wheel of call ids, one slot per second of the interval (plus one), as Kamailio's
+   * dialog timer keeps one list per expiry: following a call costs an array push, not a timer
+   * and a heap entry of its own, and a call that ends first is simply not found when its slot
+   * comes up (the tracker is asked). Only the wheel's own timer runs, and only while it holds ids.
+   */
+  private wheel: string[][] = [];
+  /** The slot the next turn looks at. */
+  private hand = 0;
+  private queued = 0;
+  private turnTimer: Timer | undefined;
   private readonly now: () => number;
   /** Probes sent, and probes that failed (no final answer in time, 408, 481), for /metrics. */
   readonly stats = { sent: 0, failed: 0 };
@@ -123,24 +151,26 @@ export class DialogKeepalive {
 
   /** Follow a call: confirmed now, or restored from the store after a restart. */
   track(call: ActiveCall): void {
-    if (this.probes.has(call.id)) return;
-    const p = new Probe(this, call);
-    this.probes.set(call.id, p);
-    this.schedule(p);
-    if (p.sessionExpires > 0) this.armSession(p);
+    if (call.sessionExpires > 0 && !this.probes.has(call.id)) this.armSession(this.probeOf(call));
+    if (call.ends !== null) this.enqueue(call.id, 1);
   }
 
   private untrack(call: ActiveCall): void {
     const p = this.probes.get(call.id);
-    if (p === undefined) return;
+    if (p === undefined || p.call !== call) return;
     this.probes.delete(call.id);
-    const timers = this.d.layer.timers;
-    p.timer = timers.cancel(p.timer);
-    p.sessionTimer = timers.cancel(p.sessionTimer);
-    for (const e of [p.caller, p.callee]) {
-      e?.pending?.terminate();
-      if (e) e.pending = undefined;
+    p.sessionTimer = this.d.layer.timers.cancel(p.sessionTimer);
+    p.caller?.overdue();
+    p.callee?.overdue();
+  }
+
+  private probeOf(call: ActiveCall): Probe {
+    let p = this.probes.get(call.id);
+    if (p === undefined || p.call !== call) {
+      p = new Probe(this, call);
+      this.probes.set(call.id, p);
     }
+    return p;
   }
 
   /**
@@ -148,8 +178,8 @@ export class DialogKeepalive {
    * re-INVITE or UPDATE refreshes the session timer (with its Session-Expires, if it has one).
    */
   sawRequest(call: ActiveCall, fromCaller: boolean, method: string, cseq: number, sessionExpires: number): void {
-    const p = this.probes.get(call.id);
-    if (p === undefined) return;
+    if (this.d.calls.byId(call.id) !== call) return;
+    const p = this.probeOf(call);
     const towards = fromCaller ? p.callee : p.caller;
     if (towards && cseq > towards.cseq) towards.cseq = cseq;
     if ((method === 'INVITE' || method === 'UPDATE') && (p.sessionExpires > 0 || sessionExpires > 0)) {
@@ -161,23 +191,83 @@ export class DialogKeepalive {
   /** When each end last proved alive (ms since epoch), or undefined for a call not followed. */
   aliveAt(call: ActiveCall): { caller: number; callee: number } | undefined {
     const p = this.probes.get(call.id);
-    if (!p?.caller || !p.callee) return undefined;
-    return { caller: p.caller.aliveAt, callee: p.callee.aliveAt };
+    if (p?.call === call && p.caller && p.callee) return { caller: p.caller.aliveAt, callee: p.callee.aliveAt };
+    // Not probed yet: alive since the 2xx.
+    return call.ends === null ? undefined : { caller: call.startedAt, callee: call.startedAt };
   }
 
   /** End a call from here: a BYE to each end (not waited for), then the tracker forgets it. */
   end(call: ActiveCall, why: 'keepalive' | 'session-timer' | 'api'): void {
     const p = this.probes.get(call.id);
-    if (p?.caller && p.callee) {
-      this.send(p.caller, 'BYE', BYE_REASON[why], NO_USER);
-      this.send(p.callee, 'BYE', BYE_REASON[why], NO_USER);
+    const ends = call.ends;
+    if (ends !== null) {
+      const reason = BYE_REASON[why];
+      const own = p?.call === call;
+      this.send(call, ends.caller, own ? p.caller!.cseq : ends.caller.cseq, 'BYE', reason, NO_USER);
+      this.send(call, ends.callee, own ? p.callee!.cseq : ends.callee.cseq, 'BYE', reason, NO_USER);
     }
     this.d.calls.end(call, why satisfies EndReason);
   }
 
-  private schedule(p: Probe): void {
+  /** Put a call id in the slot the wheel reaches after `interval` seconds (`ahead`: 1 from outside a turn, 0 during one). */
+  private enqueue(id: string, ahead: number): void {
     const interval = this.d.settings().interval;
-    if (interval > 0 && p.caller) p.timer = this.d.layer.timers.schedule(interval * 1000, DialogKeepalive.tick, p);
+    if (interval <= 0) return;
+    if (this.wheel.length !== interval + 1) this.resize(interval + 1);
+    if (this.turnTimer === undefined) {
+      // A stopped wheel starts now: its next turn is a whole step away.
+      this.turnTimer = this.d.layer.timers.schedule(STEP_MS, DialogKeepalive.turn, this);
+      ahead = 0;
+    }
+    // Otherwise the next turn is at most a step away: from outside a turn, the slot `interval`
+    // turns ahead is reached between `interval` and `interval` + 1 s from now.
+    this.wheel[(this.hand + interval - 1 + ahead) % this.wheel.length]!.push(id);
+    this.queued++;
+  }
+
+  /** The interval changed (a reload): every id is due one new interval from now. */
+  private resize(size: number): void {
+    const ids = this.wheel.flat();
+    this.wheel = Array.from({ length: size }, () => []);
+    this.hand = 0;
+    this.wheel[size - 1] = ids;
+  }
+
+  // Timer callbacks take their object (timer-queue.ts): no closure.
+  private static turn(self: DialogKeepalive): void {
+    self.turnTimer = undefined;
+    const slot = self.wheel[self.hand];
+    if (slot === undefined) return;
+    self.wheel[self.hand] = [];
+    self.hand = (self.hand + 1) % self.wheel.length;
+    self.queued -= slot.length;
+    for (const id of slot) self.visit(id);
+    if (self.queued > 0 && self.turnTimer === undefined) self.turnTimer = self.d.layer.timers.schedule(STEP_MS, DialogKeepalive.turn, self);
+  }
+
+  /** A call's slot came up: count the probes left unanswered, send new ones, come back in an interval. */
+  private visit(id: string): void {
+    const call = this.d.calls.byId(id);
+    if (call === undefined || call.ends === null) return; // ended since: forget it
+    const p = this.probeOf(call);
+    const now = this.now();
+    // The same call queued twice (a restored call tracked again): once per interval is enough.
+    if (now - p.probedAt < STEP_MS) return;
+    p.probedAt = now;
+    const caller = p.caller!;
+    const callee = p.callee!;
+    if (caller.overdue()) {
+      this.failed(caller);
+      if (this.d.calls.byId(id) !== call) return; // that failure ended the call
+    }
+    if (callee.overdue()) {
+      this.failed(callee);
+      if (this.d.calls.byId(id) !== call) return;
+    }
+    caller.pending = this.send(call, caller.end, caller.cseq, 'OPTIONS', undefined, caller);
+    callee.pending = this.send(call, callee.end, callee.cseq, 'OPTIONS', undefined, callee);
+    this.stats.sent += 2;
+    this.enqueue(id, 0);
   }
 
   private armSession(p: Probe): void {
@@ -186,45 +276,25 @@ export class DialogKeepalive {
     p.sessionTimer = timers.schedule(p.sessionExpires * 1000, DialogKeepalive.sessionExpired, p);
   }
 
-  // Timer callbacks take their object (timer-queue.ts): no closure per call.
-  private static tick(p: Probe): void {
-    p.timer = undefined;
-    const self = p.owner;
-    if (!self.probes.has(p.call.id)) return;
-    for (const e of [p.caller!, p.callee!]) {
-      if (e.pending !== undefined) {
-        // No final answer before the next probe was due: a failure (Timer F's 32 s is not waited for).
-        e.pending.terminate();
-        e.pending = undefined;
-        self.failed(e);
-        if (!self.probes.has(p.call.id)) return; // that failure ended the call
-      }
-    }
-    for (const e of [p.caller!, p.callee!]) {
-      e.pending = self.send(e, 'OPTIONS', undefined, e);
-      self.stats.sent++;
-    }
-    self.schedule(p);
-  }
-
   private static sessionExpired(p: Probe): void {
     p.sessionTimer = undefined;
-    if (p.owner.probes.has(p.call.id)) p.owner.end(p.call, 'session-timer');
+    const self = p.owner;
+    if (self.d.calls.byId(p.call.id) === p.call) self.end(p.call, 'session-timer');
   }
 
   /** A probe failed at one end; enough in a row end the call. */
   failed(e: EndState): void {
     this.stats.failed++;
     e.failures++;
-    const p = e.probe;
-    if (e.failures >= this.d.settings().failures && this.probes.has(p.call.id)) this.end(p.call, 'keepalive');
+    const call = e.probe.call;
+    if (e.failures >= this.d.settings().failures && this.d.calls.byId(call.id) === call) this.end(call, 'keepalive');
   }
 
-  private send(e: EndState, method: 'OPTIONS' | 'BYE', reason: string | undefined, user: ClientUser): ClientTransaction {
-    const end = e.end;
+  /** CSeq: the highest seen towards that end for a probe (0 if none), one more for the BYE that ends the call. */
+  private send(call: ActiveCall, end: DialogEnd, seen: number, method: 'OPTIONS' | 'BYE', reason: string | undefined, user: ClientUser): ClientTransaction {
     const local = this.d.localFor(end.dest.transport);
     const branch = this.d.ids.branch('ka');
-    const cseq = method === 'BYE' ? Math.max(e.cseq, 0) + 1 : Math.max(e.cseq, 0);
+    const cseq = method === 'BYE' ? Math.max(seen, 0) + 1 : Math.max(seen, 0);
     const extra = reason === undefined ? NO_LINES : [reason];
     const data = buildRequest({
       method,
@@ -232,7 +302,7 @@ export class DialogKeepalive {
       via: ourVia(local, branch),
       from: end.from,
       to: end.to,
-      callId: e.probe.call.callId,
+      callId: call.callId,
       cseq,
       routeLines: end.routes,
       extra,

@@ -210,3 +210,22 @@ t.test('a restored call is followed once track() is called; a call without ends 
   ka2.end(bare, 'api');
   t.equal(calls2.byId(bare.id), undefined, 'ended all the same');
 });
+
+t.test('the wheel: a call that ends before its first probe leaves nothing behind; later calls wait a whole interval', async (t) => {
+  const r = rig({ interval: 2, failures: 2 });
+  r.timers.advance(500);
+  const second = r.calls.confirmed({ callId: 'call-2', fromTag: 'x', toTag: 'y', parties: [], ends: { caller: CALLER, callee: CALLEE }, sessionExpires: 0 }, 3600)!;
+  r.timers.advance(1000);
+  r.calls.end(r.call, 'bye'); // the first call ends at 1.5 s, before its first probe
+  r.timers.advance(500); // 2 s: the first call's slot comes up
+  t.equal(r.sent.length, 0, 'an ended call is not probed');
+  r.timers.advance(500); // 2.5 s: exactly one interval after the second call
+  t.equal(r.sent.length, 0, 'the wheel turns on whole seconds: not yet');
+  r.timers.advance(1000); // 3.5 s
+  const first = r.to('127.0.0.11')[0]!;
+  t.equal(first.at, 3000, 'the second call is probed on the first turn after its interval');
+  t.match(first.data, /Call-ID: call-2/);
+  r.calls.end(second, 'bye');
+  r.timers.advance(5000);
+  t.equal(r.timers.queue.pending, 0, 'no call left: the wheel stops, and so does every timer');
+});
