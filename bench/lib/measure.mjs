@@ -310,6 +310,43 @@ async function cgwWindow(ctx, t, pid, dir, w, n, op) {
   const files = readdirSync(wdir).filter((f) => /^cg\./.test(f)).sort().map((f) => join(wdir, f));
   const a = spawnSync('callgrind_annotate', ['--inclusive=no', ...files], { encoding: 'utf8', maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] });
   writeFileSync(join(ctx.run, `callgrind-${t}-${w}.txt`), headLines(a.stdout ?? '', 80));
+  if (t === 'sipbob') {
+    const run = (args) => spawnSync('callgrind_annotate', [...args, ...files], { encoding: 'utf8', maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] }).stdout ?? '';
+    const v8 = v8Work(run(['--inclusive=yes', '--threshold=100']), run(['--tree=caller', '--threshold=100']));
+    const steady = Number(ir) - v8.compile - v8.gc;
+    ctx.metrics.add(t, `ir_${w}_steady`, c0(steady / n));
+    log(`${t} callgrind ${w}: steady ${c0(steady / n)} per operation (JIT compilation ${c0(v8.compile / n)}, GC ${c0(v8.gc / n)} left out)`);
+  }
+}
+
+/** Inclusive cost of the functions whose name matches re, from `callgrind_annotate --inclusive=yes`. */
+function inclusive(text, re) {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    const m = /^\s*([\d,]+) \([^)]*\)\s+\?\?\?:(.*)$/.exec(line);
+    if (m && re.test(m[2])) sum += Number(m[1].replaceAll(',', ''));
+  }
+  return sum;
+}
+
+/**
+ * What V8 did inside a window that depends on when it happened rather than on the operations:
+ * optimizing compilation, and garbage collection: Heap::CollectGarbage (scavenges, a full
+ * mark-compact) and the incremental marking steps that run as tasks outside it. The marking
+ * task ends by calling CollectGarbage to finalize; that part, read from the caller tree
+ * (`--tree=caller`), is counted once.
+ * @param {string} inc `--inclusive=yes` output @param {string} tree `--tree=caller` output
+ */
+export function v8Work(inc, tree) {
+  const collect = inclusive(inc, /^v8::internal::Heap::CollectGarbage\(/);
+  const marking = inclusive(inc, /^v8::internal::IncrementalMarkingJob::Task::RunInternal\(/);
+  let finalize = 0;
+  const m = /^\s*([\d,]+) \([^)]*\)\s+< \?\?\?:v8::internal::Heap::FinalizeIncrementalMarkingIfComplete\([^\n]*\n(?:\s*[\d,]+ \([^)]*\)\s+< [^\n]*\n)*\s*[\d,]+ \([^)]*\)\s+\*\s+\?\?\?:v8::internal::Heap::CollectGarbage\(/m.exec(tree);
+  if (m) finalize = Number(m[1].replaceAll(',', ''));
+  return {
+    compile: inclusive(inc, /^v8::internal::Compiler::CompileOptimized\(/),
+    gc: collect + marking - Math.min(marking, finalize),
+  };
 }
 
 /** The first n lines of text, as head -n. @param {string} text @param {number} n */
