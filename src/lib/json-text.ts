@@ -5,8 +5,8 @@
  * Why not JSON.stringify: these run on every call, and V8's generic object path costs far more
  * than a template for a shape known in advance (bench/README.md). A string value is copied as
  * it is when it needs no escape (nearly always: Call-IDs, tags, device names), else
- * JSON.stringify escapes it. The output is JSON.stringify's, byte for byte
- * (test/lib/json-text.test.ts).
+ * JSON.stringify escapes it. The output is JSON.stringify's, byte for byte, but for a call's
+ * ends, which have a smaller stored form (test/lib/json-text.test.ts).
  */
 
 /** The fields of a call party these writers read (calls/ ActiveCall's parties fit it). */
@@ -39,12 +39,21 @@ export interface EndFields {
   cseq: number;
 }
 
+/**
+ * The stored form of a call's ends, smaller than the objects: the dialog's From and To once
+ * (the callee's end is written as if from the caller, the caller's the other way round, so
+ * each end's pair is the other's swapped), and each end's flow as "udp:127.0.0.1:5060", as a
+ * binding's source is stored. state/records.ts reads it back.
+ */
+function endsJson(caller: EndFields, callee: EndFields): string {
+  return `{"from":${jsonString(callee.from)},"to":${jsonString(callee.to)},"caller":${endJson(caller)},"callee":${endJson(callee)}}`;
+}
+
 function endJson(e: EndFields): string {
   const d = e.dest;
-  return (
-    `{"uri":${jsonString(e.uri)},"dest":{"transport":${jsonString(d.transport)},"address":${jsonString(d.address)},"port":${d.port}},` +
-    `"from":${jsonString(e.from)},"to":${jsonString(e.to)},"routes":${jsonString(e.routes)},"cseq":${e.cseq}}`
-  );
+  // transport/endpoint.ts's text form ("tcp:::1:5060" for IPv6: the port follows the last
+  // colon). Transport names and IP literals need no escaping.
+  return `{"uri":${jsonString(e.uri)},"flow":"${d.transport}:${d.address}:${d.port}","routes":${e.routes === '' ? '""' : jsonString(e.routes)},"cseq":${e.cseq}}`;
 }
 
 /**
@@ -70,12 +79,15 @@ export function partiesJson(parties: readonly PartyFields[]): string {
   return s + ']';
 }
 
-/** An ActiveCall as JSON.stringify(call) writes it (the journal record's value). */
+/**
+ * An ActiveCall as JSON.stringify(call) writes it (the journal record's value), except for its
+ * ends, which are written in their stored form (endsJson).
+ */
 export function activeCallJson(c: CallFields): string {
   return (
     `{"id":${jsonString(c.id)},"callId":${jsonString(c.callId)},"fromTag":${jsonString(c.fromTag)},` +
     `"toTag":${jsonString(c.toTag)},"parties":${partiesJson(c.parties)},"startedAt":${c.startedAt},"expiresAt":${c.expiresAt},` +
-    `"ends":${c.ends === null ? 'null' : `{"caller":${endJson(c.ends.caller)},"callee":${endJson(c.ends.callee)}}`},"sessionExpires":${c.sessionExpires}}`
+    `"ends":${c.ends === null ? 'null' : endsJson(c.ends.caller, c.ends.callee)},"sessionExpires":${c.sessionExpires}}`
   );
 }
 

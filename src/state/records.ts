@@ -52,18 +52,35 @@ function decodeParty(p: unknown): CallParty | undefined {
   return { extension: p.extension, device: str(p.device), direction: p.direction === 'outbound' ? 'outbound' : 'inbound' };
 }
 
-function decodeEnd(e: unknown): DialogEnd | undefined {
-  if (!isObject(e) || typeof e.uri !== 'string' || !isObject(e.dest)) return undefined;
-  const t = typeof e.dest.transport === 'string' ? transportByName(e.dest.transport) : undefined;
-  const { address, port } = e.dest;
-  if (!t || typeof address !== 'string' || typeof port !== 'number') return undefined;
-  return { uri: e.uri, dest: { transport: t.name, address, port }, from: str(e.from), to: str(e.to), routes: str(e.routes), cseq: typeof e.cseq === 'number' ? e.cseq : -1 };
-}
-
+/**
+ * A call's ends as lib/json-text.ts writes them: {from, to, caller: {uri, flow, routes, cseq},
+ * callee: {...}}, the dialog's From and To once. Calls stored by the first version with ends
+ * have {caller, callee}, each with its own from/to and dest {transport, address, port}.
+ */
 function decodeEnds(r: Raw): { caller: DialogEnd; callee: DialogEnd } | null {
+  if (typeof r.from === 'string' && typeof r.to === 'string') {
+    // The callee's end as if from the caller; the caller's the other way round.
+    const caller = decodeEnd(r.caller, r.to, r.from);
+    const callee = decodeEnd(r.callee, r.from, r.to);
+    return caller && callee ? { caller, callee } : null;
+  }
   const caller = decodeEnd(r.caller);
   const callee = decodeEnd(r.callee);
   return caller && callee ? { caller, callee } : null;
+}
+
+function decodeEnd(e: unknown, from?: string, to?: string): DialogEnd | undefined {
+  if (!isObject(e) || typeof e.uri !== 'string') return undefined;
+  const dest = typeof e.flow === 'string' ? parseEndpoint(e.flow) : destOf(e.dest);
+  if (dest === undefined) return undefined;
+  return { uri: e.uri, dest, from: from ?? str(e.from), to: to ?? str(e.to), routes: str(e.routes), cseq: typeof e.cseq === 'number' ? e.cseq : -1 };
+}
+
+function destOf(d: unknown): DialogEnd['dest'] | undefined {
+  if (!isObject(d)) return undefined;
+  const t = typeof d.transport === 'string' ? transportByName(d.transport) : undefined;
+  const { address, port } = d;
+  return t && typeof address === 'string' && typeof port === 'number' ? { transport: t.name, address, port } : undefined;
 }
 
 export const callCodec: Codec<ActiveCall> = {

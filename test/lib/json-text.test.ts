@@ -37,10 +37,16 @@ t.test('record writers match JSON.stringify of the same objects', async (t) => {
     },
     sessionExpires: 1800,
   };
-  t.equal(activeCallJson(call), JSON.stringify(call));
+  const c = call.ends;
+  const storedEnds = {
+    from: c.callee.from,
+    to: c.callee.to,
+    caller: { uri: c.caller.uri, flow: 'udp:203.0.113.9:61000', routes: '', cseq: -1 },
+    callee: { uri: c.callee.uri, flow: 'tcp:::1:40312', routes: c.callee.routes, cseq: 4 },
+  };
+  t.equal(activeCallJson(call), JSON.stringify({ ...call, ends: storedEnds }), 'ends in their stored form: From and To once, flows as text');
   t.equal(activeCallJson({ ...call, ends: null, sessionExpires: 0 }), JSON.stringify({ ...call, ends: null, sessionExpires: 0 }), 'a call without ends');
-  t.same(JSON.parse(activeCallJson(call)), call, 'reads back as the same call');
-  t.equal(activeCallJson({ ...call, parties: [] }), JSON.stringify({ ...call, parties: [] }));
+  t.equal(activeCallJson({ ...call, ends: null, parties: [] }), JSON.stringify({ ...call, ends: null, parties: [] }));
   t.equal(partiesJson(call.parties), JSON.stringify(call.parties));
   const branches = [
     { device: 'desk', status: 200, cancelled: false },

@@ -66,6 +66,9 @@ t.test('decode: the old string source becomes an Endpoint; damaged records are r
     sessionExpires: 90,
   };
   t.same(callCodec.decode(JSON.parse(callCodec.json(probed))), probed, 'a call with its ends and session timer round-trips');
+  t.same(callCodec.decode(JSON.parse(JSON.stringify(probed))), probed, 'ends stored as objects (the first version with ends) still decode');
+  const v6 = { ...probed, ends: { ...probed.ends!, callee: { ...probed.ends!.callee, dest: { transport: 'tcp' as const, address: '::1', port: 40312 } } } };
+  t.same(callCodec.decode(JSON.parse(callCodec.json(v6))), v6, 'an IPv6 flow round-trips');
   const { ends: _e, sessionExpires: _s, ...before11 } = call;
   t.same(callCodec.decode(JSON.parse(JSON.stringify(before11))), call, 'a call stored before the keepalive decodes without ends');
   t.same(callCodec.decode(JSON.parse(JSON.stringify({ ...probed, ends: { caller: probed.ends!.caller, callee: { uri: 'x' } } })))?.ends, null, 'a broken end: no ends, the call is kept');
