@@ -41,15 +41,21 @@ export function baseConfig(o: { sipPort: number; httpPort: number; password: str
   };
 }
 
-/** Starts node dist/src/cli.js with `config`; resolves once it logged "sipbob started", rejects if it exits first. */
-export async function start(config: Record<string, unknown>, readyTimeoutMs = 10_000): Promise<Running> {
+/** How to run the proxy with a config file; default `node dist/src/cli.js --config FILE` in the repository. */
+export type Launch = (configFile: string) => { command: string; args: string[]; cwd: string; env?: NodeJS.ProcessEnv };
+
+const cliLaunch: Launch = (configFile) => ({ command: process.execPath, args: [CLI, '--config', configFile], cwd: ROOT });
+
+/** Starts the proxy with `config`; resolves once it logged "sipbob started", rejects if it exits first. */
+export async function start(config: Record<string, unknown>, opts: { readyTimeoutMs?: number; launch?: Launch } = {}): Promise<Running> {
   const dir = mkdtempSync(path.join(tmpdir(), 'sipbob-e2e-http-'));
   const configFile = path.join(dir, 'sipbob.yaml');
   writeFileSync(configFile, stringify(config));
-  const child = spawn(process.execPath, [CLI, '--config', configFile], {
-    cwd: ROOT,
+  const how = (opts.launch ?? cliLaunch)(configFile);
+  const child = spawn(how.command, how.args, {
+    cwd: how.cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, SIPBOB_ADMIN_TOKEN: '', SIPBOB_CONFIG: '' },
+    env: { ...(how.env ?? process.env), SIPBOB_ADMIN_TOKEN: '', SIPBOB_CONFIG: '' },
   });
   const kill = () => child.kill('SIGKILL');
   process.once('exit', kill);
@@ -122,7 +128,7 @@ export async function start(config: Record<string, unknown>, readyTimeoutMs = 10
     exited,
   };
   const started = await Promise.race([
-    waitForLog((l) => l['msg'] === 'sipbob started', readyTimeoutMs).then(() => true),
+    waitForLog((l) => l['msg'] === 'sipbob started', opts.readyTimeoutMs ?? 10_000).then(() => true),
     exited.then(() => false),
   ]).catch((e: Error) => e);
   if (started !== true) {
