@@ -54,8 +54,6 @@ export interface HttpReload {
 export interface HttpServer {
   close(): Promise<void>;
   address: { host: string; port: number };
-  /** 'https' when serving over TLS. */
-  scheme: 'http' | 'https';
   /**
    * Re-reads the certificate and key (new connections get them; open ones keep theirs) and
    * replaces the trusted proxies. A file that cannot be used is logged and the running
@@ -117,7 +115,6 @@ export async function startHttp(opts: HttpOptions): Promise<HttpServer> {
   const addr = app.server.address() as AddressInfo;
   return {
     address: { host: addr.address, port: addr.port },
-    scheme: tls === undefined ? 'http' : 'https',
     close: () => app.close(),
     reload: (next) => {
       trust.set(next.trustProxy);
