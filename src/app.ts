@@ -170,6 +170,8 @@ export class App {
       view: this.view(),
       metrics: this.metrics.registry,
       logger: this.log.child({ room: 'http' }),
+      ...(this.config.http.https ? { tls: this.config.tls! } : {}),
+      trustProxy: this.config.http.trustProxy,
     });
     this.listening = true;
     this.log.info({ listen: this.config.listen.map((l) => l.url), http: `${this.config.http.host}:${this.config.http.port}` }, 'sipbob started');
@@ -182,9 +184,11 @@ export class App {
     const moved =
       JSON.stringify(next.listen) !== JSON.stringify(this.config.listen) ||
       next.http.host !== this.config.http.host ||
-      next.http.port !== this.config.http.port;
+      next.http.port !== this.config.http.port ||
+      next.http.https !== this.config.http.https;
     if (moved) this.log.warn('listen addresses changed: they apply after a restart');
-    this.config = { ...next, listen: this.config.listen, http: { ...this.config.http, adminToken: next.http.adminToken } };
+    this.config = { ...next, listen: this.config.listen, http: { ...this.config.http, adminToken: next.http.adminToken, trustProxy: next.http.trustProxy } };
+    this.http?.reload({ ...(next.tls ? { tls: next.tls } : {}), trustProxy: next.http.trustProxy });
     this.directory.load(this.config);
     this.refreshIdentity();
     this.log.info({ extensions: next.extensions.length, removedDevices: gone }, 'config reloaded');

@@ -13,6 +13,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest 
 import type { Logger } from 'pino';
 import { authenticate, DEFAULT_LOGIN_LIMIT, LoginLimiter, type LoginLimiterOptions, type Principal } from './auth.js';
 import { errorBody } from './errors.js';
+import { clientFields } from './trust-proxy.js';
 import type { AdminView } from './view.js';
 
 export type Access = 'public' | 'admin' | 'authenticated' | 'own-extension';
@@ -55,6 +56,8 @@ const accessPlugin: FastifyPluginAsync<AccessOptions> = async (app: FastifyInsta
     if (req.is404) return undefined;
     const access = req.routeOptions.config.access ?? 'admin';
     if (access === 'public') return undefined;
+    // req.ip is the client a trusted reverse proxy forwarded (server.ts), so one guessing
+    // client behind the proxy does not lock out everyone else who comes through it.
     const wait = limiter.retryAfter(req.ip);
     if (wait > 0) {
       return reply
@@ -69,7 +72,7 @@ const accessPlugin: FastifyPluginAsync<AccessOptions> = async (app: FastifyInsta
     if (auth.kind === 'failed') {
       limiter.fail(req.ip);
       // Never the password or the header: only what helps an operator spot an attack.
-      log.warn({ ip: req.ip, scheme: auth.scheme, username: auth.username, method: req.method, url: req.url }, 'failed HTTP login');
+      log.warn({ ...clientFields(req), scheme: auth.scheme, username: auth.username, method: req.method, url: req.url }, 'failed HTTP login');
       return unauthorized(req, reply, 'Wrong credentials');
     }
     const p = auth.principal;

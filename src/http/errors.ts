@@ -5,6 +5,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import { clientFields } from './trust-proxy.js';
 
 export interface ErrorBody {
   statusCode: number;
@@ -78,7 +79,7 @@ export function errorHandler(log: Logger) {
     }
     const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     if (status >= 500) {
-      log.error({ err, method: req.method, url: req.url }, 'HTTP handler failed');
+      log.error({ err, ...clientFields(req), method: req.method, url: req.url }, 'HTTP handler failed');
       return reply.code(500).send(errorBody(500, 'Internal error; see the proxy log'));
     }
     const message = (err.code && CLIENT_ERROR_MESSAGES[err.code]) || (STATUS_CODES[status] ?? 'Bad request');

@@ -2,10 +2,13 @@
  * Admin API, portal, /metrics and /healthz (interface.md, section HTTP API) on fastify 5.
  * This layer sees the proxy only through AdminView: it reads and changes state, never SIP
  * internals (design.md). Here the instance is built and the plugins registered; each route
- * lives in routes/, who may use it in access.ts.
+ * lives in routes/, who may use it in access.ts. Over TLS when given a certificate
+ * (`http.https`), which a reload swaps without dropping connections; behind reverse proxies
+ * (`http.trustProxy`) the client address is the one they forward (trust-proxy.ts).
  */
+import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import Fastify, { LogController } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { access } from './access.js';
@@ -20,7 +23,10 @@ import { metrics } from './routes/metrics.js';
 import { portal } from './routes/portal.js';
 import { MAX_PARAM_LENGTH } from './schemas.js';
 import { securityHeaders } from './security-headers.js';
+import { readTlsFiles, type TlsMaterial, type TlsPaths } from './tls-files.js';
+import { ProxyTrust } from './trust-proxy.js';
 import type { AdminView } from './view.js';
+import type { Cidr } from '../config/types.js';
 
 export interface HttpOptions {
   host: string;
@@ -32,18 +38,43 @@ export interface HttpOptions {
   loginLimit?: Partial<LoginLimiterOptions>;
   /** The built portal files; defaults to dist/src/http/portal (routes/portal.ts). */
   portalDir?: string;
+  /** Serve over TLS with these PEM files (`http.https`); a bad file rejects with TlsFileError. */
+  tls?: TlsPaths;
+  /** Reverse proxies whose X-Forwarded-For names the client (`http.trustProxy`). */
+  trustProxy?: readonly Cidr[];
+}
+
+/** What a SIGHUP may change in a running server (listen address and https need a restart). */
+export interface HttpReload {
+  /** The certificate files to re-read; ignored by a plain-HTTP server. */
+  tls?: TlsPaths;
+  trustProxy: readonly Cidr[];
 }
 
 export interface HttpServer {
   close(): Promise<void>;
   address: { host: string; port: number };
+  /**
+   * Re-reads the certificate and key (new connections get them; open ones keep theirs) and
+   * replaces the trusted proxies. A file that cannot be used is logged and the running
+   * certificate stays; returns false then.
+   */
+  reload(next: HttpReload): boolean;
 }
 
 export async function startHttp(opts: HttpOptions): Promise<HttpServer> {
   const { view } = opts;
   const log = opts.logger.child({ component: 'http' });
+  // Read before anything listens: a bad file is a start error naming its key.
+  const tls = opts.tls === undefined ? undefined : readTlsFiles(opts.tls);
+  const trust = new ProxyTrust(opts.trustProxy);
 
+  // Typed as the default (plain HTTP) instance: routes and hooks do not depend on the server
+  // kind, and the one TLS call below (setSecureContext) goes through the https.Server type.
   const app = Fastify({
+    https: tls === undefined ? null : { cert: tls.cert, key: tls.key },
+    // A function rather than the list, so that a reload can change the list in place.
+    trustProxy: trust.trusts,
     loggerInstance: log,
     // Per-request access logs would double the log volume of every portal poll and scrape;
     // what matters (failed logins, server errors) is logged explicitly.
@@ -62,7 +93,8 @@ export async function startHttp(opts: HttpOptions): Promise<HttpServer> {
       },
     },
     schemaErrorFormatter: (errors, dataVar) => formatSchemaErrors(errors as Parameters<typeof formatSchemaErrors>[0], dataVar),
-  });
+  }) as unknown as FastifyInstance;
+  if (tls !== undefined) logCertificate(log, tls, 'https certificate loaded');
 
   // Only JSON bodies are accepted; without the text/plain parser such bodies get 415 from fastify.
   app.removeContentTypeParser('text/plain');
@@ -84,5 +116,29 @@ export async function startHttp(opts: HttpOptions): Promise<HttpServer> {
   return {
     address: { host: addr.address, port: addr.port },
     close: () => app.close(),
+    reload: (next) => {
+      trust.set(next.trustProxy);
+      if (tls === undefined) return true;
+      if (next.tls === undefined) {
+        log.warn('http.https was turned off: it applies after a restart; keeping the running certificate');
+        return false;
+      }
+      let material: TlsMaterial;
+      try {
+        material = readTlsFiles(next.tls);
+      } catch (err) {
+        log.error({ error: (err as Error).message }, 'https certificate not reloaded; keeping the running certificate');
+        return false;
+      }
+      // Only handshakes from now on use the new context; open connections are left alone.
+      (app.server as unknown as HttpsServer).setSecureContext({ cert: material.cert, key: material.key });
+      logCertificate(log, material, 'https certificate reloaded');
+      return true;
+    },
   };
+}
+
+function logCertificate(log: Logger, tls: TlsMaterial, msg: string): void {
+  if (tls.info.expired) log.warn({ certificate: tls.info }, `${msg}; it has expired`);
+  else log.info({ certificate: tls.info }, msg);
 }
