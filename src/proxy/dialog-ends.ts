@@ -42,24 +42,25 @@ export function dialogEnds(
   const contact = parseNameAddr(res.header('contact') ?? '')?.uri;
   const to = res.header('to');
   if (!contact || to === undefined) return undefined;
-  const rr = res.values('record-route');
-  let first = -1;
-  let last = -1;
-  // One entry is ours (we record-route every INVITE): nothing beyond us on either side.
-  if (rr.length === 1) {
-    first = last = 0;
-  } else {
+  let towardsCallee: string[] = NONE;
+  let towardsCaller: string[] = NONE;
+  // One Record-Route entry is ours (we record-route every INVITE): nothing beyond us on
+  // either side, which is the common case, read without splitting the header.
+  if (res.hasSeveral('record-route')) {
+    const rr = res.values('record-route');
+    let first = -1;
+    let last = -1;
     for (let i = 0; i < rr.length; i++) {
       if (identity.isOurUri(parseNameAddr(rr[i]!)?.uri)) {
         if (first === -1) first = i;
         last = i;
       }
     }
+    // The 2xx lists the route set from the callee's side down: entries above ours lead to the
+    // callee (nearest us last), entries below ours to the caller (nearest us first).
+    if (first > 0) towardsCallee = rr.slice(0, first).reverse();
+    if (last !== -1) towardsCaller = rr.slice(last + 1);
   }
-  // The 2xx lists the route set from the callee's side down: entries above ours lead to the
-  // callee (nearest us last), entries below ours to the caller (nearest us first).
-  const towardsCallee = first > 0 ? rr.slice(0, first).reverse() : [];
-  const towardsCaller = last !== -1 ? rr.slice(last + 1) : [];
   const ownTo = ownString(to);
   return {
     callee: {
@@ -80,6 +81,8 @@ export function dialogEnds(
     },
   };
 }
+
+const NONE: string[] = [];
 
 function firstHop(routes: string[], direct: Endpoint, resolve: (uri: string) => Endpoint | undefined): Endpoint {
   if (routes.length === 0) return direct;
