@@ -12,6 +12,16 @@ export function writeFully(fd: number, buf: Buffer): void {
   while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
 }
 
+/**
+ * The same for text (UTF-8): node encodes the string straight into the write, without a Buffer
+ * of ours on every batch; a short write goes on from the bytes.
+ */
+export function writeTextFully(fd: number, text: string): void {
+  const n = writeSync(fd, text);
+  const bytes = Buffer.byteLength(text);
+  if (n < bytes) writeFully(fd, Buffer.from(text, 'utf8').subarray(n));
+}
+
 /** Makes a rename durable. Not supported on every platform (Windows): best effort. */
 export function fsyncDir(dir: string): void {
   let fd: number | undefined;

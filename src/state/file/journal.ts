@@ -6,7 +6,7 @@
  */
 import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { readOptional, writeFully } from './fs.js';
+import { readOptional, writeFully, writeTextFully } from './fs.js';
 
 const JOURNAL = 'state.jsonl';
 const JOURNAL_NEXT = 'state.jsonl.next';
@@ -72,7 +72,7 @@ export class Journal {
     if (this.pending.length === 0 || this.fd === undefined) return 0;
     const batch = this.pending;
     this.pending = [];
-    writeFully(this.fd, Buffer.from(batch.join('\n') + '\n', 'utf8'));
+    writeTextFully(this.fd, batch.join('\n') + '\n');
     this.writes++;
     this.records += batch.length;
     return batch.length;
