@@ -5,7 +5,7 @@
  */
 import { Listeners } from '../lib/events.js';
 import { ownString } from '../lib/own.js';
-import type { ActiveCall, CallEvent, ConfirmedDialog, EndReason } from './active-call.js';
+import type { ActiveCall, CallEvent, CallParty, ConfirmedDialog, EndReason } from './active-call.js';
 
 export class CallTracker {
   /** Calls confirmed and ended, in the order they happen. */
@@ -54,7 +54,11 @@ export class CallTracker {
 
   private insert(c: ActiveCall): void {
     this.calls.set(c.id, c);
-    for (const ext of extensionsOf(c)) this.perExtension.set(ext, (this.perExtension.get(ext) ?? 0) + 1);
+    const parties = c.parties;
+    for (let i = 0; i < parties.length; i++) {
+      const ext = parties[i]!.extension;
+      if (!seenBefore(parties, i)) this.perExtension.set(ext, (this.perExtension.get(ext) ?? 0) + 1);
+    }
   }
 
   byId(id: string): ActiveCall | undefined {
@@ -69,7 +73,10 @@ export class CallTracker {
   /** BYE passed through (RFC 3261 §15), or the call ran out of time: the dialog is over. */
   end(call: ActiveCall, why: EndReason): void {
     if (!this.calls.delete(call.id)) return;
-    for (const ext of extensionsOf(call)) {
+    const parties = call.parties;
+    for (let i = 0; i < parties.length; i++) {
+      if (seenBefore(parties, i)) continue;
+      const ext = parties[i]!.extension;
       const n = (this.perExtension.get(ext) ?? 1) - 1;
       if (n > 0) this.perExtension.set(ext, n);
       else this.perExtension.delete(ext);
@@ -109,7 +116,13 @@ export class CallTracker {
   }
 }
 
-/** Each extension once, even when two of its devices are in the same dialog. */
-function extensionsOf(c: ActiveCall): Set<string> {
-  return new Set(c.parties.map((p) => p.extension));
+/**
+ * Each extension counts once per call, even when two of its devices are in the same dialog:
+ * a party whose extension an earlier party has is skipped (a call has one or two parties, so
+ * this beats making a Set on every call).
+ */
+function seenBefore(parties: readonly CallParty[], i: number): boolean {
+  const ext = parties[i]!.extension;
+  for (let j = 0; j < i; j++) if (parties[j]!.extension === ext) return true;
+  return false;
 }

@@ -69,3 +69,25 @@ t.test('restore takes live calls silently and refuses those that expired while d
   t.equal(calls.activeFor('100'), 1);
   t.same(seen, []);
 });
+
+t.test('two devices of one extension in one dialog count that extension once', async (t) => {
+  const calls = new CallTracker(() => 0);
+  const c = calls.confirmed(
+    {
+      callId: 'internal',
+      fromTag: 'a',
+      toTag: 'b',
+      parties: [
+        { extension: '200', device: 'anna-desk', direction: 'outbound' },
+        { extension: '200', device: 'anna-soft', direction: 'inbound' },
+      ],
+      ends: null,
+      sessionExpires: 0,
+    },
+    60,
+  )!;
+  t.equal(calls.activeFor('200'), 1);
+  calls.end(c, 'bye');
+  t.equal(calls.activeFor('200'), 0);
+  t.same([...calls.activeByExtension()], [], 'nothing left behind');
+});
