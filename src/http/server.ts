@@ -11,6 +11,7 @@ import type { Registry } from 'prom-client';
 import { access } from './access.js';
 import type { LoginLimiterOptions } from './auth.js';
 import { errorHandler, formatSchemaErrors, frameworkErrorHandler, notFoundHandler } from './errors.js';
+import { bans, NO_BANS, type BanAdmin } from './routes/bans.js';
 import { calls } from './routes/calls.js';
 import { devices } from './routes/devices.js';
 import { extensions } from './routes/extensions.js';
@@ -32,6 +33,8 @@ export interface HttpOptions {
   loginLimit?: Partial<LoginLimiterOptions>;
   /** The built portal files; defaults to dist/src/http/portal (routes/portal.ts). */
   portalDir?: string;
+  /** Banned source addresses (GET/DELETE /api/bans); none when absent. */
+  bans?: BanAdmin;
 }
 
 export interface HttpServer {
@@ -77,6 +80,7 @@ export async function startHttp(opts: HttpOptions): Promise<HttpServer> {
   await app.register(extensions, { view, log });
   await app.register(calls, { view, log });
   await app.register(devices, { view, log });
+  await app.register(bans, { bans: opts.bans ?? NO_BANS, log });
   await app.register(portal, { dir: opts.portalDir });
 
   await app.listen({ host: opts.host, port: opts.port });
