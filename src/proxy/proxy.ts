@@ -7,7 +7,7 @@
 import { parseVia } from '../sip/headers.js';
 import type { SipMessage } from '../sip/message.js';
 import { stripTopVia } from '../sip/serialize.js';
-import { parseUri, unescapeUser, type SipUri } from '../sip/uri.js';
+import { parseUri, type SipUri } from '../sip/uri.js';
 import type { TransactionUser } from '../transaction/layer.js';
 import type { IncomingRequest } from '../transaction/request.js';
 import type { ServerTransaction } from '../transaction/server.js';
@@ -37,10 +37,10 @@ export class Proxy implements TransactionUser {
     const uriIsOurs = ruri !== undefined && ruri.scheme !== 'tel' && d.identity.isOurHost(ruri.host);
     // REGISTER and OPTIONS to the proxy itself are answered statelessly, as Kamailio's
     // registrar does with sl: both are idempotent, a retransmission is simply answered again,
-    // and no transaction is kept for 64*T1 per request.
-    const forUs =
-      inc.toTag === '' &&
-      (req.method === 'REGISTER' || (req.method === 'OPTIONS' && uriIsOurs && (ruri.user === '' || !d.directory.extension(unescapeUser(ruri.user)))));
+    // and no transaction is kept for 64*T1 per request. An OPTIONS naming a user is routed like
+    // an INVITE to that number (challenged first), so an OPTIONS sweep cannot tell which
+    // extensions exist (svwar -m OPTIONS).
+    const forUs = inc.toTag === '' && (req.method === 'REGISTER' || (req.method === 'OPTIONS' && uriIsOurs && ruri.user === ''));
     if (forUs) return this.answerLocally(inc, ruri, uriIsOurs);
 
     const refused = checkRequest(inc, ruri) ?? (isLoop(inc, d.ids.branchPrefix) ? LOOP_DETECTED : undefined);
