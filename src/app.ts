@@ -30,8 +30,15 @@ import { Dispatcher } from './transaction/dispatcher.js';
 import { LocalIds } from './transaction/ids.js';
 import { TransactionLayer } from './transaction/layer.js';
 import { Transports } from './transport/transports.js';
+import { SourceGuard, type GuardSettings } from './security/guard.js';
 
 const SWEEP_MS = 1000;
+
+/** Trunks are trusted like security.trusted: a carrier is never limited or banned. */
+function guardSettings(c: Config): GuardSettings {
+  const trunks = c.trunks.map((t) => ({ address: t.host, prefix: t.host.includes(':') ? 128 : 32 }));
+  return { ...c.security, trusted: [...c.security.trusted, ...trunks] };
+}
 
 export class App {
   private config: Config;
@@ -42,6 +49,7 @@ export class App {
   private readonly transports: Transports;
   private readonly layer: TransactionLayer;
   private readonly identity = new Identity();
+  private readonly guard: SourceGuard;
   private readonly keepalive: DialogKeepalive;
   /** Calls ended since start, by reason (for /metrics). */
   private readonly endedCalls = new Map<EndReason, number>(END_REASONS.map((r) => [r, 0]));
@@ -65,6 +73,8 @@ export class App {
       this.endedCalls.set(e.why, this.endedCalls.get(e.why)! + 1);
       if (endedLine.enabled) endedLine.write(callEndedMembers(e.call, e.why));
     });
+    const guard = new SourceGuard(guardSettings(config), { log: log.child({ room: 'security' }) });
+    this.guard = guard;
     const layer = new TransactionLayer((dest, data, onError) => this.send(dest, data, onError));
     this.layer = layer;
     this.metrics = createMetrics({
@@ -74,20 +84,33 @@ export class App {
       transactionsInFlight: () => layer.inFlight,
       endedCalls: () => this.endedCalls,
       keepaliveProbes: () => this.keepalive.stats,
+      bans: () => {
+        const s = guard.stats;
+        return { active: s.activeBans, issued: s.bans, dropped: s.dropped };
+      },
     });
     const sip = this.metrics.sip;
     const ids = new LocalIds();
     const dispatcher = new Dispatcher({ layer, ids, send: (dest, data) => this.send(dest, data), counter: sip, log });
-    this.transports = new Transports(config.listen, config.advertise, log.child({ room: 'transport' }), (data, source, local) =>
-      dispatcher.onMessage(data, source, local),
+    this.transports = new Transports(
+      config.listen,
+      config.advertise,
+      log.child({ room: 'transport' }),
+      (data, source, local) => dispatcher.onMessage(data, source, local),
+      guard,
     );
     const identity = this.identity;
     this.refreshIdentity();
-    const auth = new Authenticator(this.directory, () => ({
-      realm: this.config.domain,
-      algorithms: this.config.auth.algorithms,
-      isOurHost: (host) => identity.isOurHost(host),
-    }));
+    const auth = new Authenticator(
+      this.directory,
+      () => ({
+        realm: this.config.domain,
+        algorithms: this.config.auth.algorithms,
+        isOurHost: (host) => identity.isOurHost(host),
+      }),
+      undefined,
+      guard,
+    );
     const registrar = new Registrar(this.location, auth, () => ({ domain: this.config.domain, ...this.config.registrar }));
     const transports = this.transports;
     const proxy = new Proxy({
@@ -162,6 +185,7 @@ export class App {
     this.sweeper = setInterval(() => {
       this.location.sweep();
       this.calls.sweep();
+      this.guard.sweep();
     }, SWEEP_MS);
     this.sweeper.unref();
     this.http = await startHttp({
@@ -172,6 +196,10 @@ export class App {
       logger: this.log.child({ room: 'http' }),
       ...(this.config.http.https ? { tls: this.config.tls! } : {}),
       trustProxy: this.config.http.trustProxy,
+      bans: {
+        list: () => this.guard.list().map((b) => ({ address: b.address, reason: b.reason, until: new Date(b.until).toISOString() })),
+        lift: (address) => this.guard.lift(address),
+      },
     });
     this.listening = true;
     this.log.info({ listen: this.config.listen.map((l) => l.url), http: `${this.config.http.host}:${this.config.http.port}` }, 'sipbob started');
@@ -190,6 +218,7 @@ export class App {
     this.config = { ...next, listen: this.config.listen, http: { ...this.config.http, adminToken: next.http.adminToken, trustProxy: next.http.trustProxy } };
     this.http?.reload({ ...(next.tls ? { tls: next.tls } : {}), trustProxy: next.http.trustProxy });
     this.directory.load(this.config);
+    this.guard.configure(guardSettings(this.config));
     this.refreshIdentity();
     this.log.info({ extensions: next.extensions.length, removedDevices: gone }, 'config reloaded');
   }

@@ -21,6 +21,9 @@ export const RANKS: Readonly<Record<string, number>> = {
   calls: 5,
   directory: 5,
   policy: 5,
+  // Flood and auth-failure bans: beside policy, under auth (which reports failures to it
+  // through AuthFailures) and above transport (whose SourceGate it implements).
+  security: 5,
   auth: 6,
   registrar: 7,
   proxy: 8,

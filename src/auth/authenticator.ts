@@ -20,25 +20,49 @@ export interface AuthSettings {
   isOurHost(host: string): boolean;
 }
 
+/**
+ * Hears every wrong digest answer with the address it came from (security/ bans guessers).
+ * A failure: credentials for our realm that do not verify (wrong password, unknown username,
+ * an algorithm or digest uri we do not accept). Not a failure: a request without credentials
+ * (the first leg of every login) or a stale or replayed nonce with the right password.
+ */
+export interface AuthFailures {
+  authFailed(address: string): void;
+}
+
+const NO_FAILURES: AuthFailures = { authFailed: () => {} };
+
+/** Hashed against for an unknown username, so it costs what a wrong password costs. */
+const NO_DEVICE_PASSWORD = '\u0000no-device';
+
 export class Authenticator {
   readonly nonces: NonceManager;
 
-  constructor(private readonly directory: Directory, private readonly settings: () => AuthSettings, nonces = new NonceManager()) {
+  constructor(
+    private readonly directory: Directory,
+    private readonly settings: () => AuthSettings,
+    nonces = new NonceManager(),
+    private readonly failures: AuthFailures = NO_FAILURES,
+  ) {
     this.nonces = nonces;
   }
 
-  authenticate(req: SipMessage, kind: AuthKind): AuthResult {
+  /** source: the address the request came from, to whom a failure counts. */
+  authenticate(req: SipMessage, kind: AuthKind, source: string): AuthResult {
     const s = this.settings();
     const creds = this.credentials(req, kind === 'registrar' ? 'authorization' : 'proxy-authorization', s.realm);
     if (creds === undefined) return this.challenge(kind, s, false);
     const device = this.directory.device(creds.username);
+    // Hashed even for an unknown username: the answer and its time do not tell which exist.
+    const verified = verifyResponse(creds, device?.password ?? NO_DEVICE_PASSWORD, req.method);
     if (
       device === undefined ||
+      !verified ||
       !s.algorithms.some((a) => a.toUpperCase() === creds.algorithm.toUpperCase()) ||
-      !this.acceptableUri(creds.uri, req.uri, s) ||
-      !verifyResponse(creds, device.password, req.method)
+      !this.acceptableUri(creds.uri, req.uri, s)
     ) {
       // Same answer for unknown user and wrong password: no username probing.
+      this.failures.authFailed(source);
       return this.challenge(kind, s, false);
     }
     // Nonce checked only after the password matched (see digest.ts: junk must not burn nc).

@@ -14,6 +14,7 @@ import type { Registry } from 'prom-client';
 import { access } from './access.js';
 import type { LoginLimiterOptions } from './auth.js';
 import { errorHandler, formatSchemaErrors, frameworkErrorHandler, notFoundHandler } from './errors.js';
+import { bans, NO_BANS, type BanAdmin } from './routes/bans.js';
 import { calls } from './routes/calls.js';
 import { devices } from './routes/devices.js';
 import { extensions } from './routes/extensions.js';
@@ -42,6 +43,8 @@ export interface HttpOptions {
   tls?: TlsPaths;
   /** Reverse proxies whose X-Forwarded-For names the client (`http.trustProxy`). */
   trustProxy?: readonly Cidr[];
+  /** Banned source addresses (GET/DELETE /api/bans); none when absent. */
+  bans?: BanAdmin;
 }
 
 /** What a SIGHUP may change in a running server (listen address and https need a restart). */
@@ -109,6 +112,7 @@ export async function startHttp(opts: HttpOptions): Promise<HttpServer> {
   await app.register(extensions, { view, log });
   await app.register(calls, { view, log });
   await app.register(devices, { view, log });
+  await app.register(bans, { bans: opts.bans ?? NO_BANS, log });
   await app.register(portal, { dir: opts.portalDir });
 
   await app.listen({ host: opts.host, port: opts.port });

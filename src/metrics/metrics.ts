@@ -21,6 +21,11 @@ export interface MetricsSource {
   endedCalls(): ReadonlyMap<string, number>;
   /** In-dialog keepalive OPTIONS sent, and those that failed (no answer in time, 408, 481). */
   keepaliveProbes(): { readonly sent: number; readonly failed: number };
+  /**
+   * Source addresses banned now; bans made and messages dropped unparsed from banned sources
+   * since start, by reason (flood, auth-failures). Absent: no such series.
+   */
+  bans?(): { readonly active: number; readonly issued: ReadonlyMap<string, number>; readonly dropped: ReadonlyMap<string, number> };
 }
 
 /** What the SIP side feeds: messages in (the dispatcher's counter), messages out, call outcomes. */
@@ -158,6 +163,27 @@ export function createMetrics(source: MetricsSource): { registry: Registry; sip:
     'Keepalive probes without a final answer before the next was due, or answered 408 or 481',
     () => source.keepaliveProbes().failed,
   );
+
+  const bans = source.bans?.bind(source);
+  if (bans !== undefined) {
+    // Label values as the outcomes': auth-failures -> auth_failures.
+    const labelled = (m: ReadonlyMap<string, number>): Iterable<[string, number]> => [...m].map(([k, n]) => [k.replaceAll('-', '_'), n]);
+    new Gauge({
+      name: 'sipbob_bans_active',
+      help: 'Source addresses banned now (flood or password guessing); their messages are dropped unparsed',
+      registers: [registry],
+      collect() {
+        this.set(bans().active);
+      },
+    });
+    labelledTotals('sipbob_bans_total', 'Bans of source addresses, by reason (flood, auth_failures)', 'reason', () => labelled(bans().issued));
+    labelledTotals(
+      'sipbob_dropped_messages_total',
+      'Datagrams, stream messages and connections from banned sources, dropped unparsed, by the ban\'s reason',
+      'reason',
+      () => labelled(bans().dropped),
+    );
+  }
 
   new Counter({
     name: 'sipbob_sip_messages_total',

@@ -8,27 +8,30 @@ import type { SipMessage } from '../sip/message.js';
 import { rewrite } from '../sip/serialize.js';
 import { parseSessionExpires } from '../sip/session-expires.js';
 import type { IncomingRequest } from '../transaction/request.js';
-import type { ServerTransaction } from '../transaction/server.js';
 import { branchRequests } from './branch-requests.js';
 import type { ProxyDeps } from './deps.js';
 import { Fork, type BranchTarget } from './fork.js';
 import { forwardEdits } from './forward-edits.js';
 import type { Identity } from './identity.js';
-import { localResponse } from './local-response.js';
+import { localResponse, statelessResponse } from './local-response.js';
 import { nextHop } from './next-hop.js';
 import { ourVia } from '../transport/via.js';
 
-/** tx: the request's server transaction; undefined for an ACK (for a 2xx: stateless, §16.11). */
-export function routeInDialog(d: ProxyDeps, inc: IncomingRequest, tx: ServerTransaction | undefined): void {
+/**
+ * An ACK (for a 2xx) is relayed statelessly (§16.11). Any other request gets its server
+ * transaction once it is relayed; a refusal is stateless, so junk costs no state.
+ */
+export function routeInDialog(d: ProxyDeps, inc: IncomingRequest): void {
   const req = inc.req;
+  const isAck = req.method === 'ACK';
   const routes = ourRoutes(req, d.identity);
   if (routes.popped === 0) {
-    if (tx) tx.respond(404, localResponse(inc, d.ids, 404, 'Not Found (no route)'));
+    if (!isAck) d.send(inc.replyTo, statelessResponse(inc, d.ids, 404, 'Not Found (no route)'));
     return;
   }
   const dest = nextHop(routes.nextRoute ?? req.uri, d.location);
   if (!dest) {
-    if (tx) tx.respond(404, localResponse(inc, d.ids, 404, 'Not Found (no next hop)'));
+    if (!isAck) d.send(inc.replyTo, statelessResponse(inc, d.ids, 404, 'Not Found (no next hop)'));
     return;
   }
   // An ACK changes nothing the tracker keeps (its CSeq is its INVITE's): not announced.
@@ -37,12 +40,14 @@ export function routeInDialog(d: ProxyDeps, inc: IncomingRequest, tx: ServerTran
     d.events.inDialogRequest(inc.callId, inc.fromTag, inc.toTag, req.method, inc.cseq, refresh ? parseSessionExpires(req.header('session-expires')) : 0);
   }
   const fwd = forwardEdits(inc, routes.popped, d.config().domain);
-  if (!tx) {
+  if (isAck) {
     // The ACK for a 2xx is forwarded statelessly; its Via branch derives from the upstream one.
     const via = ourVia(d.localFor(dest.transport), `${d.ids.branchPrefix}a${inc.via.branch}`);
     d.send(dest, rewrite(req, `${req.method} ${req.uri} SIP/2.0`, `Via: ${via}\r\n`, fwd.edits, req.isAscii));
     return;
   }
+  const tx = d.layer.createServer(inc);
+  if (req.method === 'INVITE') tx.respond(100, localResponse(inc, d.ids, 100, 'Trying'));
   const target: BranchTarget = { uri: req.uri, dest, device: '', extension: '' };
   new Fork(branchRequests(d, inc, fwd, false), tx, req.header('to') ?? '', [target], { ringTimeoutMs: 0, declineEndsCall: false }).start();
 }

@@ -1,7 +1,7 @@
 /**
  * Out-of-dialog INVITE (and MESSAGE/OPTIONS to a number): who calls (a trunk by address, or a
- * device by digest), which extension, Busy on Busy, then a fork to the target set or out
- * through the first trunk.
+ * device by digest; only then does the request get its server transaction), which extension,
+ * Busy on Busy, then a fork to the target set or out through the first trunk.
  */
 import { decideNewCall } from '../policy/busy-on-busy.js';
 import { tagOf } from '../sip/headers.js';
@@ -13,7 +13,7 @@ import { branchRequests } from './branch-requests.js';
 import type { ProxyDeps } from './deps.js';
 import { Fork, type BranchReport, type BranchTarget, type CallOutcomeName, type ForkOptions } from './fork.js';
 import { forwardEdits } from './forward-edits.js';
-import { localResponse } from './local-response.js';
+import { localResponse, statelessResponse } from './local-response.js';
 import { extensionTargets, trunkOf, trunkTarget } from './target-set.js';
 import { callerSide, dialogEnds } from './dialog-ends.js';
 import { nextHop } from './next-hop.js';
@@ -21,16 +21,20 @@ import { parseSessionExpires } from '../sip/session-expires.js';
 
 const NO_BRANCHES: readonly BranchReport[] = [];
 
-export function routeInitial(d: ProxyDeps, inc: IncomingRequest, tx: ServerTransaction, rawUser: string, uriIsOurs: boolean): void {
+export function routeInitial(d: ProxyDeps, inc: IncomingRequest, rawUser: string, uriIsOurs: boolean): void {
   const cfg = d.config();
   const req = inc.req;
   const trunk = trunkOf(inc.source, cfg.trunks);
   let caller: CallParty | undefined;
   if (!trunk) {
-    const a = d.auth.authenticate(req, 'proxy');
-    if (!a.ok) return answer(d, inc, tx, a.status, a.reason, a.headers);
+    const a = d.auth.authenticate(req, 'proxy', inc.source.address);
+    // The challenge is stateless (as Kamailio's sl): no transaction, timer or 100 Trying for a
+    // request nobody vouched for; a retransmission is simply challenged again.
+    if (!a.ok) return d.send(inc.replyTo, statelessResponse(inc, d.ids, a.status, a.reason, a.headers));
     caller = { extension: a.device.extension, device: a.device.username, direction: 'outbound' };
   }
+  const tx = d.layer.createServer(inc);
+  if (req.method === 'INVITE') tx.respond(100, localResponse(inc, d.ids, 100, 'Trying'));
   const number = unescapeUser(rawUser.split(';')[0]!);
   const ext = uriIsOurs || trunk ? d.directory.extension(number) : undefined;
   const outcome = (o: CallOutcomeName, status: number, branches: readonly BranchReport[] = NO_BRANCHES): void => {

@@ -1,12 +1,13 @@
 /**
  * The proxy core (RFC 3261 §16) as the transaction user: hears what the transaction layer did
- * not absorb, answers REGISTER and OPTIONS to the proxy statelessly (the registrar), keeps
- * state for everything it routes, and hands routing to initial-route.ts and in-dialog-route.ts.
+ * not absorb, answers REGISTER and OPTIONS to the proxy statelessly (the registrar), refuses
+ * and challenges statelessly, keeps state for everything it routes, and hands routing to
+ * initial-route.ts and in-dialog-route.ts.
  */
 import { parseVia } from '../sip/headers.js';
 import type { SipMessage } from '../sip/message.js';
 import { stripTopVia } from '../sip/serialize.js';
-import { parseUri, unescapeUser, type SipUri } from '../sip/uri.js';
+import { parseUri, type SipUri } from '../sip/uri.js';
 import type { TransactionUser } from '../transaction/layer.js';
 import type { IncomingRequest } from '../transaction/request.js';
 import type { ServerTransaction } from '../transaction/server.js';
@@ -14,7 +15,7 @@ import { responseTarget } from '../transport/reply-target.js';
 import type { ProxyDeps } from './deps.js';
 import { routeInDialog } from './in-dialog-route.js';
 import { routeInitial } from './initial-route.js';
-import { localResponse, type LocalAnswer, type Responder } from './local-response.js';
+import { localResponse, statelessResponse, type LocalAnswer } from './local-response.js';
 import { isLoop } from './loop-detection.js';
 import { checkRequest } from './request-checks.js';
 
@@ -24,6 +25,11 @@ const LOOP_DETECTED: LocalAnswer = { status: 482, reason: 'Loop Detected' };
 export class Proxy implements TransactionUser {
   constructor(private readonly d: ProxyDeps) {}
 
+  /**
+   * Every refusal here is stateless (as Kamailio's sl): a request gets a server transaction,
+   * a timer and a 100 Trying only once it is routed, which for a new call means after it was
+   * authenticated (or came from a trunk). A flood of unauthenticated requests keeps nothing.
+   */
   request(inc: IncomingRequest): void {
     const d = this.d;
     const req = inc.req;
@@ -31,37 +37,39 @@ export class Proxy implements TransactionUser {
     const uriIsOurs = ruri !== undefined && ruri.scheme !== 'tel' && d.identity.isOurHost(ruri.host);
     // REGISTER and OPTIONS to the proxy itself are answered statelessly, as Kamailio's
     // registrar does with sl: both are idempotent, a retransmission is simply answered again,
-    // and no transaction is kept for 64*T1 per request.
-    const forUs =
-      inc.toTag === '' &&
-      (req.method === 'REGISTER' || (req.method === 'OPTIONS' && uriIsOurs && (ruri.user === '' || !d.directory.extension(unescapeUser(ruri.user)))));
+    // and no transaction is kept for 64*T1 per request. An OPTIONS naming a user is routed like
+    // an INVITE to that number (challenged first), so an OPTIONS sweep cannot tell which
+    // extensions exist (svwar -m OPTIONS).
+    const forUs = inc.toTag === '' && (req.method === 'REGISTER' || (req.method === 'OPTIONS' && uriIsOurs && ruri.user === ''));
     if (forUs) return this.answerLocally(inc, ruri, uriIsOurs);
 
-    const tx = d.layer.createServer(inc);
-    if (req.method === 'INVITE') tx.respond(100, localResponse(inc, d.ids, 100, 'Trying'));
     const refused = checkRequest(inc, ruri) ?? (isLoop(inc, d.ids.branchPrefix) ? LOOP_DETECTED : undefined);
-    if (refused) return this.answer(tx, inc, refused);
-    if (inc.toTag !== '') return routeInDialog(d, inc, tx);
+    if (refused) return this.answer(inc, refused);
+    if (inc.toTag !== '') return routeInDialog(d, inc);
     switch (req.method) {
       case 'INVITE':
       case 'MESSAGE':
       case 'OPTIONS':
-        return routeInitial(d, inc, tx, ruri!.user, uriIsOurs); // checkRequest refused a missing R-URI
+        return routeInitial(d, inc, ruri!.user, uriIsOurs); // checkRequest refused a missing R-URI
       case 'BYE':
-        return this.answer(tx, inc, { status: 481, reason: 'Call/Transaction Does Not Exist' });
+        return this.answer(inc, { status: 481, reason: 'Call/Transaction Does Not Exist' });
       default:
-        return this.answer(tx, inc, { status: 405, reason: 'Method Not Allowed', headers: [ALLOW] });
+        return this.answer(inc, { status: 405, reason: 'Method Not Allowed', headers: [ALLOW] });
     }
   }
 
   ack(inc: IncomingRequest): void {
-    routeInDialog(this.d, inc, undefined);
+    // The ACK for a final response we sent statelessly (a challenge, a refusal): absorbed.
+    if (this.d.ids.isOurTag(inc.toTag)) return;
+    routeInDialog(this.d, inc);
   }
 
-  cancel(inc: IncomingRequest, tx: ServerTransaction, invite: ServerTransaction | undefined): void {
-    const ids = this.d.ids;
-    if (!invite) return tx.respond(481, localResponse(inc, ids, 481, 'Call/Transaction Does Not Exist'));
-    tx.respond(200, localResponse(inc, ids, 200, 'OK'));
+  /** Only a CANCEL that finds its INVITE gets a transaction; the rest get a stateless 481. */
+  cancel(inc: IncomingRequest, invite: ServerTransaction | undefined): void {
+    const d = this.d;
+    const ids = d.ids;
+    if (!invite) return this.answer(inc, { status: 481, reason: 'Call/Transaction Does Not Exist' });
+    d.layer.createServer(inc).respond(200, localResponse(inc, ids, 200, 'OK'));
     const fork = invite.cancellable; // the fork, until it settled
     fork?.cancel();
     const req = invite.request; // set until the INVITE got its final response
@@ -79,20 +87,19 @@ export class Proxy implements TransactionUser {
   /** REGISTER and OPTIONS addressed to the proxy: the registrar, or a keep-alive answer. */
   private answerLocally(inc: IncomingRequest, ruri: SipUri | undefined, uriIsOurs: boolean): void {
     const d = this.d;
-    const reply: Responder = { respond: (_status, data) => d.send(inc.replyTo, data) };
     const req = inc.req;
     const refused = checkRequest(inc, ruri);
-    if (refused) return this.answer(reply, inc, refused);
-    if (req.method === 'OPTIONS') return this.answer(reply, inc, { status: 200, reason: 'OK', headers: [ALLOW, 'Accept: application/sdp'] });
-    if (!uriIsOurs) return this.answer(reply, inc, { status: 403, reason: 'Forbidden (not our domain)' });
+    if (refused) return this.answer(inc, refused);
+    if (req.method === 'OPTIONS') return this.answer(inc, { status: 200, reason: 'OK', headers: [ALLOW, 'Accept: application/sdp'] });
+    if (!uriIsOurs) return this.answer(inc, { status: 403, reason: 'Forbidden (not our domain)' });
     const require = req.header('require');
-    if (require !== undefined) return this.answer(reply, inc, { status: 420, reason: 'Bad Extension', headers: [`Unsupported: ${require}`] });
+    if (require !== undefined) return this.answer(inc, { status: 420, reason: 'Bad Extension', headers: [`Unsupported: ${require}`] });
     const r = d.registrar.register(req, inc.source);
-    this.answer(reply, inc, r);
+    this.answer(inc, r);
   }
 
-  /** Answer with a response generated here (not only refusals: the registrar's 200 too). */
-  private answer(to: Responder, inc: IncomingRequest, r: LocalAnswer): void {
-    to.respond(r.status, localResponse(inc, this.d.ids, r.status, r.reason, r.headers));
+  /** Answer statelessly with a response generated here (not only refusals: the registrar's 200 too). */
+  private answer(inc: IncomingRequest, r: LocalAnswer): void {
+    this.d.send(inc.replyTo, statelessResponse(inc, this.d.ids, r.status, r.reason, r.headers));
   }
 }

@@ -47,7 +47,7 @@ export class Registrar {
     const to = parseNameAddr(req.header('to') ?? '');
     const toUri = to && parseUri(to.uri);
     if (!toUri || (toUri.scheme !== 'sip' && toUri.scheme !== 'sips')) return { status: 400, reason: 'Bad To Header', headers: [] };
-    const auth = this.auth.authenticate(req, 'registrar');
+    const auth = this.auth.authenticate(req, 'registrar', source.address);
     if (!auth.ok) return { status: auth.status, reason: auth.reason, headers: auth.headers };
     const device = auth.device;
     // A device registers its own AOR only (Kamailio: auth_check with To-user check).

@@ -19,4 +19,22 @@ export class LocalIds {
   tag(): string {
     return `${this.tagSeed}${(++this.seq).toString(36)}`;
   }
+
+  /**
+   * The To tag of a stateless answer: derived from the request's transaction key, so every
+   * retransmission gets the same one (§8.2.7), and it starts like all our tags.
+   */
+  statelessTag(key: string): string {
+    let h = 0x811c9dc5; // FNV-1a
+    for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+    return `${this.tagSeed}s${(h >>> 0).toString(36)}`;
+  }
+
+  /**
+   * Whether a To tag is one this process made. This proxy is never a dialog's UAS, so an ACK
+   * carrying such a tag acknowledges a final response we generated (as Kamailio's sl_filter_ACK).
+   */
+  isOurTag(tag: string): boolean {
+    return tag.startsWith(this.tagSeed);
+  }
 }

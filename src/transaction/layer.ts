@@ -26,8 +26,12 @@ export interface TransactionUser {
   request(inc: IncomingRequest): void;
   /** An ACK that matches no server transaction: the ACK for a 2xx, a transaction of its own (§13.2.2.4). */
   ack(inc: IncomingRequest): void;
-  /** A CANCEL (§9.2) with its own server transaction, and the INVITE transaction it names while that exists. */
-  cancel(inc: IncomingRequest, tx: ServerTransaction, invite: ServerTransaction | undefined): void;
+  /**
+   * A CANCEL (§9.2) that matches no transaction, with the INVITE transaction it names while
+   * that exists. The user creates the CANCEL's own transaction (createServer) when it keeps
+   * state; a CANCEL for nothing can be answered statelessly.
+   */
+  cancel(inc: IncomingRequest, invite: ServerTransaction | undefined): void;
   /** A 2xx to an INVITE whose client transaction is gone (RFC 6026: late 2xx of a forking race). */
   strayInvite2xx(res: SipMessage, branch: string): void;
 }
@@ -99,11 +103,7 @@ export class TransactionLayer {
       return;
     }
     if (tx) return tx.retransmission();
-    if (req.method === 'CANCEL') {
-      const cancelTx = this.createServer(inc);
-      user.cancel(inc, cancelTx, this.servers.get(inviteKeyOf(key)));
-      return;
-    }
+    if (req.method === 'CANCEL') return user.cancel(inc, this.servers.get(inviteKeyOf(key)));
     user.request(inc);
   }
 

@@ -8,7 +8,7 @@ import net from 'node:net';
 import { endpointKey, type Endpoint } from './endpoint.js';
 import { StreamFramer } from './framer.js';
 import { TRANSPORTS } from './names.js';
-import type { Listener, LocalAddress, Transport, TransportContext } from './transport.js';
+import { OPEN_GATE, type Listener, type LocalAddress, type Transport, type TransportContext } from './transport.js';
 
 const KIND = TRANSPORTS.tcp;
 const MAX_TCP_CONNECTIONS = 10000;
@@ -40,6 +40,7 @@ export class TcpTransport implements Transport {
   private listen({ spec, local }: Listener): Promise<void> {
     const server = net.createServer((sock) => {
       const remote: Endpoint = { transport: KIND.name, address: normalizeAddress(sock.remoteAddress ?? ''), port: sock.remotePort ?? 0 };
+      if (this.ctx.gate?.admitConnection(remote.address) === false) return void sock.destroy();
       this.adopt(sock, remote, local);
     });
     server.maxConnections = MAX_TCP_CONNECTIONS;
@@ -67,10 +68,14 @@ export class TcpTransport implements Transport {
     sock.setTimeout(sock.connecting ? TCP_CONNECT_MS : TCP_IDLE_MS, () => sock.destroy());
     const framer = new StreamFramer();
     const onMessage = this.ctx.onMessage;
+    const gate = this.ctx.gate ?? OPEN_GATE;
     sock.on('data', (chunk: Buffer) => {
       for (const ev of framer.push(chunk)) {
-        if (ev.kind === 'message') onMessage(ev.data, remote, local);
-        else if (ev.kind === 'ping') sock.write('\r\n');
+        if (ev.kind === 'message') {
+          // A source banned now has the rest of its connection refused with it.
+          if (!gate.admit(remote.address, ev.data)) return void sock.destroy();
+          onMessage(ev.data, remote, local);
+        } else if (ev.kind === 'ping') sock.write('\r\n');
         else {
           this.ctx.log.warn({ remote: key, reason: ev.reason }, 'closing tcp connection: bad framing');
           sock.destroy();

@@ -33,10 +33,26 @@ export interface Listener {
 /** Every datagram or framed stream message, with where it came from and the listener it reached. */
 export type MessageHandler = (data: Buffer, source: Endpoint, local: LocalAddress) => void;
 
+/**
+ * Asked before anything is parsed (implemented by security/): a source past its limits is
+ * dropped unanswered. address: the remote IP as the socket reports it.
+ */
+export interface SourceGate {
+  /** A datagram or framed stream message; false: drop it (on a stream, close the connection). */
+  admit(address: string, data: Buffer): boolean;
+  /** A stream connection was accepted; false: close it at once. */
+  admitConnection(address: string): boolean;
+}
+
+/** Lets everything through (tests, tools). */
+export const OPEN_GATE: SourceGate = { admit: () => true, admitConnection: () => true };
+
 /** What the registry gives each transport. */
 export interface TransportContext {
   log: Logger;
   onMessage: MessageHandler;
+  /** Absent: everything is admitted. */
+  gate?: SourceGate;
 }
 
 export interface Transport {

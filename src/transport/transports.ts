@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { Endpoint } from './endpoint.js';
 import type { TransportName } from './names.js';
 import { TcpTransport } from './tcp.js';
-import type { ListenSpec, Listener, LocalAddress, MessageHandler, Transport, TransportContext } from './transport.js';
+import { OPEN_GATE, type ListenSpec, type Listener, type LocalAddress, type MessageHandler, type SourceGate, type Transport, type TransportContext } from './transport.js';
 import { UdpTransport } from './udp.js';
 
 
@@ -27,6 +27,7 @@ export class Transports {
     private readonly advertise: string | undefined,
     private readonly log: Logger,
     private readonly onMessage: MessageHandler,
+    private readonly gate: SourceGate = OPEN_GATE,
   ) {}
 
   async start(): Promise<void> {
@@ -38,7 +39,7 @@ export class Transports {
       if (group) group.push({ spec, local });
       else groups.set(spec.transport, [{ spec, local }]);
     }
-    const ctx: TransportContext = { log: this.log, onMessage: this.onMessage };
+    const ctx: TransportContext = { log: this.log, onMessage: this.onMessage, gate: this.gate };
     for (const [name, listeners] of groups) {
       const t = FACTORY[name](listeners, ctx);
       this.byName.set(name, t);

@@ -4,7 +4,7 @@ import net from 'node:net';
 import { RateLimitedLog } from '../log/rate-limited-log.js';
 import type { Endpoint } from './endpoint.js';
 import { TRANSPORTS } from './names.js';
-import type { Listener, LocalAddress, Transport, TransportContext } from './transport.js';
+import { OPEN_GATE, type Listener, type LocalAddress, type Transport, type TransportContext } from './transport.js';
 
 const KIND = TRANSPORTS.udp;
 /** Room for bursts (a registration storm, a fork's retransmissions) while the loop is busy. */
@@ -53,7 +53,9 @@ export class UdpTransport implements Transport {
       lookup: literalLookup,
     });
     const onMessage = this.ctx.onMessage;
+    const gate = this.ctx.gate ?? OPEN_GATE;
     socket.on('message', (data, rinfo) => {
+      if (!gate.admit(rinfo.address, data)) return;
       onMessage(data, { transport: 'udp', address: rinfo.address, port: rinfo.port }, local);
     });
     // ICMP errors and the like surface here; they must not stop the process.

@@ -105,6 +105,8 @@ export interface ProxyOptions {
   httpPort: number;
   /** Reuse a storage dir (restart tests); default a fresh temp dir. */
   storageDir?: string;
+  /** config `security` (trusted, floodLimit, authFailures); default the config's defaults. */
+  security?: object;
 }
 
 export type LogLine = Record<string, unknown>;
@@ -152,6 +154,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   if (opts.registrar) config.registrar = opts.registrar;
   if (opts.calls) config.calls = opts.calls;
   if (opts.trunks) config.trunks = opts.trunks;
+  if (opts.security) config.security = opts.security;
   const configFile = path.join(dir, 'sipbob.yaml');
   writeFileSync(configFile, stringify(config));
 

@@ -82,6 +82,9 @@ async function startProxy(): Promise<Running> {
     storage: { path: path.join(dir, 'data') },
     // The torture sender is a trunk: its INVITEs are routed (not challenged), reaching deeper code.
     trunks: [{ name: 'torture', address: TORTURE_HOST }],
+    // The hostile sender sends thousands of datagrams in a second: far past the default flood
+    // limit. A limit it never reaches keeps it on the untrusted path without banning it.
+    security: { floodLimit: { requests: 1_000_000, seconds: 1, ban: 1 } },
     log: { level: 'warn' },
     extensions: [{ number: '100', devices: [{ username: 'dev100', password: 'pw100' }] }],
   };

@@ -43,7 +43,7 @@ function rig(o: RigOptions = {}) {
     },
     ack: () => {},
     // The proxy's CANCEL handling, reduced to what the fork sees (§9.2).
-    cancel: (_inc, _tx, invite) => invite?.cancellable?.cancel(),
+    cancel: (_inc, invite) => invite?.cancellable?.cancel(),
     strayInvite2xx: (res) => stray.push(res.status),
   });
   const invite = sip(`INVITE sip:200@pbx.example SIP/2.0

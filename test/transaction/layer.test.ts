@@ -15,7 +15,7 @@ import { FakeTimers, incoming, sip, type Sent } from '../support/sip.js';
 interface Heard {
   requests: IncomingRequest[];
   acks: IncomingRequest[];
-  cancels: { inc: IncomingRequest; tx: ServerTransaction; invite: ServerTransaction | undefined }[];
+  cancels: { inc: IncomingRequest; tx: ServerTransaction | undefined; invite: ServerTransaction | undefined }[];
   stray: { res: SipMessage; branch: string }[];
 }
 
@@ -27,7 +27,8 @@ function setup(): { layer: TransactionLayer; timers: FakeTimers; sent: Sent[]; h
   const user: TransactionUser = {
     request: (inc) => heard.requests.push(inc),
     ack: (inc) => heard.acks.push(inc),
-    cancel: (inc, tx, invite) => heard.cancels.push({ inc, tx, invite }),
+    // As the proxy does: a CANCEL gets its own transaction only when it found its INVITE.
+    cancel: (inc, invite) => heard.cancels.push({ inc, tx: invite ? layer.createServer(inc) : undefined, invite }),
     strayInvite2xx: (res, branch) => heard.stray.push({ res, branch }),
   };
   layer.setUser(user);
@@ -157,7 +158,7 @@ t.test('an ACK for a non-2xx final response is consumed: Timer G stops; an ACK w
   t.equal(heard.acks.length, 1);
 });
 
-t.test('a CANCEL gets its own server transaction and is paired with its INVITE (same branch and sent-by)', async (t) => {
+t.test('a CANCEL is paired with its INVITE (same branch and sent-by); the user gives it a transaction', async (t) => {
   const { layer, sent, heard } = setup();
   layer.receiveRequest(incoming(req('INVITE')));
   const invite = layer.createServer(heard.requests[0]!);
@@ -168,13 +169,13 @@ t.test('a CANCEL gets its own server transaction and is paired with its INVITE (
   const c = heard.cancels[0]!;
   t.equal(c.invite, invite, 'paired with its INVITE transaction');
   t.not(c.tx, invite, 'a transaction of its own');
-  t.equal(c.tx.request?.method, 'CANCEL');
-  t.equal(c.tx.isInvite, false);
+  t.equal(c.tx!.request?.method, 'CANCEL');
+  t.equal(c.tx!.isInvite, false);
   t.equal(layer.findServer(c.inc.key), c.tx, 'the layer keeps it');
   t.equal(heard.requests.length, 1, 'not a new request for the user');
   t.equal(sent.length, 1, 'the layer answers nothing itself');
 
-  c.tx.respond(200, buf('200 cancel'));
+  c.tx!.respond(200, buf('200 cancel'));
   layer.receiveRequest(incoming(req('CANCEL')));
   t.equal(heard.cancels.length, 1, 'a CANCEL retransmission is absorbed');
   t.equal(sent.at(-1)!.data, '200 cancel', 'with the CANCEL\'s own 200 re-sent');
@@ -182,7 +183,7 @@ t.test('a CANCEL gets its own server transaction and is paired with its INVITE (
   layer.receiveRequest(incoming(req('CANCEL', { branch: 'z9hG4bK-other' })));
   t.equal(heard.cancels.length, 2);
   t.equal(heard.cancels[1]!.invite, undefined, 'another branch: no INVITE');
-  t.ok(heard.cancels[1]!.tx, 'but a server transaction all the same');
+  t.equal(layer.inFlight, 2, 'the layer created no transaction for it (the user answers statelessly)');
 
   layer.receiveRequest(incoming(req('CANCEL', { sentBy: '192.0.2.10:5070' })));
   t.equal(heard.cancels[2]!.invite, undefined, 'same branch, other sent-by: no INVITE');
