@@ -24,7 +24,7 @@ import { metrics } from './routes/metrics.js';
 import { portal } from './routes/portal.js';
 import { MAX_PARAM_LENGTH } from './schemas.js';
 import { securityHeaders } from './security-headers.js';
-import { readTlsFiles, type TlsMaterial, type TlsPaths } from './tls-files.js';
+import { readTlsFiles, type TlsMaterial, type TlsPaths } from '../lib/tls-files.js';
 import { ProxyTrust } from './trust-proxy.js';
 import type { AdminView } from './view.js';
 import type { Cidr } from '../config/types.js';

@@ -7,7 +7,7 @@ import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { readTlsFiles, TlsFileError } from '../../src/http/tls-files.js';
+import { readTlsFiles, TlsFileError } from '../../src/lib/tls-files.js';
 import { makeCa, makeCert } from '../support/test-certs.js';
 
 const ca = makeCa();
