@@ -95,7 +95,7 @@ export class App {
       layer,
       ids,
       identity,
-      localFor: (t) => transports.localFor(t),
+      localFor: (dest) => transports.localFor(dest),
       send: (dest, data) => this.send(dest, data),
       directory: this.directory,
       location: this.location,
@@ -108,7 +108,7 @@ export class App {
     this.keepalive = new DialogKeepalive({
       layer,
       ids,
-      localFor: (t) => transports.localFor(t),
+      localFor: (dest) => transports.localFor(dest),
       calls: this.calls,
       settings: () => ({ interval: this.config.calls.keepalive, failures: this.config.calls.keepaliveFailures }),
     });
