@@ -87,7 +87,7 @@ export class Proxy implements TransactionUser {
     if (!uriIsOurs) return this.answer(reply, inc, { status: 403, reason: 'Forbidden (not our domain)' });
     const require = req.header('require');
     if (require !== undefined) return this.answer(reply, inc, { status: 420, reason: 'Bad Extension', headers: [`Unsupported: ${require}`] });
-    const r = d.registrar.register(req, inc.source);
+    const r = d.registrar.register(req, inc.source, inc.via);
     this.answer(reply, inc, r);
   }
 
