@@ -122,6 +122,8 @@ t.test('LocalChoice: own address, loopback, on-link network, default route, firs
   const preferred = new LocalChoice([lo, lan, { ...wan, preferred: true }]);
   t.equal(preferred.choose('198.51.100.7')?.name, 'wan', 'off-link: where the default route leaves');
   t.equal(preferred.choose('10.0.0.77')?.name, 'lan', 'on-link still wins');
+  const bareLo: L = { name: 'bare-lo', bind: '127.0.0.1' };
+  t.equal(new LocalChoice([{ ...wan, preferred: true }, bareLo]).choose('127.0.0.11')?.name, 'bare-lo', 'loopback without a known network: still our loopback address');
 
   t.equal(new LocalChoice([lo]).choose('2001:db8::1'), undefined, 'no listener of the family');
   t.equal(new LocalChoice([lo]).choose('198.51.100.7')?.name, 'lo', 'one listener of the family: always it');
