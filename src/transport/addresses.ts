@@ -97,18 +97,18 @@ export function inNetwork(address: readonly number[], base: readonly number[], p
  * IPv4 address. Undefined when s is not an IP literal.
  */
 export function addressScope(s: string): AddressScope | undefined {
-  const g = addressGroups(s);
+  // IPv4 (nearly every Contact and Via) without building groups: this runs per REGISTER.
+  const v4 = ipv4Number(s);
+  if (v4 !== -1) return v4Scope(v4);
+  const g = ipv6Groups(s);
   if (g === undefined) return undefined;
-  if (g.length === 8) {
-    // ::ffff:a.b.c.d
-    if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) return v4Scope(g[6]! * 65536 + g[7]!);
-    if (g.every((x) => x === 0)) return 'unspecified';
-    if (g.slice(0, 7).every((x) => x === 0) && g[7] === 1) return 'loopback';
-    if ((g[0]! & 0xffc0) === 0xfe80) return 'link-local';
-    if ((g[0]! & 0xfe00) === 0xfc00) return 'private';
-    return 'public';
-  }
-  return v4Scope(g[0]! * 65536 + g[1]!);
+  // ::ffff:a.b.c.d
+  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) return v4Scope(g[6]! * 65536 + g[7]!);
+  if (g.every((x) => x === 0)) return 'unspecified';
+  if (g.slice(0, 7).every((x) => x === 0) && g[7] === 1) return 'loopback';
+  if ((g[0]! & 0xffc0) === 0xfe80) return 'link-local';
+  if ((g[0]! & 0xfe00) === 0xfc00) return 'private';
+  return 'public';
 }
 
 function v4Scope(n: number): AddressScope {
