@@ -16,14 +16,18 @@ export interface InterfaceAddress {
 }
 
 /**
- * Every address of every interface, in the order the system lists them, except IPv6
+ * Every address of every interface, once, in the order the system lists them, except IPv6
  * link-local ones (fe80::/10): binding them needs a zone (%eth0) and no phone reaches a
  * proxy that way.
  */
 export function interfaceAddresses(ifaces: NodeJS.Dict<os.NetworkInterfaceInfo[]>): InterfaceAddress[] {
   const out: InterfaceAddress[] = [];
+  const seen = new Set<string>();
   for (const list of Object.values(ifaces)) {
     for (const i of list ?? []) {
+      // The same address on two interfaces (an anycast or VRRP setup) is bound once.
+      if (seen.has(i.address)) continue;
+      seen.add(i.address);
       const family = i.family === 'IPv6' || (i.family as unknown) === 6 ? 6 : 4;
       if (family === 6 && (i.scopeid ?? 0) !== 0) continue;
       if (family === 6 && /^fe[89ab]/i.test(i.address)) continue;

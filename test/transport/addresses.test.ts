@@ -74,7 +74,7 @@ t.test('inNetwork: prefix bits, both families, never across families', async (t)
   t.notOk(inNetwork(g('::ffff:1.2.3.4'), g('1.2.3.4'), 32), 'an IPv6 address is not in an IPv4 network');
 });
 
-t.test('interfaceAddresses: every address with its prefix, IPv6 link-local left out', async (t) => {
+t.test('interfaceAddresses: every address once with its prefix, IPv6 link-local left out', async (t) => {
   const list = interfaceAddresses({
     lo: [
       { address: '127.0.0.1', netmask: '255.0.0.0', family: 'IPv4', mac: '00:00:00:00:00:00', internal: true, cidr: '127.0.0.1/8' },
@@ -86,6 +86,7 @@ t.test('interfaceAddresses: every address with its prefix, IPv6 link-local left 
       { address: 'fe80::fc:ff:fe00:1', netmask: 'ffff:ffff:ffff:ffff::', family: 'IPv6', mac: '02:fc:00:00:00:01', internal: false, cidr: 'fe80::fc:ff:fe00:1/64', scopeid: 4 },
     ],
     down: undefined,
+    vip: [{ address: '192.0.2.2', netmask: '255.255.255.255', family: 'IPv4', mac: '02:fc:00:00:00:02', internal: false, cidr: '192.0.2.2/32' }],
   });
   t.same(list, [
     { address: '127.0.0.1', family: 4, prefix: 8, internal: true },
