@@ -42,13 +42,14 @@ function within<T>(p: Promise<T>, what: string, ms = 3000): Promise<T> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
-async function registry(t: Test, listen: ListenSpec[], advertise?: string, interfaces?: () => InterfaceAddress[], routeSource?: (f: 4 | 6) => Promise<string | undefined>) {
+/** routeSource 'kernel': ask this machine's routing table (the default); otherwise none, or the one given. */
+async function registry(t: Test, listen: ListenSpec[], advertise?: string, interfaces?: () => InterfaceAddress[], routeSource?: 'kernel' | ((f: 4 | 6) => Promise<string | undefined>)) {
   const got: Got[] = [];
   let wake: (() => void) | undefined;
   const reg = new Transports(listen, advertise, pino({ level: 'silent' }), (data, source, local) => {
     got.push({ data: data.toString('latin1'), source, local });
     wake?.();
-  }, { interfaces, routeSource: routeSource ?? (async () => undefined) });
+  }, { interfaces, routeSource: routeSource === 'kernel' ? undefined : (routeSource ?? (async () => undefined)) });
   t.teardown(() => reg.close());
   await reg.start();
   const next = async (): Promise<Got> => {
@@ -110,6 +111,9 @@ t.test('UDP: a destination with no listener named leaves from the socket chosen 
   reg.send(dest, Buffer.from('hello'));
   const [, rinfo] = (await within(got, 'the datagram')) as [Buffer, dgram.RemoteInfo];
   t.equal(rinfo.address, B, 'sent from B, the address localFor named');
+
+  const routed = await registry(t, [spec('udp', '0.0.0.0')], undefined, () => IFACES, async () => B);
+  t.equal(routed.reg.localFor({ transport: 'udp', address: '198.51.100.7', port: 5060 }).host, B, 'off-link: the address the default route leaves from');
 });
 
 t.test('TCP 0.0.0.0: one server; a connection is named by the address it reached, also one no interface lists', async (t) => {
@@ -174,10 +178,11 @@ t.test(':: stands for both families; IPv6 answered from its own address', async 
 
 t.test('this machine: 0.0.0.0 serves 127.0.0.1 and every non-loopback IPv4 address it has', async (t) => {
   const mine = interfaceAddresses(os.networkInterfaces()).filter((a) => a.family === 4);
-  const { reg, next } = await registry(t, [spec('udp', '0.0.0.0')]);
+  const { reg, next } = await registry(t, [spec('udp', '0.0.0.0')], undefined, undefined, 'kernel');
   t.same(reg.locals.map((l) => l.host), mine.map((a) => a.address));
   const other = mine.find((a) => !a.internal);
   if (other === undefined) return t.skip('no non-loopback IPv4 address on this machine');
+  t.not(reg.localFor({ transport: 'udp', address: '198.51.100.7', port: 5060 }).host, '127.0.0.1', 'off-link: never the loopback address');
   const peer = await udpPeer(t, other.address);
   peer.send(msg(1), reg.locals[0]!.port, other.address);
   const m = await next();
