@@ -97,7 +97,7 @@ export class App {
       config.advertise,
       log.child({ room: 'transport' }),
       (data, source, local) => dispatcher.onMessage(data, source, local),
-      guard,
+      { gate: guard },
     );
     const identity = this.identity;
     this.refreshIdentity();
@@ -118,7 +118,7 @@ export class App {
       layer,
       ids,
       identity,
-      localFor: (t) => transports.localFor(t),
+      localFor: (dest) => transports.localFor(dest),
       send: (dest, data) => this.send(dest, data),
       directory: this.directory,
       location: this.location,
@@ -131,7 +131,7 @@ export class App {
     this.keepalive = new DialogKeepalive({
       layer,
       ids,
-      localFor: (t) => transports.localFor(t),
+      localFor: (dest) => transports.localFor(dest),
       calls: this.calls,
       settings: () => ({ interval: this.config.calls.keepalive, failures: this.config.calls.keepaliveFailures }),
     });

@@ -2,16 +2,24 @@
 /**
  * sipbob command line (interface.md "Commands"):
  *   sipbob [--config FILE]          run the proxy (SIPBOB_CONFIG=FILE works too)
- *   sipbob check [--config FILE]    validate a config: exit 0, or print every error and exit 2
+ *   sipbob check [--config FILE]    validate a config: exit 0, or print every error and exit 2;
+ *                                   warns (exit 0) where phones could not reach what Via and
+ *                                   Record-Route would name
  * Signals: SIGHUP reloads the config, SIGTERM/SIGINT stop gracefully.
  */
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
+import { LineCounter, parseDocument } from 'yaml';
 import { createLogger } from './log/logger.js';
 import { App } from './app.js';
 import { LineBatcher, type LineWriter } from './log/line-batcher.js';
 import { formatErrors, loadConfig, type ConfigResult } from './config/load.js';
 import { loadConfigIsolated } from './config/load-isolated.js';
+import type { Config } from './config/types.js';
+import { interfaceAddresses } from './transport/interfaces.js';
+import { reachabilityWarnings } from './transport/reachability.js';
 
 const DEFAULT_CONFIG = fileURLToPath(new URL('../../config/sipbob.yaml', import.meta.url));
 
@@ -43,6 +51,8 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   if (command === 'check') {
+    const warnings = checkWarnings(file, loaded.config);
+    if (warnings) process.stderr.write(warnings + '\n');
     process.stdout.write(`${file}: ok (${loaded.config.extensions.length} extensions)\n`);
     return;
   }
@@ -109,6 +119,34 @@ async function main(): Promise<void> {
   // is logged and the process keeps serving (state lives in memory and must not be lost).
   process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception'));
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection'));
+}
+
+/**
+ * `file:line: key: warning: ...` for every listener phones could not reach as configured on
+ * this host (transport/reachability.ts); "" when there is none.
+ */
+function checkWarnings(file: string, config: Config): string {
+  const warnings = reachabilityWarnings(config, interfaceAddresses(os.networkInterfaces()));
+  if (warnings.length === 0) return '';
+  const lines = new LineCounter();
+  let doc: ReturnType<typeof parseDocument> | undefined;
+  try {
+    doc = parseDocument(readFileSync(file, 'utf8'), { lineCounter: lines });
+  } catch {
+    doc = undefined;
+  }
+  const lineOf = (key: string): number => {
+    // "listen[0]" -> ['listen', 0]; a key the file does not have (a default) has no line.
+    const path = key.split(/[[\].]/).filter(Boolean).map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+    const node = doc?.getIn(path, true) as { range?: [number, number, number] } | undefined;
+    return node?.range ? lines.linePos(node.range[0]).line : 0;
+  };
+  return warnings
+    .map((w) => {
+      const line = lineOf(w.key);
+      return `${file}${line > 0 ? `:${line}` : ''}: ${w.key}: warning: ${w.message}`;
+    })
+    .join('\n');
 }
 
 void main();

@@ -19,7 +19,7 @@ import { NO_USER } from '../transaction/client.js';
 import type { LocalIds } from '../transaction/ids.js';
 import type { TransactionLayer } from '../transaction/layer.js';
 import type { Timer } from '../transaction/timer-queue.js';
-import type { TransportName } from '../transport/names.js';
+import type { Endpoint } from '../transport/endpoint.js';
 import { ourVia } from '../transport/via.js';
 import type { LocalAddress } from '../transport/transport.js';
 import type { ActiveCall, DialogEnd, EndReason } from './active-call.js';
@@ -35,7 +35,8 @@ export interface KeepaliveSettings {
 export interface KeepaliveDeps {
   layer: TransactionLayer;
   ids: LocalIds;
-  localFor(transport: TransportName): LocalAddress;
+  /** Our Via address for a request to dest. */
+  localFor(dest: Endpoint): LocalAddress;
   calls: CallTracker;
   settings(): KeepaliveSettings;
   now?: () => number;
@@ -292,7 +293,7 @@ export class DialogKeepalive {
 
   /** CSeq: the highest seen towards that end for a probe (0 if none), one more for the BYE that ends the call. */
   private send(call: ActiveCall, end: DialogEnd, seen: number, method: 'OPTIONS' | 'BYE', reason: string | undefined, user: ClientUser): ClientTransaction {
-    const local = this.d.localFor(end.dest.transport);
+    const local = this.d.localFor(end.dest);
     const branch = this.d.ids.branch('ka');
     const cseq = method === 'BYE' ? Math.max(seen, 0) + 1 : Math.max(seen, 0);
     const extra = reason === undefined ? NO_LINES : [reason];

@@ -11,8 +11,13 @@ export interface Binding {
   expiresAt: number; // ms since epoch
   callId: string;
   cseq: number;
-  /** Where the REGISTER came from; requests to this contact are sent here (NAT-friendly, like Kamailio's fix_nated_contact). */
+  /** Where the REGISTER came from (in memory with the listener it reached: Endpoint.local). */
   source: Endpoint;
+  /**
+   * Where requests to this contact go (nat.ts): source itself when NAT shows or over a stream
+   * (the device's connection), else the Contact's own address.
+   */
+  dest: Endpoint;
   userAgent: string;
   qValue?: number;
 }

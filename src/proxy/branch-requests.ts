@@ -21,7 +21,7 @@ import { ourVia } from '../transport/via.js';
 export interface BranchContext {
   layer: TransactionLayer;
   ids: LocalIds;
-  localFor(transport: Endpoint['transport']): LocalAddress;
+  localFor(dest: Endpoint): LocalAddress;
 }
 
 export function branchRequests(ctx: BranchContext, inc: IncomingRequest, fwd: ForwardEdits, recordRouted: boolean): ForkHost {
@@ -37,7 +37,7 @@ export function branchRequests(ctx: BranchContext, inc: IncomingRequest, fwd: Fo
     upstream: stripTopVia, // not a closure here: the fork keeps it after it let go of the rest
     localResponse: (status, reason) => localResponse(inc, ids, status, reason),
     buildBranchRequest(target, branchId) {
-      const local = ctx.localFor(target.dest.transport);
+      const local = ctx.localFor(target.dest);
       let prepend = `Via: ${ourVia(local, branchId)}\r\n`;
       if (recordRouted) prepend += recordRoute(inc.local, local);
       if (mfLine) prepend += `${mfLine}\r\n`;
@@ -48,7 +48,7 @@ export function branchRequests(ctx: BranchContext, inc: IncomingRequest, fwd: Fo
       return buildRequest({
         method,
         uri: target.uri,
-        via: ourVia(ctx.localFor(target.dest.transport), branchId),
+        via: ourVia(ctx.localFor(target.dest), branchId),
         from: req.header('from') ?? '',
         to,
         callId: inc.callId,

@@ -17,8 +17,8 @@ export interface ProxyDeps {
   layer: TransactionLayer;
   ids: LocalIds;
   identity: Identity;
-  /** Our Via/Record-Route address for a transport. */
-  localFor(transport: Endpoint['transport']): LocalAddress;
+  /** Our Via/Record-Route address for a message to dest (the listener it leaves from). */
+  localFor(dest: Endpoint): LocalAddress;
   /** Stateless sends (REGISTER/OPTIONS answers, ACK for 2xx, late 2xx): counted like every send. */
   send(dest: Endpoint, data: Buffer): void;
   directory: Directory;

@@ -1,4 +1,5 @@
 import { parseUri } from '../sip/uri.js';
+import { isLoopbackAddress, isWildcard } from '../transport/addresses.js';
 import type { LocalAddress } from '../transport/transport.js';
 
 /**
@@ -10,13 +11,20 @@ export class Identity {
   private domain = '';
   private hosts = new Set<string>();
   private ports = new Set<number>();
+  /**
+   * A wildcard listener also answers at loopback addresses no interface lists (127.0.0.5 on
+   * Linux, over TCP): a URI naming one of them with our port is ours too.
+   */
+  private anyLoopback = false;
 
   refresh(domain: string, advertise: string | undefined, listen: readonly { host: string; port: number }[], locals: readonly LocalAddress[]): void {
     this.domain = domain.toLowerCase();
     const hosts = new Set([this.domain]);
     if (advertise) hosts.add(advertise.toLowerCase());
     const ports = new Set<number>();
+    this.anyLoopback = false;
     for (const l of listen) {
+      if (isWildcard(l.host)) this.anyLoopback = true;
       hosts.add(l.host.toLowerCase());
       ports.add(l.port);
     }
@@ -27,7 +35,7 @@ export class Identity {
 
   /** host: lower case, as parseUri gives it. */
   isOurHost(host: string): boolean {
-    return this.hosts.has(host);
+    return this.hosts.has(host) || (this.anyLoopback && isLoopbackAddress(host));
   }
 
   /** A URI that routes to us: our domain, or one of our hosts with one of our ports. */
@@ -35,6 +43,6 @@ export class Identity {
     const u = uri && parseUri(uri);
     if (!u) return false;
     if (u.host === this.domain) return true;
-    return this.hosts.has(u.host) && this.ports.has(u.port || 5060);
+    return this.isOurHost(u.host) && this.ports.has(u.port || 5060);
   }
 }

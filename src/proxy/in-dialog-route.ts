@@ -42,7 +42,7 @@ export function routeInDialog(d: ProxyDeps, inc: IncomingRequest): void {
   const fwd = forwardEdits(inc, routes.popped, d.config().domain);
   if (isAck) {
     // The ACK for a 2xx is forwarded statelessly; its Via branch derives from the upstream one.
-    const via = ourVia(d.localFor(dest.transport), `${d.ids.branchPrefix}a${inc.via.branch}`);
+    const via = ourVia(d.localFor(dest), `${d.ids.branchPrefix}a${inc.via.branch}`);
     d.send(dest, rewrite(req, `${req.method} ${req.uri} SIP/2.0`, `Via: ${via}\r\n`, fwd.edits, req.isAscii));
     return;
   }

@@ -1,5 +1,6 @@
 /**
- * Where a request goes: a registered contact at the address it registered from (NAT), any other
+ * Where a request goes: a registered contact where its binding says (its Contact, or the address
+ * it registered from behind NAT: location/nat.ts), any other
  * URI at its host and port with its transport parameter. Host names other than ours are not
  * resolved (no DNS in a PBX core).
  */
@@ -11,7 +12,7 @@ import { transportOfUriParam } from '../transport/names.js';
 
 export function nextHop(uri: string, location: Pick<LocationService, 'byContactUri'>): Endpoint | undefined {
   const b = location.byContactUri(uri);
-  if (b) return b.source;
+  if (b) return b.dest;
   const u = parseUri(uri);
   if (!u || !net.isIP(u.host)) return undefined;
   return { transport: transportOfUriParam(getParam(u.params, 'transport')), address: u.host, port: u.port || 5060 };

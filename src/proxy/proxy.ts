@@ -94,7 +94,7 @@ export class Proxy implements TransactionUser {
     if (!uriIsOurs) return this.answer(inc, { status: 403, reason: 'Forbidden (not our domain)' });
     const require = req.header('require');
     if (require !== undefined) return this.answer(inc, { status: 420, reason: 'Bad Extension', headers: [`Unsupported: ${require}`] });
-    const r = d.registrar.register(req, inc.source);
+    const r = d.registrar.register(req, inc.source, inc.via);
     this.answer(inc, r);
   }
 

@@ -8,13 +8,13 @@ import { hostPort } from '../sip/uri.js';
 import type { Endpoint } from '../transport/endpoint.js';
 import type { BranchTarget } from './fork.js';
 
-/** The devices of ext, except the calling device itself, each at the address it registered from. */
+/** The devices of ext, except the calling device itself, each where its binding says (location/nat.ts). */
 export function extensionTargets(ext: ExtensionConfig, callerDevice: string | undefined, location: Pick<LocationService, 'lookup'>): BranchTarget[] {
   const targets: BranchTarget[] = [];
   for (const dev of ext.devices) {
     if (dev.username === callerDevice) continue;
     for (const b of location.lookup(dev.username)) {
-      targets.push({ uri: b.contact, dest: b.source, device: b.username, extension: ext.number });
+      targets.push({ uri: b.contact, dest: b.dest, device: b.username, extension: ext.number });
     }
   }
   return targets;

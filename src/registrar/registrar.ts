@@ -4,13 +4,14 @@
  */
 import type { RegistrarConfig } from './types.js';
 import type { SipMessage } from '../sip/message.js';
-import { parseCSeq, parseNameAddr } from '../sip/headers.js';
-import { getParam, parseUri, unescapeUser } from '../sip/uri.js';
+import { parseCSeq, parseNameAddr, topVia, type Via } from '../sip/headers.js';
+import { getParam, parseUri, unescapeUser, type SipUri } from '../sip/uri.js';
 import { parseDecimalString } from '../sip/numbers.js';
 import type { Endpoint } from '../transport/endpoint.js';
 import type { Binding } from '../location/binding.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { LocationService } from '../location/location.js';
+import { contactDest } from '../location/nat.js';
 import { ownString, StringPool } from '../lib/own.js';
 
 export interface Reply {
@@ -42,7 +43,8 @@ export class Registrar {
     private readonly now: () => number = Date.now,
   ) {}
 
-  register(req: SipMessage, source: Endpoint): Reply {
+  /** via: the request's top Via (the dispatcher has read it; read again when not given). */
+  register(req: SipMessage, source: Endpoint, via: Via | undefined = topVia(req)): Reply {
     const cfg = this.config();
     const to = parseNameAddr(req.header('to') ?? '');
     const toUri = to && parseUri(to.uri);
@@ -69,7 +71,7 @@ export class Registrar {
       this.location.removeAll(device.username);
       return this.ok([]);
     }
-    const changes: { uri: string; expires: number; q: number | undefined }[] = [];
+    const changes: { uri: string; parsed: SipUri; expires: number; q: number | undefined }[] = [];
     for (const c of contacts) {
       if (c === '*') return { status: 400, reason: 'Contact * mixed with contacts', headers: [] };
       const na = parseNameAddr(c);
@@ -81,7 +83,7 @@ export class Registrar {
         return { status: 423, reason: 'Interval Too Brief', headers: [`Min-Expires: ${cfg.minExpires}`] };
       }
       const q = getParam(na.params, 'q');
-      changes.push({ uri: na.uri, expires: Math.min(exp, cfg.maxExpires), q: q === undefined ? undefined : Number(q) || undefined });
+      changes.push({ uri: na.uri, parsed: u, expires: Math.min(exp, cfg.maxExpires), q: q === undefined ? undefined : Number(q) || undefined });
     }
     const existing = this.location.lookup(device.username);
     let retransmission = changes.length > 0;
@@ -102,7 +104,7 @@ export class Registrar {
     const userAgent = this.userAgents.intern((req.header('user-agent') ?? '').slice(0, 200));
     // One copy of the source for all of this REGISTER's bindings: the caller's object is the
     // transport's, and its address may be a slice of a longer string.
-    const from: Endpoint = { transport: source.transport, address: ownString(source.address), port: source.port };
+    const from: Endpoint = { transport: source.transport, address: ownString(source.address), port: source.port, local: source.local };
     for (const ch of changes) {
       if (ch.expires === 0) {
         this.location.remove(device.username, ch.uri);
@@ -116,6 +118,7 @@ export class Registrar {
         callId: ownCallId,
         cseq,
         source: from,
+        dest: via === undefined ? from : contactDest(ch.parsed, via, from),
         userAgent,
       };
       if (ch.q !== undefined) b.qValue = ch.q;

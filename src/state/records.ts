@@ -1,8 +1,9 @@
 /**
  * The stored form of each kind: what a journal line's "v" and a snapshot entry hold, and how it
  * is read back. The format is the one written before the stores had events (old data
- * directories load): a binding's source is the string "udp:127.0.0.2:5062", and every writer
- * here writes exactly what JSON.stringify wrote for the same record.
+ * directories load): a binding's source is the string "udp:127.0.0.2:5062" (its dest, written
+ * only when it is not the source, has the same form), and every writer here writes exactly what
+ * JSON.stringify wrote for the same record.
  */
 import type { ActiveCall, CallParty, DialogEnd } from '../calls/active-call.js';
 import type { ExtensionSetting } from '../directory/setting.js';
@@ -27,6 +28,7 @@ export const bindingCodec: Codec<Binding> = {
     `{"username":${jsonString(b.username)},"extension":${jsonString(b.extension)},"contact":${jsonString(b.contact)},` +
     `"expiresAt":${jsonNumber(b.expiresAt)},"callId":${jsonString(b.callId)},"cseq":${jsonNumber(b.cseq)},` +
     `"source":${jsonString(formatEndpoint(b.source))},"transport":${jsonString(b.source.transport)},"userAgent":${jsonString(b.userAgent)}` +
+    (b.dest === b.source ? '' : `,"dest":${jsonString(formatEndpoint(b.dest))}`) +
     (b.qValue === undefined ? '}' : `,"qValue":${jsonNumber(b.qValue)}}`),
   decode: (r) => {
     if (!isObject(r) || typeof r.username !== 'string' || typeof r.contact !== 'string' || typeof r.expiresAt !== 'number') return undefined;
@@ -40,6 +42,8 @@ export const bindingCodec: Codec<Binding> = {
       callId: str(r.callId),
       cseq: typeof r.cseq === 'number' ? r.cseq : 0,
       source,
+      // Stored only when it is not the source; a binding stored before it existed was reached at its source.
+      dest: (typeof r.dest === 'string' ? parseEndpoint(r.dest) : undefined) ?? source,
       userAgent: str(r.userAgent),
     };
     if (typeof r.qValue === 'number') b.qValue = r.qValue;

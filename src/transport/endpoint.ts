@@ -5,11 +5,19 @@
  * and is written and read only here.
  */
 import { transportByName, type TransportName } from './names.js';
+import type { LocalAddress } from './transport.js';
 
 export interface Endpoint {
   transport: TransportName;
   address: string;
   port: number;
+  /**
+   * Set on the source of a message (and on what is derived from it: the reply target, a
+   * binding's source): the listener it reached. What goes back leaves from that listener, so
+   * a phone behind NAT hears us from the address its NAT opened to. Not part of the text
+   * form nor of the identity.
+   */
+  local?: LocalAddress;
 }
 
 /** "udp:1.2.3.4:5060", "tcp:::1:5060". */

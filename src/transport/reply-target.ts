@@ -8,14 +8,19 @@ import { TRANSPORTS, transportByViaToken } from './names.js';
 
 /**
  * Where we answer a request that arrived from source with this top Via. Reliable transport:
- * back on the arriving connection (a phone behind NAT is reachable no other way). Otherwise
+ * back on the arriving connection (a phone behind NAT is reachable no other way). A Via that
+ * names another transport than the one the request came over (a TCP Via in a UDP datagram):
+ * the source itself, over the arriving transport, since its Via port belongs to a transport
+ * it did not use (Kamailio answers so too; RFC 3261 §18.2.2 would follow the Via). Otherwise
  * RFC 3581: with rport, the source port; without, the Via port (5060 when absent); always at
- * the source address (received). Returns source itself when the port agrees.
+ * the source address (received). Returns source itself when the port agrees; what it returns
+ * keeps source.local, so the answer leaves from the listener the request reached.
  */
 export function replyTarget(via: Via, source: Endpoint): Endpoint {
-  if (TRANSPORTS[source.transport].reliable) return source;
+  const kind = TRANSPORTS[source.transport];
+  if (kind.reliable || via.transport !== kind.viaToken) return source;
   const port = via.rport !== undefined ? source.port : via.port || 5060;
-  return port === source.port ? source : { transport: source.transport, address: source.address, port };
+  return port === source.port ? source : { transport: source.transport, address: source.address, port, local: source.local };
 }
 
 /**

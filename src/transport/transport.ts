@@ -24,10 +24,22 @@ export interface ListenSpec {
   url: string;
 }
 
-/** A listener with the address we advertise for it. */
+/**
+ * One address we listen at, with the address we advertise for it. A wildcard spec (0.0.0.0,
+ * ::) becomes one Listener per interface address (transports.ts): UDP binds each of them, TCP
+ * binds the wildcard once and names each accepted connection by its local address.
+ */
 export interface Listener {
   spec: ListenSpec;
+  /** The IP literal bound: spec.host, or one interface address of a wildcard spec. */
+  bind: string;
   local: LocalAddress;
+  /** Prefix length of the network bind sits on (choosing a listener by destination). */
+  prefix?: number;
+  /** The host's default route leaves from bind: the listener for destinations off every network. */
+  preferred?: boolean;
+  /** local.host is config's advertise, not bind. */
+  advertised?: boolean;
 }
 
 /** Every datagram or framed stream message, with where it came from and the listener it reached. */
@@ -61,8 +73,13 @@ export interface Transport {
   readonly viaToken: string;
   /** Reliable: responses go back on the request's connection, no retransmission timers. */
   readonly reliable: boolean;
-  /** Our Via/Record-Route address on this transport: its first listener's. */
-  readonly local: LocalAddress;
+  /** Every listener's address (wildcards expanded), for recognising URIs that name us. */
+  readonly locals: readonly LocalAddress[];
+  /**
+   * Our Via/Record-Route address for a message to dest: the listener it will leave from
+   * (dest.local when set, a stream's connection, else chosen by dest's address: local-choice.ts).
+   */
+  localFor(dest: Endpoint): LocalAddress;
   /** Opens every listener of this transport; rejects when one cannot bind. */
   start(): Promise<void>;
   /**

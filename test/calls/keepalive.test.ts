@@ -44,7 +44,7 @@ function rig(settings = { interval: 2, failures: 2 }, sessionExpires = 0) {
   const ka = new DialogKeepalive({
     layer,
     ids: new LocalIds(),
-    localFor: (transport) => ({ transport, host: '127.0.0.1', port: 5060 }),
+    localFor: (dest) => ({ transport: dest.transport, host: '127.0.0.1', port: 5060 }),
     calls,
     settings: () => settings,
     now: () => timers.now,
@@ -196,7 +196,7 @@ t.test('the operator ends a call: BYEs with the reason, the tracker forgets it',
 t.test('a restored call is followed once track() is called; a call without ends is never probed', async (t) => {
   const r = rig();
   const calls2 = new CallTracker(() => r.timers.now);
-  const ka2 = new DialogKeepalive({ layer: r.layer, ids: new LocalIds(), localFor: (transport) => ({ transport, host: '127.0.0.1', port: 5060 }), calls: calls2, settings: () => ({ interval: 2, failures: 1 }), now: () => r.timers.now });
+  const ka2 = new DialogKeepalive({ layer: r.layer, ids: new LocalIds(), localFor: (dest) => ({ transport: dest.transport, host: '127.0.0.1', port: 5060 }), calls: calls2, settings: () => ({ interval: 2, failures: 1 }), now: () => r.timers.now });
   calls2.restore(r.call);
   const n = r.sent.length;
   ka2.track(r.call);

@@ -42,8 +42,9 @@ export const HOSTS = {
 
 /**
  * Ports of test file number k. Taken: 0 sip-scenarios, 1 sip-fork, 2 sip-busy, 3 sip-basic, 5 sip-keepalive,
- * 9 sip-tcp-sha256; pick a free k for a new file. Proxy SIP port 15060+10k, HTTP 18080+k, and a
- * block of 200 ports from 16000+200k for SIPp instances (devices, callers, trunks).
+ * 9 sip-tcp-sha256, 12 listen-all, 13 nat-contact; pick a free k for a new file. Proxy SIP port
+ * 15060+10k, HTTP 18080+k, and a block of 200 ports from 16000+200k for SIPp instances
+ * (devices, callers, trunks).
  */
 export function portBlock(k: number): { sip: number; http: number; base: number } {
   return { sip: 15060 + 10 * k, http: 18080 + k, base: 16000 + 200 * k };
@@ -103,6 +104,8 @@ export interface ProxyOptions {
   auth?: object;
   sipPort: number;
   httpPort: number;
+  /** SIP listeners (URLs); default UDP and TCP on 127.0.0.1:sipPort. */
+  listen?: string[];
   /** Reuse a storage dir (restart tests); default a fresh temp dir. */
   storageDir?: string;
   /** config `security` (trusted, floodLimit, authFailures); default the config's defaults. */
@@ -145,7 +148,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   const storageDir = opts.storageDir ?? tempDir('storage');
   const config: Record<string, unknown> = {
     domain: DOMAIN,
-    listen: [`udp://${PROXY_HOST}:${opts.sipPort}`, `tcp://${PROXY_HOST}:${opts.sipPort}`],
+    listen: opts.listen ?? [`udp://${PROXY_HOST}:${opts.sipPort}`, `tcp://${PROXY_HOST}:${opts.sipPort}`],
     http: { listen: `${PROXY_HOST}:${opts.httpPort}`, adminToken: ADMIN_TOKEN },
     auth: opts.auth ?? { algorithms: ['MD5'] },
     storage: { path: storageDir },

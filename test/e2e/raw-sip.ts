@@ -67,3 +67,62 @@ export class UdpPeer {
 export function sipMessage(lines: string[], body = ''): string {
   return [...lines, `Content-Length: ${Buffer.byteLength(body)}`, '', body].join('\r\n');
 }
+
+/** A TCP connection that frames what it receives (Content-Length) and collects every message. */
+export class TcpPeer {
+  readonly received: string[] = [];
+  private buf = '';
+  private constructor(readonly sock: import('node:net').Socket) {
+    sock.setEncoding('latin1');
+    sock.on('data', (d: string) => {
+      this.buf += d;
+      for (;;) {
+        const end = this.buf.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        const len = Number(header(this.buf.slice(0, end), 'content-length')[0] ?? '0');
+        if (this.buf.length < end + 4 + len) return;
+        this.received.push(this.buf.slice(0, end + 4 + len));
+        this.buf = this.buf.slice(end + 4 + len);
+      }
+    });
+    sock.on('error', () => {});
+  }
+
+  /** Connects from localAddress (any port) to host:port. */
+  static async connect(host: string, port: number, localAddress: string): Promise<TcpPeer> {
+    const net = await import('node:net');
+    const sock = net.connect({ host, port, localAddress });
+    await new Promise<void>((resolve, reject) => {
+      sock.once('connect', () => resolve());
+      sock.once('error', reject);
+    });
+    return new TcpPeer(sock);
+  }
+
+  get host(): string {
+    return this.sock.localAddress!;
+  }
+
+  get port(): number {
+    return this.sock.localPort!;
+  }
+
+  send(text: string): void {
+    this.sock.write(text);
+  }
+
+  /** The first received message (past or future) matching pred, within timeoutMs. */
+  async next(pred: (m: string) => boolean, timeoutMs = 5000): Promise<string> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const m = this.received.find(pred);
+      if (m !== undefined) return m;
+      if (Date.now() > until) throw new Error(`no matching message over TCP within ${timeoutMs} ms; got: ${this.received.map((x) => x.split('\r\n')[0]).join(' | ')}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  close(): void {
+    this.sock.destroy();
+  }
+}

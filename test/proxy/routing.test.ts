@@ -84,6 +84,12 @@ t.test('Identity: isOurHost and isOurUri', async (t) => {
   id.refresh('other.example', undefined, [{ host: '10.0.0.9', port: 5070 }], []);
   t.notOk(id.isOurUri('sip:pbx.example'), 'refresh replaces, not adds');
   t.ok(id.isOurUri('sip:10.0.0.9:5070'));
+  t.notOk(id.isOurUri('sip:127.0.0.5:5070'), 'a loopback address is not ours when no listener is a wildcard');
+  id.refresh('other.example', undefined, [{ host: '0.0.0.0', port: 5070 }], [{ transport: 'udp', host: '192.0.2.2', port: 5070 }]);
+  t.ok(id.isOurUri('sip:192.0.2.2:5070'), 'an interface address of a wildcard listener');
+  t.ok(id.isOurUri('sip:127.0.0.5:5070;transport=tcp'), 'any loopback address with our port: a wildcard TCP listener answers there');
+  t.notOk(id.isOurUri('sip:127.0.0.5:5071'), 'not with another port');
+  t.notOk(id.isOurUri('sip:127.0.0.5.9:5070'), 'not an address');
 });
 
 const SOURCE: Endpoint = { transport: 'udp', address: '192.0.2.10', port: 40000 };
@@ -227,11 +233,13 @@ t.test('checkRequest: 483, 420 with Unsupported, 416', async (t) => {
   t.equal(checkRequest({ ...pr, maxForwards: 0 }, undefined)?.status, 483, '483 is checked first');
 });
 
-function binding(username: string, contact: string, source: string): Binding {
-  return { username, extension: '200', contact, expiresAt: 0, callId: 'c', cseq: 1, source: parseEndpoint(source)!, userAgent: 'x' };
+/** dest: where requests go when it is not the source (location/nat.ts decides at REGISTER). */
+function binding(username: string, contact: string, source: string, dest?: string): Binding {
+  const s = parseEndpoint(source)!;
+  return { username, extension: '200', contact, expiresAt: 0, callId: 'c', cseq: 1, source: s, dest: dest === undefined ? s : parseEndpoint(dest)!, userAgent: 'x' };
 }
 
-t.test('extensionTargets: every contact of every device but the caller\'s, at its source', async (t) => {
+t.test('extensionTargets: every contact of every device but the caller\'s, at its binding\'s dest', async (t) => {
   const ext: ExtensionConfig = {
     number: '200',
     name: 'Sales',
@@ -241,26 +249,31 @@ t.test('extensionTargets: every contact of every device but the caller\'s, at it
       { username: 'anna', password: 'x' },
       { username: 'bob', password: 'x' },
       { username: 'carl', password: 'x' },
+      { username: 'dora', password: 'x' },
     ],
   };
   const table: Record<string, Binding[]> = {
     anna: [binding('anna', 'sip:anna@192.0.2.21:5062', 'udp:192.0.2.21:5062')],
     bob: [binding('bob', 'sip:bob@10.1.1.1:5062', 'udp:198.51.100.9:61000'), binding('bob', 'sip:bob@10.1.1.2;transport=tcp', 'tcp:198.51.100.9:40123')],
     carl: [],
+    dora: [binding('dora', 'sip:dora@192.0.2.40:5070', 'udp:192.0.2.40:40000', 'udp:192.0.2.40:5070')],
   };
   const location = { lookup: (u: string): Binding[] => table[u] ?? [] };
   const targets = extensionTargets(ext, 'anna', location);
   t.same(targets, [
     { uri: 'sip:bob@10.1.1.1:5062', dest: { transport: 'udp', address: '198.51.100.9', port: 61000 }, device: 'bob', extension: '200' },
     { uri: 'sip:bob@10.1.1.2;transport=tcp', dest: { transport: 'tcp', address: '198.51.100.9', port: 40123 }, device: 'bob', extension: '200' },
-  ], 'anna (calling) excluded, carl has none');
-  t.equal(extensionTargets(ext, undefined, location).length, 3, 'a trunk call rings every device');
+    { uri: 'sip:dora@192.0.2.40:5070', dest: { transport: 'udp', address: '192.0.2.40', port: 5070 }, device: 'dora', extension: '200' },
+  ], 'anna (calling) excluded, carl has none, dora registered for her Contact from another port');
+  t.equal(extensionTargets(ext, undefined, location).length, 4, 'a trunk call rings every device');
 });
 
-t.test('nextHop: a registered contact at its source, an IP URI as written, a foreign host name nowhere', async (t) => {
+t.test('nextHop: a registered contact at its binding\'s dest, an IP URI as written, a foreign host name nowhere', async (t) => {
   const b = binding('bob', 'sip:bob@10.1.1.1:5062', 'udp:198.51.100.9:61000');
-  const location = { byContactUri: (uri: string): Binding | undefined => (uri === b.contact ? b : undefined) };
-  t.same(nextHop('sip:bob@10.1.1.1:5062', location), { transport: 'udp', address: '198.51.100.9', port: 61000 });
+  const c = binding('carl', 'sip:carl@192.0.2.40:5070', 'udp:192.0.2.40:40000', 'udp:192.0.2.40:5070');
+  const location = { byContactUri: (uri: string): Binding | undefined => (uri === b.contact ? b : uri === c.contact ? c : undefined) };
+  t.same(nextHop('sip:bob@10.1.1.1:5062', location), { transport: 'udp', address: '198.51.100.9', port: 61000 }, 'behind NAT: its source');
+  t.same(nextHop('sip:carl@192.0.2.40:5070', location), { transport: 'udp', address: '192.0.2.40', port: 5070 }, 'registered for its Contact: there');
   t.same(nextHop('sip:192.0.2.99;lr', location), { transport: 'udp', address: '192.0.2.99', port: 5060 });
   t.same(nextHop('sip:192.0.2.99:5080;transport=TCP;lr', location), { transport: 'tcp', address: '192.0.2.99', port: 5080 });
   t.equal(nextHop('sip:gw.example.com;lr', location), undefined);

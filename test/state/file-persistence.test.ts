@@ -43,10 +43,23 @@ t.test('stored form: what JSON.stringify wrote for the old records, byte for byt
   const q = { ...oldRecord('anna', 5062), qValue: 0.5 };
   t.equal(bindingCodec.json(binding('anna', 5062, undefined, { qValue: 0.5 })), JSON.stringify(q), 'with a q-value');
   t.equal(bindingCodec.json(binding('anna', 5062, undefined, { qValue: Infinity })), JSON.stringify({ ...q, qValue: Infinity }), 'a q of 1e999');
-  const v6 = { ...binding('anna', 5062), userAgent: 'say "hi"\n', source: { transport: 'tcp' as const, address: '::1', port: 40312 } };
+  const v6Source = { transport: 'tcp' as const, address: '::1', port: 40312 };
+  const v6 = { ...binding('anna', 5062), userAgent: 'say "hi"\n', source: v6Source, dest: v6Source };
   t.equal(bindingCodec.json(v6), JSON.stringify({ ...oldRecord('anna', 5062), source: 'tcp:::1:40312', transport: 'tcp', userAgent: 'say "hi"\n' }));
   t.equal(callCodec.json(call), JSON.stringify(call));
   t.equal(settingCodec.json({ busyOnBusy: true }), JSON.stringify({ busyOnBusy: true }));
+});
+
+t.test('a binding reached at its Contact keeps that dest; one stored without a dest is reached at its source', async (t) => {
+  const source = { transport: 'udp' as const, address: '127.0.0.2', port: 40000 };
+  const dest = { transport: 'udp' as const, address: '127.0.0.2', port: 5062 };
+  const b = binding('anna', 5062, undefined, { source, dest });
+  const text = bindingCodec.json(b);
+  t.equal(text, JSON.stringify({ ...oldRecord('anna', 5062), source: 'udp:127.0.0.2:40000', dest: 'udp:127.0.0.2:5062' }), 'dest written after the old fields');
+  t.same(bindingCodec.decode(JSON.parse(text)), b, 'read back');
+  const old = bindingCodec.decode(oldRecord('anna', 5062))!;
+  t.equal(old.dest, old.source, 'an old record: dest is its source (the same object, so it is not written)');
+  t.equal(bindingCodec.decode({ ...oldRecord('anna', 5062), dest: 'garbage' })?.dest.port, 5062, 'an unreadable dest: the source');
 });
 
 t.test('decode: the old string source becomes an Endpoint; damaged records are refused', async (t) => {

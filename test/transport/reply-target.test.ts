@@ -29,6 +29,20 @@ t.test('replyTarget: UDP without rport answers the Via port at the source addres
   t.equal(replyTarget(via('SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1'), same), same, 'same port: the source itself, no copy');
 });
 
+t.test('replyTarget: a Via naming another transport than the arriving one: the source itself, over the arriving transport', async (t) => {
+  t.equal(replyTarget(via('SIP/2.0/TCP host9.example.com;branch=z9hG4bKkdjuw39234'), udpSource), udpSource, 'RFC 4475 novelsc over UDP: not port 5060 at the source address');
+  t.equal(replyTarget(via('SIP/2.0/TCP 10.0.0.1:5070;branch=z9hG4bK1'), udpSource), udpSource, 'TCP Via with a port, over UDP');
+  t.equal(replyTarget(via('SIP/2.0/SCTP 10.0.0.1:5070;branch=z9hG4bK1'), udpSource), udpSource, 'a transport we do not speak');
+  t.equal(replyTarget(via('SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bK1'), tcpSource), tcpSource, 'UDP Via over TCP: the connection');
+});
+
+t.test('replyTarget keeps the listener the request reached', async (t) => {
+  const local = { transport: 'udp' as const, host: '192.0.2.2', port: 5060 };
+  const source: Endpoint = { ...udpSource, local };
+  t.equal(replyTarget(via('SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bK1'), source).local, local, 'Via port: a new endpoint, same listener');
+  t.equal(replyTarget(via('SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bK1;rport'), source), source);
+});
+
 t.test('responseTarget: received and rport of the next Via win over its host and port', async (t) => {
   t.same(responseTarget(via('SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bK1;rport=40000;received=192.0.2.7')), {
     transport: 'udp',

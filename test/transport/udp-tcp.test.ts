@@ -46,9 +46,12 @@ function context(): { ctx: TransportContext; got: Received[]; logs: string[]; ne
   return { ctx, got, logs, next };
 }
 
-function listener(transport: 'udp' | 'tcp'): Listener {
-  return { spec: { transport, host: HOST, port: 0, url: `${transport}://${HOST}:0` }, local: { transport, host: HOST, port: 0 } };
+function listener(transport: 'udp' | 'tcp', host = HOST): Listener {
+  return { spec: { transport, host, port: 0, url: `${transport}://${host}:0` }, bind: host, local: { transport, host, port: 0 } };
 }
+
+/** The fields of an endpoint that name it (a source also carries the listener it reached). */
+const where = (e: Endpoint) => ({ transport: e.transport, address: e.address, port: e.port });
 
 function sip(n: number, body = ''): string {
   return (
@@ -93,23 +96,27 @@ async function started<T extends Transport>(t: Test, make: new (listeners: Liste
 t.test('UDP: a datagram in is a message from its source; send reaches the destination', async (t) => {
   const { tr: udp, next } = await started(t, UdpTransport, 'udp');
   t.same([udp.name, udp.viaToken, udp.reliable], ['udp', 'UDP', false]);
-  t.not(udp.local.port, 0, 'port 0: local carries the bound port');
+  const local = udp.locals[0]!;
+  t.not(local.port, 0, 'port 0: local carries the bound port');
 
   const peer = dgram.createSocket('udp4');
   t.teardown(() => peer.close());
   await new Promise<void>((r) => peer.bind(0, HOST, () => r()));
   const peerPort = peer.address().port;
-  peer.send(sip(1), udp.local.port, HOST);
+  peer.send(sip(1), local.port, HOST);
   const r = await next();
   t.equal(r.data, sip(1));
-  t.same(r.source, { transport: 'udp', address: HOST, port: peerPort });
-  t.equal(r.local, udp.local, 'the listener it reached');
+  t.same(where(r.source), { transport: 'udp', address: HOST, port: peerPort });
+  t.equal(r.local, local, 'the listener it reached');
+  t.equal(r.source.local, local, 'the source names it too');
+  t.equal(udp.localFor(r.source), local);
+  t.equal(udp.localFor({ transport: 'udp', address: '192.0.2.9', port: 5060 }), local, 'one listener: every destination');
 
   const reply = once(peer, 'message');
   udp.send(r.source, Buffer.from('SIP/2.0 200 OK\r\n\r\n'));
   const [data, rinfo] = (await within(reply, 'the datagram')) as [Buffer, dgram.RemoteInfo];
   t.equal(data.toString(), 'SIP/2.0 200 OK\r\n\r\n');
-  t.equal(rinfo.port, udp.local.port, 'sent from the listening socket');
+  t.equal(rinfo.port, local.port, 'sent from the listening socket');
 
   // With onError, a send that fails is reported (IPv6 destination on an IPv4 socket).
   let failed = false;
@@ -128,9 +135,10 @@ t.test('UDP: a datagram in is a message from its source; send reaches the destin
 t.test('TCP: framed messages from an accepted connection; the reply reuses that connection', async (t) => {
   const { tr: tcp, next, got } = await started(t, TcpTransport, 'tcp');
   t.same([tcp.name, tcp.viaToken, tcp.reliable], ['tcp', 'TCP', true]);
-  t.not(tcp.local.port, 0);
+  const local = tcp.locals[0]!;
+  t.not(local.port, 0);
 
-  const phone = net.connect({ host: HOST, port: tcp.local.port });
+  const phone = net.connect({ host: HOST, port: local.port });
   t.teardown(() => phone.destroy());
   await once(phone, 'connect');
   // Two messages in one segment, the second split across two.
@@ -142,8 +150,9 @@ t.test('TCP: framed messages from an accepted connection; the reply reuses that 
   t.equal(first.data, sip(1, 'hello'));
   t.equal(second.data, sip(2));
   const source: Endpoint = { transport: 'tcp', address: HOST, port: phone.localPort! };
-  t.same(first.source, source, 'source: the phone end of the connection');
-  t.equal(first.local, tcp.local);
+  t.same(where(first.source), source, 'source: the phone end of the connection');
+  t.equal(first.local, local);
+  t.equal(first.source.local, local);
 
   // Nobody listens at the phone's port: only the accepted connection can carry this.
   const reply = 'SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n';
@@ -160,7 +169,7 @@ t.test('TCP: framed messages from an accepted connection; the reply reuses that 
 
 t.test('TCP: a framing error closes the connection with a log line', async (t) => {
   const { tr: tcp, logs } = await started(t, TcpTransport, 'tcp');
-  const phone = net.connect({ host: HOST, port: tcp.local.port });
+  const phone = net.connect({ host: HOST, port: tcp.locals[0]!.port });
   t.teardown(() => phone.destroy());
   await once(phone, 'connect');
   const closed = once(phone, 'close');
@@ -197,8 +206,9 @@ t.test('TCP: an outgoing connection is opened once, and what comes back is frame
   const b = await next();
   t.equal(a.data, sip(3));
   t.equal(b.data, sip(4, 'body'));
-  t.same(a.source, dest, 'source: the endpoint we connected to');
-  t.equal(a.local, tcp.local, 'local: our TCP listener');
+  t.same(where(a.source), dest, 'source: the endpoint we connected to');
+  t.equal(a.local, tcp.locals[0], 'local: our TCP listener');
+  t.equal(tcp.localFor(dest), tcp.locals[0], 'localFor: the connection\'s end');
 
   // A connection refused is reported to onError.
   const closedPort = await freePort();
@@ -230,8 +240,9 @@ t.test('registry: listeners by transport, localFor, send dispatched by dest.tran
     ],
     'advertised host, configuration order',
   );
-  t.equal(reg.localFor('udp'), reg.locals[0]);
-  t.equal(reg.localFor('tcp'), reg.locals[1]);
+  const anywhere = (transport: 'udp' | 'tcp'): Endpoint => ({ transport, address: '192.0.2.9', port: 5060 });
+  t.equal(reg.localFor(anywhere('udp')), reg.locals[0]);
+  t.equal(reg.localFor(anywhere('tcp')), reg.locals[1]);
 
   const peer = dgram.createSocket('udp4');
   t.teardown(() => peer.close());
@@ -240,12 +251,12 @@ t.test('registry: listeners by transport, localFor, send dispatched by dest.tran
   reg.send({ transport: 'udp', address: HOST, port: peer.address().port }, Buffer.from('udp datagram'));
   t.equal(String(((await within(got, 'the datagram')) as [Buffer])[0]), 'udp datagram');
 
-  const phone = net.connect({ host: HOST, port: reg.localFor('tcp').port });
+  const phone = net.connect({ host: HOST, port: reg.locals[1]!.port });
   t.teardown(() => phone.destroy());
   phone.write(sip(7));
   const m = await next();
   t.equal(m.source.transport, 'tcp');
-  t.equal(m.local, reg.localFor('tcp'));
+  t.equal(m.local, reg.locals[1]);
   const back = readBytes(phone, 5);
   reg.send(m.source, Buffer.from('hello'));
   t.equal(await back, 'hello', 'tcp dest: sent on the TCP transport');
@@ -256,7 +267,7 @@ t.test('registry: a transport with no listener fails the send at once', async (t
   const reg = new Transports([{ transport: 'udp', host: HOST, port: 0, url: 'udp://127.0.0.1:0' }], undefined, ctx.log, ctx.onMessage);
   t.teardown(() => reg.close());
   await reg.start();
-  t.equal(reg.localFor('tcp'), reg.locals[0], 'localFor falls back to the first listener');
+  t.equal(reg.localFor({ transport: 'tcp', address: HOST, port: 9 }), reg.locals[0], 'localFor falls back to the first listener');
   let failed = false;
   reg.send({ transport: 'tcp', address: HOST, port: 9 }, Buffer.from('x'), () => (failed = true));
   t.ok(failed);
