@@ -13,7 +13,7 @@ export function addressGroups(s: string): number[] | undefined {
   return ipv6Groups(s);
 }
 
-/** Dotted-quad IPv4 as an unsigned 32-bit number, or -1. */
+/** Dotted-quad IPv4 as an unsigned 32-bit number, or -1 (also for a part with a leading zero). */
 export function ipv4Number(s: string): number {
   let n = 0;
   let part = 0;
@@ -27,6 +27,8 @@ export function ipv4Number(s: string): number {
       part = 0;
       digits = 0;
     } else if (c >= 48 && c <= 57) {
+      // A leading zero ("010") is octal to some parsers: ambiguous, so not an address.
+      if (digits > 0 && part === 0) return -1;
       part = part * 10 + (c - 48);
       if (++digits > 3 || part > 255) return -1;
     } else return -1;
