@@ -97,7 +97,7 @@ export class App {
       config.advertise,
       log.child({ room: 'transport' }),
       (data, source, local) => dispatcher.onMessage(data, source, local),
-      { gate: guard },
+      { gate: guard, ...(config.tls ? { tls: config.tls } : {}) },
     );
     const identity = this.identity;
     this.refreshIdentity();
@@ -217,6 +217,7 @@ export class App {
     if (moved) this.log.warn('listen addresses changed: they apply after a restart');
     this.config = { ...next, listen: this.config.listen, http: { ...this.config.http, adminToken: next.http.adminToken, trustProxy: next.http.trustProxy } };
     this.http?.reload({ ...(next.tls ? { tls: next.tls } : {}), trustProxy: next.http.trustProxy });
+    if (next.tls) this.transports.reloadTls(next.tls);
     this.directory.load(this.config);
     this.guard.configure(guardSettings(this.config));
     this.refreshIdentity();
