@@ -110,6 +110,8 @@ export interface ProxyOptions {
   storageDir?: string;
   /** config `security` (trusted, floodLimit, authFailures); default the config's defaults. */
   security?: object;
+  /** config `tls` ({cert, key}): the certificate of wss/tls listeners. */
+  tls?: object;
 }
 
 export type LogLine = Record<string, unknown>;
@@ -158,6 +160,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   if (opts.calls) config.calls = opts.calls;
   if (opts.trunks) config.trunks = opts.trunks;
   if (opts.security) config.security = opts.security;
+  if (opts.tls) config.tls = opts.tls;
   const configFile = path.join(dir, 'sipbob.yaml');
   writeFileSync(configFile, stringify(config));
 
