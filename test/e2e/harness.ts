@@ -139,6 +139,8 @@ export interface Proxy {
   stop(): Promise<void>;
   /** SIGKILL and wait for the exit. */
   kill9(): Promise<void>;
+  /** SIGHUP: the proxy re-reads its config (and the tls files). */
+  reload(): void;
   /** Exit code/signal once the process ended. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -240,6 +242,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   };
 
   const proxy: Proxy = {
+    reload: () => void child.kill('SIGHUP'),
     sipPort: opts.sipPort,
     httpPort: opts.httpPort,
     remote: `${PROXY_HOST}:${opts.sipPort}`,

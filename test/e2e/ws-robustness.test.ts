@@ -8,32 +8,53 @@
  */
 import t from 'tap';
 import net from 'node:net';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { portBlock, startProxy, waitFor, type Proxy } from './harness.js';
 import { digestAuth, header, sipMessage, UdpPeer } from './raw-sip.js';
-import { makeCa, makeCert, type TestCa } from '../support/test-certs.js';
+import { makeCa, makeCert, type TestCa, type TestCert } from '../support/test-certs.js';
 
 const { sip, http, base } = portBlock(18);
 const WS_PORT = base + 1;
 const WSS_PORT = base + 2;
-const TRUNK = '127.0.0.51';
-const PROBE = '127.0.0.52';
+const TRUNK = '127.0.0.71';
+const PROBE = '127.0.0.72';
 const TORTURE = fileURLToPath(new URL('../data/rfc4475/', import.meta.url));
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 let proxy: Proxy;
 let ca: TestCa;
+let first: TestCert;
+let second: TestCert;
+/** The files the config names; a renewal replaces their contents (by rename, as certbot). */
+const LIVE = (() => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'sipbob-e2e-wss-live-'));
+  return { cert: path.join(dir, 'fullchain.pem'), key: path.join(dir, 'privkey.pem') };
+})();
+function install(c: TestCert): void {
+  for (const [from, to] of [
+    [c.certFile, LIVE.cert],
+    [c.keyFile, LIVE.key],
+  ] as const) {
+    copyFileSync(from, `${to}.new`);
+    renameSync(`${to}.new`, to);
+  }
+}
 
 t.before(async () => {
   ca = makeCa();
-  const cert = makeCert(ca, 'proxy');
+  first = makeCert(ca, 'first', 'sipbob-first');
+  second = makeCert(ca, 'second', 'sipbob-second');
+  install(first);
   proxy = await startProxy({
     sipPort: sip,
     httpPort: http,
     listen: [`udp://127.0.0.1:${sip}`, `ws://127.0.0.1:${WS_PORT}`, `wss://127.0.0.1:${WSS_PORT}`],
-    tls: { cert: cert.certFile, key: cert.keyFile },
+    tls: LIVE,
     trunks: [{ name: 'trunk', address: TRUNK }],
     // The torture and flood clients are far past the default flood limit on purpose.
     security: { floodLimit: { requests: 1_000_000, seconds: 1, ban: 1 } },
@@ -44,6 +65,7 @@ t.before(async () => {
 t.teardown(async () => {
   await proxy?.stop();
   ca?.remove();
+  rmSync(path.dirname(LIVE.cert), { recursive: true, force: true });
 });
 
 /** A WebSocket client that keeps every text it receives. */
@@ -156,6 +178,30 @@ t.test('a browser-style device registers over wss with an .invalid Contact and i
   trunk.close();
   dev.ws.close();
   await dev.closed;
+});
+
+/** The certificate fingerprint a new TLS connection to the wss port is served. */
+function servedFingerprint(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port: WSS_PORT, ca: ca.pem }, () => {
+      resolve(s.getPeerCertificate().fingerprint256);
+      s.destroy();
+    });
+    s.once('error', reject);
+  });
+}
+
+t.test('wss: the certificate of tls is re-read on SIGHUP; open connections stay', async (t) => {
+  t.equal(await servedFingerprint(), first.fingerprint256, 'the configured certificate');
+  const kept = await open(`wss://127.0.0.1:${WSS_PORT}`);
+  install(second);
+  proxy.reload();
+  await proxy.waitForLog((l) => l['msg'] === 'wss certificate reloaded', 10_000);
+  t.equal(await servedFingerprint(), second.fingerprint256, 'a new connection gets the new certificate');
+  kept.ws.send(options(3, 'WSS'));
+  await kept.next((m) => m.startsWith('SIP/2.0 200'));
+  t.pass('a connection opened before the reload still works');
+  kept.ws.close();
 });
 
 t.test('handshake rules: subprotocol sip required, plain HTTP gets 426', async (t) => {
