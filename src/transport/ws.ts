@@ -15,7 +15,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { readTlsFiles, type TlsPaths } from '../lib/tls-files.js';
+import type { TlsMaterial } from '../lib/tls-files.js';
 import { MAX_MESSAGE_SIZE } from '../sip/parser.js';
 import { isWildcard } from './addresses.js';
 import { endpointKey, type Endpoint } from './endpoint.js';
@@ -34,11 +34,6 @@ const SUBPROTOCOL = 'sip';
 interface Conn {
   ws: WebSocket;
   local: LocalAddress;
-}
-
-export interface WsOptions {
-  /** wss only: the certificate and key (config `tls`). */
-  tls?: TlsPaths;
 }
 
 export class WsTransport implements Transport {
@@ -64,7 +59,8 @@ export class WsTransport implements Transport {
     name: 'ws' | 'wss',
     private readonly listeners: readonly Listener[],
     private readonly ctx: TransportContext,
-    private readonly options: WsOptions = {},
+    /** wss only: reads (and checks) the certificate of config `tls`; a bad file fails start(). */
+    private readonly certificate?: () => TlsMaterial,
   ) {
     this.name = name;
     this.viaToken = TRANSPORTS[name].viaToken;
@@ -88,8 +84,8 @@ export class WsTransport implements Transport {
     let server: http.Server | https.Server;
     if (secure) {
       // Read (and checked) here so that a bad file stops the start, named by its config key.
-      if (this.options.tls === undefined) throw new Error(`${spec.url}: a wss listener needs tls.cert and tls.key`);
-      const m = readTlsFiles(this.options.tls);
+      if (this.certificate === undefined) throw new Error(`${spec.url}: a wss listener needs tls.cert and tls.key`);
+      const m = this.certificate();
       server = https.createServer({ cert: m.cert, key: m.key, handshakeTimeout: WS_HANDSHAKE_MS });
       // The TLS socket is the one the upgrade hands over: its deadline covers the HTTP part.
       server.on('secureConnection', (sock: TLSSocket) => sock.setTimeout(WS_HANDSHAKE_MS, () => sock.destroy()));
@@ -176,19 +172,9 @@ export class WsTransport implements Transport {
     conn.ws.send(data, { binary: false }, onError === undefined ? undefined : (err) => err && onError());
   }
 
-  /** SIGHUP: new handshakes use the re-read certificate; open connections keep theirs. False: kept the old one (logged). */
-  reloadTls(paths: TlsPaths): boolean {
-    if (this.name !== 'wss') return true;
-    let m;
-    try {
-      m = readTlsFiles(paths);
-    } catch (err) {
-      this.ctx.log.error({ error: (err as Error).message }, 'wss certificate not reloaded; keeping the running certificate');
-      return false;
-    }
-    for (const s of this.servers) (s as https.Server).setSecureContext({ cert: m.cert, key: m.key });
-    this.ctx.log.info({ certificate: m.info }, 'wss certificate reloaded');
-    return true;
+  /** SIGHUP: a renewed certificate for new handshakes; open connections keep theirs. */
+  setCertificate(m: TlsMaterial): void {
+    for (const s of this.servers) if (s instanceof https.Server) s.setSecureContext({ cert: m.cert, key: m.key });
   }
 
   async close(): Promise<void> {

@@ -196,7 +196,7 @@ t.test('wss: the certificate of tls is re-read on SIGHUP; open connections stay'
   const kept = await open(`wss://127.0.0.1:${WSS_PORT}`);
   install(second);
   proxy.reload();
-  await proxy.waitForLog((l) => l['msg'] === 'wss certificate reloaded', 10_000);
+  await proxy.waitForLog((l) => l['msg'] === 'sip tls certificate reloaded', 10_000);
   t.equal(await servedFingerprint(), second.fingerprint256, 'a new connection gets the new certificate');
   kept.ws.send(options(3, 'WSS'));
   await kept.next((m) => m.startsWith('SIP/2.0 200'));
