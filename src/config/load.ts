@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { isIP, isIPv6 } from 'node:net';
 import { LineCounter, isAlias, isMap, isNode, isScalar, isSeq, parseDocument, type Document } from 'yaml';
 import type { Cidr, Config, ConfigError, DigestAlgorithm, ListenConfig } from './types.js';
-import { transportByName } from '../transport/names.js';
+import { TRANSPORTS, transportByName } from '../transport/names.js';
 
 export type ConfigResult = { config: Config; errors: [] } | { config?: undefined; errors: ConfigError[] };
 
@@ -281,13 +281,16 @@ const address =
     return typeof r === 'string' ? w.fail(node, path, r) : r;
   };
 
+/** "udp, tcp, ws or wss": every row of the transport table. */
+const TRANSPORT_CHOICES = Object.keys(TRANSPORTS).join(', ').replace(/, ([^,]*)$/, ' or $1');
+
 const listenUrl: Check<ListenConfig> = (node, path, w) => {
   const url = text(node, path, w);
   if (url === undefined) return undefined;
   const m = /^([a-z][a-z0-9+.-]*):\/\/(.*)$/i.exec(url);
   if (!m) return w.fail(node, path, `must be udp://host:port or tcp://host:port (got "${url}")`);
   const transport = transportByName(m[1]!.toLowerCase())?.name;
-  if (transport === undefined) return w.fail(node, path, `transport must be udp or tcp (got "${m[1]}")`);
+  if (transport === undefined) return w.fail(node, path, `transport must be ${TRANSPORT_CHOICES} (got "${m[1]}")`);
   const hp = hostPort(m[2]!, true, false);
   if (typeof hp === 'string') return w.fail(node, path, hp);
   return { transport, host: hp.host, port: hp.port!, url };
@@ -434,6 +437,12 @@ const configSchema = refine(configShape, (c, node, _path, w) => {
   if (c.http.https && c.tls === undefined) {
     const httpNode = isMap(node) ? node.items.find((p) => isScalar(p.key) && p.key.value === 'http') : undefined;
     return w.fail(w.line(httpNode?.key ?? node), 'http.https', 'needs tls.cert and tls.key');
+  }
+  const wss = c.tls === undefined ? c.listen.findIndex((l) => l.transport === 'wss') : -1;
+  if (wss >= 0) {
+    const listenNode = isMap(node) ? node.items.find((p) => isScalar(p.key) && p.key.value === 'listen')?.value : undefined;
+    const item = isSeq(listenNode) ? listenNode.items[wss] : undefined;
+    return w.fail(w.line(item ?? node), `listen[${wss}]`, 'a wss:// listener needs tls.cert and tls.key');
   }
   return c;
 }) satisfies Check<Config>;

@@ -5,7 +5,7 @@
  * registry's factory (transports.ts).
  */
 
-export type TransportName = 'udp' | 'tcp';
+export type TransportName = 'udp' | 'tcp' | 'ws' | 'wss';
 
 export interface TransportKind<N extends TransportName = TransportName> {
   readonly name: N;
@@ -21,6 +21,8 @@ export interface TransportKind<N extends TransportName = TransportName> {
 export const TRANSPORTS: { readonly [N in TransportName]: TransportKind<N> } = {
   udp: { name: 'udp', viaToken: 'UDP', reliable: false },
   tcp: { name: 'tcp', viaToken: 'TCP', reliable: true },
+  ws: { name: 'ws', viaToken: 'WS', reliable: true },
+  wss: { name: 'wss', viaToken: 'WSS', reliable: true },
 };
 
 const kinds: readonly TransportKind[] = Object.values(TRANSPORTS);

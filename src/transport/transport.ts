@@ -1,5 +1,5 @@
 /**
- * What every transport is (one class per transport: udp.ts, tcp.ts; later tls.ts, ws.ts),
+ * What every transport is (one class per transport: udp.ts, tcp.ts, ws.ts; later tls.ts),
  * and what the registry (transports.ts) hands it.
  */
 import type { Logger } from 'pino';
@@ -65,6 +65,11 @@ export interface TransportContext {
   onMessage: MessageHandler;
   /** Absent: everything is admitted. */
   gate?: SourceGate;
+  /**
+   * A stream connection a peer opened is gone (remote: its far end, as its messages' source
+   * named it): what was bound to it can no longer be reached. Absent: nobody listens.
+   */
+  onConnectionClosed?: (remote: Endpoint) => void;
 }
 
 export interface Transport {

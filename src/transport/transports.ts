@@ -18,11 +18,15 @@ import type { TransportName } from './names.js';
 import { TcpTransport } from './tcp.js';
 import { OPEN_GATE, type ListenSpec, type Listener, type LocalAddress, type MessageHandler, type SourceGate, type Transport, type TransportContext } from './transport.js';
 import { UdpTransport } from './udp.js';
+import { WsTransport } from './ws.js';
+import type { TlsMaterial } from '../lib/tls-files.js';
 
 /** One line per transport: a new transport is its class plus its line here. */
-const FACTORY: { readonly [N in TransportName]: (listeners: readonly Listener[], ctx: TransportContext) => Transport } = {
+const FACTORY: { readonly [N in TransportName]: (listeners: readonly Listener[], ctx: TransportContext, options: TransportsOptions) => Transport } = {
   udp: (listeners, ctx) => new UdpTransport(listeners, ctx),
   tcp: (listeners, ctx) => new TcpTransport(listeners, ctx),
+  ws: (listeners, ctx) => new WsTransport('ws', listeners, ctx),
+  wss: (listeners, ctx, options) => new WsTransport('wss', listeners, ctx, options.tls),
 };
 
 /** Off-link addresses (documentation ranges) whose route tells which of our addresses the default route uses. */
@@ -35,6 +39,13 @@ export interface TransportsOptions {
   routeSource?: (family: 4 | 6) => Promise<string | undefined>;
   /** Asked before a datagram is parsed or a connection adopted (security/); default: everyone. */
   gate?: SourceGate;
+  /**
+   * The certificate of config `tls` (readTlsFiles) for wss:// listeners, read when they open so
+   * that a bad file fails start(); required when there is one.
+   */
+  tls?: () => TlsMaterial;
+  /** A stream connection a peer opened has closed (see TransportContext). */
+  onConnectionClosed?: (remote: Endpoint) => void;
 }
 
 export class Transports {
@@ -58,9 +69,9 @@ export class Transports {
       if (group) group.push(l);
       else groups.set(l.spec.transport, [l]);
     }
-    const ctx: TransportContext = { log: this.log, onMessage: this.onMessage, gate: this.options.gate ?? OPEN_GATE };
+    const ctx: TransportContext = { log: this.log, onMessage: this.onMessage, gate: this.options.gate ?? OPEN_GATE, onConnectionClosed: this.options.onConnectionClosed };
     for (const [name, group] of groups) {
-      const t = FACTORY[name](group, ctx);
+      const t = FACTORY[name](group, ctx, this.options);
       this.byName.set(name, t);
       await t.start();
     }
@@ -129,6 +140,12 @@ export class Transports {
     const t = this.byName.get(dest.transport);
     if (t === undefined) return onError?.();
     t.send(dest, data, onError);
+  }
+
+  /** A renewed certificate (SIGHUP) for the wss:// listeners; open connections keep theirs. */
+  setTlsCertificate(material: TlsMaterial): void {
+    const t = this.byName.get('wss');
+    if (t instanceof WsTransport) t.setCertificate(material);
   }
 
   async close(): Promise<void> {

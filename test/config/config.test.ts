@@ -261,7 +261,7 @@ t.test('bad listen URLs and ports', async (t) => {
       ),
     ),
     [
-      ['listen[0]', 3, 'transport must be udp or tcp (got "tls")'],
+      ['listen[0]', 3, 'transport must be udp, tcp, ws or wss (got "tls")'],
       ['listen[1]', 4, 'must be udp://host:port or tcp://host:port (got "127.0.0.1:5060")'],
       ['listen[2]', 5, 'must be host:port (got "127.0.0.1")'],
       ['listen[3]', 6, 'port must be between 1 and 65535 (got "0")'],
@@ -538,4 +538,9 @@ t.test('security, tls, http.https and http.trustProxy: values, defaults and erro
   t.match(noTls.errors, [{ key: 'http.https', line: 2, message: /needs tls.cert and tls.key/ }]);
   const halfTls = parseConfig(yaml('domain: pbx.example.test', 'tls:', '  cert: a.pem', 'extensions: []'), 'x.yaml', {});
   t.match(halfTls.errors, [{ key: 'tls.key', message: /is required/ }]);
+  const wsOk = parseConfig(yaml('domain: pbx.example.test', 'listen:', '  - ws://127.0.0.1:8088', '  - wss://[::1]:8089', 'tls: { cert: a.pem, key: b.pem }', 'extensions: []'), 'x.yaml', {});
+  t.strictSame(wsOk.errors, []);
+  t.match(wsOk.config?.listen, [{ transport: 'ws', host: '127.0.0.1', port: 8088 }, { transport: 'wss', host: '::1', port: 8089 }]);
+  const wssNoTls = parseConfig(yaml('domain: pbx.example.test', 'listen:', '  - udp://127.0.0.1:5060', '  - wss://127.0.0.1:8089', 'extensions: []'), 'x.yaml', {});
+  t.match(wssNoTls.errors, [{ key: 'listen[1]', line: 4, message: /wss:\/\/ listener needs tls.cert and tls.key/ }]);
 });

@@ -110,6 +110,8 @@ export interface ProxyOptions {
   storageDir?: string;
   /** config `security` (trusted, floodLimit, authFailures); default the config's defaults. */
   security?: object;
+  /** config `tls` ({cert, key}): the certificate of wss/tls listeners. */
+  tls?: object;
 }
 
 export type LogLine = Record<string, unknown>;
@@ -137,6 +139,8 @@ export interface Proxy {
   stop(): Promise<void>;
   /** SIGKILL and wait for the exit. */
   kill9(): Promise<void>;
+  /** SIGHUP: the proxy re-reads its config (and the tls files). */
+  reload(): void;
   /** Exit code/signal once the process ended. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -158,6 +162,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   if (opts.calls) config.calls = opts.calls;
   if (opts.trunks) config.trunks = opts.trunks;
   if (opts.security) config.security = opts.security;
+  if (opts.tls) config.tls = opts.tls;
   const configFile = path.join(dir, 'sipbob.yaml');
   writeFileSync(configFile, stringify(config));
 
@@ -237,6 +242,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   };
 
   const proxy: Proxy = {
+    reload: () => void child.kill('SIGHUP'),
     sipPort: opts.sipPort,
     httpPort: opts.httpPort,
     remote: `${PROXY_HOST}:${opts.sipPort}`,
