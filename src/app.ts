@@ -30,6 +30,7 @@ import { Dispatcher } from './transaction/dispatcher.js';
 import { LocalIds } from './transaction/ids.js';
 import { TransactionLayer } from './transaction/layer.js';
 import { Transports } from './transport/transports.js';
+import { readTlsFiles, type TlsMaterial } from './lib/tls-files.js';
 import { SourceGuard, type GuardSettings } from './security/guard.js';
 
 const SWEEP_MS = 1000;
@@ -97,7 +98,11 @@ export class App {
       config.advertise,
       log.child({ room: 'transport' }),
       (data, source, local) => dispatcher.onMessage(data, source, local),
-      { gate: guard },
+      {
+        gate: guard,
+        tls: () => this.tlsMaterial(readTlsFiles(this.config.tls!)),
+        onConnectionClosed: (remote) => this.location.removeFlow(remote),
+      },
     );
     const identity = this.identity;
     this.refreshIdentity();
@@ -217,10 +222,32 @@ export class App {
     if (moved) this.log.warn('listen addresses changed: they apply after a restart');
     this.config = { ...next, listen: this.config.listen, http: { ...this.config.http, adminToken: next.http.adminToken, trustProxy: next.http.trustProxy } };
     this.http?.reload({ ...(next.tls ? { tls: next.tls } : {}), trustProxy: next.http.trustProxy });
+    this.reloadSipCertificate(next);
     this.directory.load(this.config);
     this.guard.configure(guardSettings(this.config));
     this.refreshIdentity();
     this.log.info({ extensions: next.extensions.length, removedDevices: gone }, 'config reloaded');
+  }
+
+  /** Logs which certificate the tls:// listeners serve (start and reload). */
+  private tlsMaterial(m: TlsMaterial, message = 'sip tls certificate'): TlsMaterial {
+    if (m.info.expired) this.log.warn({ certificate: m.info }, `${message}: expired`);
+    else this.log.info({ certificate: m.info }, message);
+    return m;
+  }
+
+  /** SIGHUP: the tls:// listeners take the renewed certificate; a bad file keeps the running one. */
+  private reloadSipCertificate(next: Config): void {
+    if (!this.config.listen.some((l) => l.transport === 'tls')) return;
+    if (next.tls === undefined) {
+      this.log.warn('tls section removed: the tls:// listeners keep the running certificate until a restart');
+      return;
+    }
+    try {
+      this.transports.setTlsCertificate(this.tlsMaterial(readTlsFiles(next.tls), 'sip tls certificate reloaded'));
+    } catch (err) {
+      this.log.error({ error: (err as Error).message }, 'sip tls certificate not reloaded; keeping the running certificate');
+    }
   }
 
   async stop(): Promise<void> {

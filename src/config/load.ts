@@ -285,9 +285,9 @@ const listenUrl: Check<ListenConfig> = (node, path, w) => {
   const url = text(node, path, w);
   if (url === undefined) return undefined;
   const m = /^([a-z][a-z0-9+.-]*):\/\/(.*)$/i.exec(url);
-  if (!m) return w.fail(node, path, `must be udp://host:port or tcp://host:port (got "${url}")`);
+  if (!m) return w.fail(node, path, `must be udp://, tcp:// or tls://host:port (got "${url}")`);
   const transport = transportByName(m[1]!.toLowerCase())?.name;
-  if (transport === undefined) return w.fail(node, path, `transport must be udp or tcp (got "${m[1]}")`);
+  if (transport === undefined) return w.fail(node, path, `transport must be udp, tcp or tls (got "${m[1]}")`);
   const hp = hostPort(m[2]!, true, false);
   if (typeof hp === 'string') return w.fail(node, path, hp);
   return { transport, host: hp.host, port: hp.port!, url };
@@ -434,6 +434,12 @@ const configSchema = refine(configShape, (c, node, _path, w) => {
   if (c.http.https && c.tls === undefined) {
     const httpNode = isMap(node) ? node.items.find((p) => isScalar(p.key) && p.key.value === 'http') : undefined;
     return w.fail(w.line(httpNode?.key ?? node), 'http.https', 'needs tls.cert and tls.key');
+  }
+  const tlsAt = c.listen.findIndex((l) => l.transport === 'tls');
+  if (tlsAt !== -1 && c.tls === undefined) {
+    const listenNode = isMap(node) ? node.items.find((p) => isScalar(p.key) && p.key.value === 'listen') : undefined;
+    const entry = listenNode !== undefined && isSeq(listenNode.value) ? listenNode.value.items[tlsAt] : undefined;
+    return w.fail(w.line(entry ?? listenNode?.key ?? node), `listen[${tlsAt}]`, `${c.listen[tlsAt]!.url} needs tls.cert and tls.key`);
   }
   return c;
 }) satisfies Check<Config>;

@@ -28,7 +28,8 @@ export type RemoveReason =
   | 'unregistered' // the device asked: Expires 0 or Contact: *
   | 'replaced' // the device had too many contacts: its oldest made room for a new one
   | 'device-removed' // the device is no longer in the config (SIGHUP)
-  | 'admin'; // the operator removed them through the API
+  | 'admin' // the operator removed them through the API
+  | 'connection-closed'; // registered over a stream connection (TCP, TLS, WS) that closed
 
 /** What changed in the location service. */
 export type LocationEvent =

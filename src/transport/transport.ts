@@ -1,5 +1,6 @@
 /**
- * What every transport is (one class per transport: udp.ts, tcp.ts; later tls.ts, ws.ts),
+ * What every transport is (one class per transport: udp.ts, tcp.ts, tls.ts; stream.ts is
+ * what the stream ones share),
  * and what the registry (transports.ts) hands it.
  */
 import type { Logger } from 'pino';
@@ -65,6 +66,11 @@ export interface TransportContext {
   onMessage: MessageHandler;
   /** Absent: everything is admitted. */
   gate?: SourceGate;
+  /**
+   * A stream connection (TCP, TLS, WS...) closed; remote: its far end, as the source of its
+   * messages was named. Whatever was bound to it (a registration over it) is gone with it.
+   */
+  onConnectionClosed?: (remote: Endpoint) => void;
 }
 
 export interface Transport {

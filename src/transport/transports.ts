@@ -15,14 +15,21 @@ import { isWildcard } from './addresses.js';
 import type { Endpoint } from './endpoint.js';
 import { interfaceAddresses, wildcardAddresses, type InterfaceAddress } from './interfaces.js';
 import type { TransportName } from './names.js';
+import type { TlsMaterial } from '../lib/tls-files.js';
 import { TcpTransport } from './tcp.js';
+import { TlsTransport } from './tls.js';
 import { OPEN_GATE, type ListenSpec, type Listener, type LocalAddress, type MessageHandler, type SourceGate, type Transport, type TransportContext } from './transport.js';
 import { UdpTransport } from './udp.js';
 
 /** One line per transport: a new transport is its class plus its line here. */
-const FACTORY: { readonly [N in TransportName]: (listeners: readonly Listener[], ctx: TransportContext) => Transport } = {
+const FACTORY: { readonly [N in TransportName]: (listeners: readonly Listener[], ctx: TransportContext, options: TransportsOptions) => Transport } = {
   udp: (listeners, ctx) => new UdpTransport(listeners, ctx),
   tcp: (listeners, ctx) => new TcpTransport(listeners, ctx),
+  tls: (listeners, ctx, options) => {
+    // Config refuses a tls:// listener without a tls section; this is the registry's own guard.
+    if (options.tls === undefined) throw new Error('a tls:// listener needs tls.cert and tls.key');
+    return new TlsTransport(listeners, ctx, options.tls());
+  },
 };
 
 /** Off-link addresses (documentation ranges) whose route tells which of our addresses the default route uses. */
@@ -35,6 +42,13 @@ export interface TransportsOptions {
   routeSource?: (family: 4 | 6) => Promise<string | undefined>;
   /** Asked before a datagram is parsed or a connection adopted (security/); default: everyone. */
   gate?: SourceGate;
+  /**
+   * The certificate for tls:// listeners (readTlsFiles of config tls), read when they open so
+   * that a bad file fails start(); required when there is one.
+   */
+  tls?: () => TlsMaterial;
+  /** A stream connection closed (see TransportContext.onConnectionClosed). */
+  onConnectionClosed?: (remote: Endpoint) => void;
 }
 
 export class Transports {
@@ -58,9 +72,9 @@ export class Transports {
       if (group) group.push(l);
       else groups.set(l.spec.transport, [l]);
     }
-    const ctx: TransportContext = { log: this.log, onMessage: this.onMessage, gate: this.options.gate ?? OPEN_GATE };
+    const ctx: TransportContext = { log: this.log, onMessage: this.onMessage, gate: this.options.gate ?? OPEN_GATE, onConnectionClosed: this.options.onConnectionClosed };
     for (const [name, group] of groups) {
-      const t = FACTORY[name](group, ctx);
+      const t = FACTORY[name](group, ctx, this.options);
       this.byName.set(name, t);
       await t.start();
     }
@@ -129,6 +143,12 @@ export class Transports {
     const t = this.byName.get(dest.transport);
     if (t === undefined) return onError?.();
     t.send(dest, data, onError);
+  }
+
+  /** A renewed certificate (SIGHUP) for the tls:// listeners; open connections keep theirs. */
+  setTlsCertificate(material: TlsMaterial): void {
+    const t = this.byName.get('tls');
+    if (t instanceof TlsTransport) t.setCertificate(material);
   }
 
   async close(): Promise<void> {

@@ -246,7 +246,7 @@ t.test('bad listen URLs and ports', async (t) => {
       yaml(
         'domain: pbx.example.test',
         'listen:',
-        '  - tls://127.0.0.1:5061',
+        '  - sctp://127.0.0.1:5061',
         '  - 127.0.0.1:5060',
         '  - udp://127.0.0.1',
         '  - udp://127.0.0.1:0',
@@ -261,8 +261,8 @@ t.test('bad listen URLs and ports', async (t) => {
       ),
     ),
     [
-      ['listen[0]', 3, 'transport must be udp or tcp (got "tls")'],
-      ['listen[1]', 4, 'must be udp://host:port or tcp://host:port (got "127.0.0.1:5060")'],
+      ['listen[0]', 3, 'transport must be udp, tcp or tls (got "sctp")'],
+      ['listen[1]', 4, 'must be udp://, tcp:// or tls://host:port (got "127.0.0.1:5060")'],
       ['listen[2]', 5, 'must be host:port (got "127.0.0.1")'],
       ['listen[3]', 6, 'port must be between 1 and 65535 (got "0")'],
       ['listen[4]', 7, 'port must be between 1 and 65535 (got "70000")'],
@@ -273,6 +273,18 @@ t.test('bad listen URLs and ports', async (t) => {
     ],
   );
   t.strictSame(errorsOf(yaml('domain: pbx.example.test', 'listen: []', 'extensions: []')), [['listen', 2, 'must not be empty']]);
+  // A tls:// listener has no certificate without the tls section: named by the listener's line.
+  t.strictSame(
+    errorsOf(yaml('domain: pbx.example.test', 'listen:', '  - udp://127.0.0.1:5060', '  - tls://127.0.0.1:5061', 'extensions: []')),
+    [['listen[1]', 4, 'tls://127.0.0.1:5061 needs tls.cert and tls.key']],
+  );
+  const withTls = parseConfig(
+    yaml('domain: pbx.example.test', 'listen:', '  - tls://127.0.0.1:5061', 'tls:', '  cert: a.pem', '  key: a.key', 'extensions: []'),
+    'test.yaml',
+    {},
+  );
+  t.strictSame(withTls.errors, []);
+  t.equal(withTls.config?.listen[0]?.transport, 'tls');
 });
 
 t.test('bad trunk addresses', async (t) => {
