@@ -20,6 +20,13 @@ export interface Binding {
   dest: Endpoint;
   userAgent: string;
   qValue?: number;
+  /**
+   * RFC 5626 outbound: the Contact's +sip.instance (without its quotes) and reg-id.
+   * Together they name one flow of one device: a new REGISTER for the same pair replaces this
+   * binding whatever its Contact and Call-ID.
+   */
+  instance?: string;
+  regId?: number;
 }
 
 /** Why a binding left the location service. */

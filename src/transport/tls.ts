@@ -15,15 +15,18 @@ const HANDSHAKE_MS = 10000;
 
 export class TlsTransport extends StreamTransport {
   protected readonly readyEvent = 'secureConnect';
+  private material: TlsMaterial;
+  /** For outgoing connections (our certificate if a peer asks for one; the system's CAs). */
   private context: tls.SecureContext;
 
   constructor(listeners: readonly Listener[], ctx: TransportContext, material: TlsMaterial) {
     super(TRANSPORTS.tls, listeners, ctx);
+    this.material = material;
     this.context = tls.createSecureContext({ cert: material.cert, key: material.key });
   }
 
   protected createServer(onStream: (sock: net.Socket) => void): net.Server {
-    const server = tls.createServer({ secureContext: this.context, handshakeTimeout: HANDSHAKE_MS }, onStream);
+    const server = tls.createServer({ cert: this.material.cert, key: this.material.key, handshakeTimeout: HANDSHAKE_MS }, onStream);
     // A client that fails its handshake (scanners, plain TCP on 5061) is closed by node; no log line each.
     server.on('tlsClientError', () => {});
     return server;
@@ -44,6 +47,7 @@ export class TlsTransport extends StreamTransport {
 
   /** A renewed certificate: new connections are served with it, open ones are left alone. */
   setCertificate(material: TlsMaterial): void {
+    this.material = material;
     this.context = tls.createSecureContext({ cert: material.cert, key: material.key });
     for (const s of this.servers) (s as tls.Server).setSecureContext({ cert: material.cert, key: material.key });
   }
