@@ -10,6 +10,10 @@ import { digestAuth, header } from './raw-sip.js';
 
 export class TlsPhone {
   readonly received: string[] = [];
+  /** CRLF keep-alive answers (RFC 5626 pongs) seen between messages. */
+  pongs = 0;
+  /** Appended to the Contact of REGISTER (e.g. RFC 5626 ;+sip.instance="...";reg-id=1). */
+  contactParams = '';
   /** Messages not yet taken by next(). */
   private unread: string[] = [];
   private buf = '';
@@ -26,7 +30,10 @@ export class TlsPhone {
       this.buf += d;
       for (;;) {
         // Keepalive answers (CRLF) between messages.
-        while (this.buf.startsWith('\r\n')) this.buf = this.buf.slice(2);
+        while (this.buf.startsWith('\r\n')) {
+          this.buf = this.buf.slice(2);
+          this.pongs++;
+        }
         const end = this.buf.indexOf('\r\n\r\n');
         if (end === -1) return;
         const len = Number(header(this.buf.slice(0, end), 'content-length')[0] ?? '0');
@@ -92,7 +99,7 @@ export class TlsPhone {
       `To: <sip:${this.user.username}@${DOMAIN}>`,
       `Call-ID: ${this.callId}`,
       `CSeq: ${cseq} REGISTER`,
-      `Contact: <${this.contact}>`,
+      `Contact: <${this.contact}>${this.contactParams}`,
       ...(auth ? [`Authorization: ${auth}`] : []),
       ...extra,
       `Expires: ${expires}`,
