@@ -30,6 +30,7 @@ import { Dispatcher } from './transaction/dispatcher.js';
 import { LocalIds } from './transaction/ids.js';
 import { TransactionLayer } from './transaction/layer.js';
 import { Transports } from './transport/transports.js';
+import { NatKeepalive } from './registrar/nat-keepalive.js';
 import { readTlsFiles, type TlsMaterial } from './lib/tls-files.js';
 import { SourceGuard, type GuardSettings } from './security/guard.js';
 
@@ -48,6 +49,7 @@ export class App {
   readonly location: LocationService;
   readonly calls: CallTracker;
   private readonly transports: Transports;
+  private readonly natKeepalive: NatKeepalive;
   private readonly layer: TransactionLayer;
   private readonly identity = new Identity();
   private readonly guard: SourceGuard;
@@ -115,6 +117,11 @@ export class App {
       }),
       undefined,
       guard,
+    );
+    this.natKeepalive = new NatKeepalive(
+      () => this.location.all(),
+      (dest, data) => this.send(dest, data),
+      () => this.config.registrar.natKeepalive,
     );
     const registrar = new Registrar(this.location, auth, () => ({ domain: this.config.domain, ...this.config.registrar }));
     const transports = this.transports;
@@ -191,6 +198,7 @@ export class App {
       this.location.sweep();
       this.calls.sweep();
       this.guard.sweep();
+      this.natKeepalive.maybeRun(Date.now());
     }, SWEEP_MS);
     this.sweeper.unref();
     this.http = await startHttp({

@@ -379,7 +379,13 @@ const security = obj({
 });
 
 const registrar = refine(
-  obj({ minExpires: withDefault(seconds, 60), maxExpires: withDefault(seconds, 3600), defaultExpires: withDefault(seconds, 600) }),
+  obj({
+    minExpires: withDefault(seconds, 60),
+    maxExpires: withDefault(seconds, 3600),
+    defaultExpires: withDefault(seconds, 600),
+    // Seconds between keep-alives to UDP contacts without outbound (Kamailio natping); 0: off.
+    natKeepalive: withDefault(int(0, 3600), 0),
+  }),
   (r, node, path, w) => {
     // Blame a key the operator wrote rather than one that was defaulted.
     const lineOf = (key: string) => {

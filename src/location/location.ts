@@ -149,6 +149,11 @@ export class LocationService {
     return n;
   }
 
+  /** Every binding, expired ones not yet swept included (for periodic work over the table). */
+  *all(): IterableIterator<Binding> {
+    for (const list of this.byUser.values()) yield* list;
+  }
+
   registeredDevices(): number {
     return this.byUser.size;
   }
