@@ -82,7 +82,7 @@ export abstract class StreamTransport implements Transport {
       if (sock.destroyed) return;
       const local = wildcard ? acceptedLocal(name, group, normalizeAddress(sock.localAddress ?? '')) : group[0]!.local;
       const remote: Endpoint = { transport: name, address: normalizeAddress(sock.remoteAddress ?? ''), port: sock.remotePort ?? 0, local };
-      this.adopt(sock, remote, local);
+      this.adopt(sock, remote, local, false);
     });
     // Before a TLS handshake is paid for: a banned source costs an accept and a close.
     server.prependListener('connection', (sock: net.Socket) => {
@@ -103,15 +103,16 @@ export abstract class StreamTransport implements Transport {
 
   /**
    * Frame a connection's bytes into messages from remote and keep it, under remote's key, for
-   * sending to remote. local: our end of it.
+   * sending to remote. local: our end of it. outgoing: we opened it and it is not up yet.
    */
-  private adopt(sock: net.Socket, remote: Endpoint, local: LocalAddress): void {
+  private adopt(sock: net.Socket, remote: Endpoint, local: LocalAddress, outgoing: boolean): void {
     const key = endpointKey(remote);
     const conn: Conn = { sock, local };
     this.conns.set(key, conn);
     sock.setNoDelay(true);
     // Until an outgoing connection is up, the shorter connect bound applies (send() lifts it).
-    sock.setTimeout(sock.connecting ? TCP_CONNECT_MS : TCP_IDLE_MS, () => sock.destroy());
+    // (sock.connecting cannot tell: a TLS socket over a connecting TCP socket is not "connecting".)
+    sock.setTimeout(outgoing ? TCP_CONNECT_MS : TCP_IDLE_MS, () => sock.destroy());
     const framer = new StreamFramer();
     const onMessage = this.ctx.onMessage;
     const gate = this.ctx.gate ?? OPEN_GATE;
@@ -156,7 +157,7 @@ export abstract class StreamTransport implements Transport {
       const s = this.connect({ host: dest.address, port: dest.port, localAddress });
       s.once(this.readyEvent, () => s.setTimeout(TCP_IDLE_MS));
       if (onError !== undefined) s.once('error', () => onError());
-      this.adopt(s, { transport: dest.transport, address: dest.address, port: dest.port, local: from.local }, from.local);
+      this.adopt(s, { transport: dest.transport, address: dest.address, port: dest.port, local: from.local }, from.local, true);
       sock = s;
     }
     sock.write(data);
