@@ -30,6 +30,7 @@ import { Dispatcher } from './transaction/dispatcher.js';
 import { LocalIds } from './transaction/ids.js';
 import { TransactionLayer } from './transaction/layer.js';
 import { Transports } from './transport/transports.js';
+import { NatKeepalive } from './registrar/nat-keepalive.js';
 import { readTlsFiles, type TlsMaterial } from './lib/tls-files.js';
 import { SourceGuard, type GuardSettings } from './security/guard.js';
 
@@ -48,6 +49,7 @@ export class App {
   readonly location: LocationService;
   readonly calls: CallTracker;
   private readonly transports: Transports;
+  private readonly natKeepalive: NatKeepalive;
   private readonly layer: TransactionLayer;
   private readonly identity = new Identity();
   private readonly guard: SourceGuard;
@@ -98,7 +100,11 @@ export class App {
       config.advertise,
       log.child({ room: 'transport' }),
       (data, source, local) => dispatcher.onMessage(data, source, local),
-      { gate: guard, tls: () => this.tlsMaterial(readTlsFiles(this.config.tls!)) },
+      {
+        gate: guard,
+        tls: () => this.tlsMaterial(readTlsFiles(this.config.tls!)),
+        onConnectionClosed: (remote) => this.location.removeFlow(remote),
+      },
     );
     const identity = this.identity;
     this.refreshIdentity();
@@ -111,6 +117,11 @@ export class App {
       }),
       undefined,
       guard,
+    );
+    this.natKeepalive = new NatKeepalive(
+      () => this.location.all(),
+      (dest, data) => this.send(dest, data),
+      () => this.config.registrar.natKeepalive,
     );
     const registrar = new Registrar(this.location, auth, () => ({ domain: this.config.domain, ...this.config.registrar }));
     const transports = this.transports;
@@ -187,6 +198,7 @@ export class App {
       this.location.sweep();
       this.calls.sweep();
       this.guard.sweep();
+      this.natKeepalive.maybeRun(Date.now());
     }, SWEEP_MS);
     this.sweeper.unref();
     this.http = await startHttp({
@@ -225,18 +237,18 @@ export class App {
     this.log.info({ extensions: next.extensions.length, removedDevices: gone }, 'config reloaded');
   }
 
-  /** Logs which certificate the wss:// listeners serve (start and reload). */
+  /** Logs which certificate the tls:// and wss:// listeners serve (start and reload). */
   private tlsMaterial(m: TlsMaterial, message = 'sip tls certificate'): TlsMaterial {
     if (m.info.expired) this.log.warn({ certificate: m.info }, `${message}: expired`);
     else this.log.info({ certificate: m.info }, message);
     return m;
   }
 
-  /** SIGHUP: the wss:// listeners take the renewed certificate; a bad file keeps the running one. */
+  /** SIGHUP: the tls:// and wss:// listeners take the renewed certificate; a bad file keeps the running one. */
   private reloadSipCertificate(next: Config): void {
-    if (!this.config.listen.some((l) => l.transport === 'wss')) return;
+    if (!this.config.listen.some((l) => l.transport === 'tls' || l.transport === 'wss')) return;
     if (next.tls === undefined) {
-      this.log.warn('tls section removed: the wss:// listeners keep the running certificate until a restart');
+      this.log.warn('tls section removed: the tls:// and wss:// listeners keep the running certificate until a restart');
       return;
     }
     try {

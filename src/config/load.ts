@@ -288,7 +288,7 @@ const listenUrl: Check<ListenConfig> = (node, path, w) => {
   const url = text(node, path, w);
   if (url === undefined) return undefined;
   const m = /^([a-z][a-z0-9+.-]*):\/\/(.*)$/i.exec(url);
-  if (!m) return w.fail(node, path, `must be udp://host:port or tcp://host:port (got "${url}")`);
+  if (!m) return w.fail(node, path, `must be a URL such as udp://host:port (transports: ${TRANSPORT_CHOICES}; got "${url}")`);
   const transport = transportByName(m[1]!.toLowerCase())?.name;
   if (transport === undefined) return w.fail(node, path, `transport must be ${TRANSPORT_CHOICES} (got "${m[1]}")`);
   const hp = hostPort(m[2]!, true, false);
@@ -382,7 +382,13 @@ const security = obj({
 });
 
 const registrar = refine(
-  obj({ minExpires: withDefault(seconds, 60), maxExpires: withDefault(seconds, 3600), defaultExpires: withDefault(seconds, 600) }),
+  obj({
+    minExpires: withDefault(seconds, 60),
+    maxExpires: withDefault(seconds, 3600),
+    defaultExpires: withDefault(seconds, 600),
+    // Seconds between keep-alives to UDP contacts without outbound (Kamailio natping); 0: off.
+    natKeepalive: withDefault(int(0, 3600), 0),
+  }),
   (r, node, path, w) => {
     // Blame a key the operator wrote rather than one that was defaulted.
     const lineOf = (key: string) => {
@@ -438,11 +444,13 @@ const configSchema = refine(configShape, (c, node, _path, w) => {
     const httpNode = isMap(node) ? node.items.find((p) => isScalar(p.key) && p.key.value === 'http') : undefined;
     return w.fail(w.line(httpNode?.key ?? node), 'http.https', 'needs tls.cert and tls.key');
   }
-  const wss = c.tls === undefined ? c.listen.findIndex((l) => l.transport === 'wss') : -1;
-  if (wss >= 0) {
-    const listenNode = isMap(node) ? node.items.find((p) => isScalar(p.key) && p.key.value === 'listen')?.value : undefined;
-    const item = isSeq(listenNode) ? listenNode.items[wss] : undefined;
-    return w.fail(w.line(item ?? node), `listen[${wss}]`, 'a wss:// listener needs tls.cert and tls.key');
+  // tls:// and wss:// serve the certificate of the tls section.
+  const secureAt = c.tls === undefined ? c.listen.findIndex((l) => l.transport === 'tls' || l.transport === 'wss') : -1;
+  if (secureAt !== -1) {
+    const listenNode = isMap(node) ? node.items.find((p) => isScalar(p.key) && p.key.value === 'listen') : undefined;
+    const entry = listenNode !== undefined && isSeq(listenNode.value) ? listenNode.value.items[secureAt] : undefined;
+    const l = c.listen[secureAt]!;
+    return w.fail(w.line(entry ?? listenNode?.key ?? node), `listen[${secureAt}]`, `${l.url} needs tls.cert and tls.key (a ${l.transport}:// listener)`);
   }
   return c;
 }) satisfies Check<Config>;

@@ -47,7 +47,8 @@ export interface Config {
     trustProxy: Cidr[];
   };
   auth: { algorithms: DigestAlgorithm[] };
-  registrar: { minExpires: number; maxExpires: number; defaultExpires: number };
+  /** natKeepalive: seconds between CRLFCRLF datagrams to registered UDP contacts without outbound; 0 off. */
+  registrar: { minExpires: number; maxExpires: number; defaultExpires: number; natKeepalive: number };
   calls: {
     ringTimeout: number;
     maxCallDuration: number;

@@ -20,6 +20,13 @@ export interface Binding {
   dest: Endpoint;
   userAgent: string;
   qValue?: number;
+  /**
+   * RFC 5626 outbound: the Contact's +sip.instance (without its quotes) and reg-id.
+   * Together they name one flow of one device: a new REGISTER for the same pair replaces this
+   * binding whatever its Contact and Call-ID.
+   */
+  instance?: string;
+  regId?: number;
 }
 
 /** Why a binding left the location service. */
@@ -28,7 +35,8 @@ export type RemoveReason =
   | 'unregistered' // the device asked: Expires 0 or Contact: *
   | 'replaced' // the device had too many contacts: its oldest made room for a new one
   | 'device-removed' // the device is no longer in the config (SIGHUP)
-  | 'admin'; // the operator removed them through the API
+  | 'admin' // the operator removed them through the API
+  | 'connection-closed'; // registered over a stream connection (TCP, TLS, WS) that closed
 
 /** What changed in the location service. */
 export type LocationEvent =

@@ -3,6 +3,8 @@
  * Memory only; every change is announced on `events` for whoever keeps, shares or shows it.
  */
 import { Listeners } from '../lib/events.js';
+import { endpointKey, type Endpoint } from '../transport/endpoint.js';
+import { TRANSPORTS } from '../transport/names.js';
 import type { Binding, LocationEvent, RemoveReason } from './binding.js';
 
 /** A device may not flood the table: past this many contacts the oldest binding goes. */
@@ -15,6 +17,11 @@ export class LocationService {
   /** Contact URI → binding, to send in-dialog requests to the address the device registered from. */
   private byContact = new Map<string, Binding>();
   private contactCount = 0;
+  /**
+   * endpointKey of a stream connection → the bindings registered over it (their source), so
+   * that a closed connection takes exactly its bindings along without a scan of the table.
+   */
+  private byFlow = new Map<string, Set<Binding>>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -50,8 +57,10 @@ export class LocationService {
     if (list && i !== -1) {
       const previous = list[i]!;
       this.byContact.delete(previous.contact);
+      this.unindexFlow(previous);
       list[i] = b;
       this.byContact.set(b.contact, b);
+      this.indexFlow(b);
       this.events.emit({ type: 'refreshed', binding: b, previous });
       return;
     }
@@ -68,7 +77,38 @@ export class LocationService {
     if (!list) this.byUser.set(b.username, (list = []));
     list.push(b);
     this.byContact.set(b.contact, b);
+    this.indexFlow(b);
     this.contactCount++;
+  }
+
+  private indexFlow(b: Binding): void {
+    if (!TRANSPORTS[b.source.transport].reliable) return;
+    const key = endpointKey(b.source);
+    let set = this.byFlow.get(key);
+    if (!set) this.byFlow.set(key, (set = new Set()));
+    set.add(b);
+  }
+
+  private unindexFlow(b: Binding): void {
+    if (!TRANSPORTS[b.source.transport].reliable) return;
+    const key = endpointKey(b.source);
+    const set = this.byFlow.get(key);
+    if (!set) return;
+    set.delete(b);
+    if (set.size === 0) this.byFlow.delete(key);
+  }
+
+  /**
+   * A stream connection closed (remote: its far end): the bindings registered over it go,
+   * since the device can only be reached over that connection (behind NAT it accepts none).
+   * Returns how many went.
+   */
+  removeFlow(remote: Endpoint): number {
+    const set = this.byFlow.get(endpointKey(remote));
+    if (!set) return 0;
+    const gone = [...set];
+    for (const b of gone) this.remove(b.username, b.contact, 'connection-closed');
+    return gone.length;
   }
 
   remove(username: string, contact: string, reason: RemoveReason = 'unregistered'): void {
@@ -78,6 +118,7 @@ export class LocationService {
     if (i === -1) return;
     const b = list[i]!;
     list.splice(i, 1);
+    this.unindexFlow(b);
     if (list.length === 0) this.byUser.delete(username);
     if (this.byContact.get(contact)?.username === username) this.byContact.delete(contact);
     this.contactCount--;
@@ -106,6 +147,11 @@ export class LocationService {
       }
     }
     return n;
+  }
+
+  /** Every binding, expired ones not yet swept included (for periodic work over the table). */
+  *all(): IterableIterator<Binding> {
+    for (const list of this.byUser.values()) yield* list;
   }
 
   registeredDevices(): number {

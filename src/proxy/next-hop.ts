@@ -8,12 +8,13 @@ import net from 'node:net';
 import type { LocationService } from '../location/location.js';
 import { getParam, parseUri } from '../sip/uri.js';
 import type { Endpoint } from '../transport/endpoint.js';
-import { transportOfUriParam } from '../transport/names.js';
+import { defaultPort, transportOfUriParam } from '../transport/names.js';
 
 export function nextHop(uri: string, location: Pick<LocationService, 'byContactUri'>): Endpoint | undefined {
   const b = location.byContactUri(uri);
   if (b) return b.dest;
   const u = parseUri(uri);
   if (!u || !net.isIP(u.host)) return undefined;
-  return { transport: transportOfUriParam(getParam(u.params, 'transport')), address: u.host, port: u.port || 5060 };
+  const transport = transportOfUriParam(getParam(u.params, 'transport'), u.scheme === 'sips');
+  return { transport, address: u.host, port: u.port || defaultPort(transport) };
 }

@@ -33,6 +33,23 @@ function parseSeconds(v: string): number | undefined {
   return n < 0 ? undefined : n;
 }
 
+/**
+ * Flow-Timer (RFC 5626 §4.4.1, §6): how long we let a flow stay silent. A stream connection is
+ * dropped after 15 idle minutes (stream.ts), so 120 s of keep-alives keep it with room to
+ * spare; over UDP nothing of ours times out, but home NATs forget a mapping after 30 s or so.
+ */
+export const FLOW_TIMER_STREAM = 120;
+export const FLOW_TIMER_UDP = 30;
+
+/** An RFC 5626 flow asked for by one Contact: +sip.instance and a reg-id of 1..2^31-1. */
+function flowOf(params: string): { instance: string; regId: number } | undefined {
+  const instance = getParam(params, '+sip.instance');
+  const reg = getParam(params, 'reg-id');
+  if (instance === undefined || instance === '' || reg === undefined) return undefined;
+  const regId = parseDecimalString(reg.trim(), 0x7fffffff, 10, false);
+  return regId > 0 ? { instance, regId } : undefined;
+}
+
 export class Registrar {
   private readonly userAgents = new StringPool();
 
@@ -71,7 +88,11 @@ export class Registrar {
       this.location.removeAll(device.username);
       return this.ok([]);
     }
-    const changes: { uri: string; parsed: SipUri; expires: number; q: number | undefined }[] = [];
+    // RFC 5626 §6: outbound applies when the device says it supports it; a reg-id without
+    // +sip.instance, or without that option tag, is registered as plain RFC 3261.
+    const outbound = req.values('supported').some((v) => v.trim().toLowerCase() === 'outbound');
+    const changes: { uri: string; parsed: SipUri; expires: number; q: number | undefined; flow: { instance: string; regId: number } | undefined }[] = [];
+    let flows = 0;
     for (const c of contacts) {
       if (c === '*') return { status: 400, reason: 'Contact * mixed with contacts', headers: [] };
       const na = parseNameAddr(c);
@@ -83,8 +104,12 @@ export class Registrar {
         return { status: 423, reason: 'Interval Too Brief', headers: [`Min-Expires: ${cfg.minExpires}`] };
       }
       const q = getParam(na.params, 'q');
-      changes.push({ uri: na.uri, parsed: u, expires: Math.min(exp, cfg.maxExpires), q: q === undefined ? undefined : Number(q) || undefined });
+      const flow = outbound ? flowOf(na.params) : undefined;
+      if (flow !== undefined) flows++;
+      changes.push({ uri: na.uri, parsed: u, expires: Math.min(exp, cfg.maxExpires), q: q === undefined ? undefined : Number(q) || undefined, flow });
     }
+    // §6: a REGISTER binds one flow at a time.
+    if (flows > 1) return { status: 400, reason: 'Multiple Contacts with reg-id', headers: [] };
     const existing = this.location.lookup(device.username);
     let retransmission = changes.length > 0;
     for (const ch of changes) {
@@ -97,7 +122,7 @@ export class Registrar {
     }
     // The same CSeq again is a retransmission: REGISTER is answered statelessly, so it is
     // answered again with the bindings as they are, without extending them a second time.
-    if (retransmission) return this.ok(existing);
+    if (retransmission) return this.ok(existing, flows > 0 ? source : undefined);
     const now = this.now();
     // Bindings live for minutes: their strings must not pin the request's header strings.
     const ownCallId = ownString(callId);
@@ -106,6 +131,15 @@ export class Registrar {
     // transport's, and its address may be a slice of a longer string.
     const from: Endpoint = { transport: source.transport, address: ownString(source.address), port: source.port, local: source.local };
     for (const ch of changes) {
+      if (ch.flow !== undefined) {
+        // The same device instance and reg-id from a new address, connection or Call-ID (a
+        // reboot, a network change): the old flow is dead, its binding must not ring.
+        for (const old of existing) {
+          if (old.instance === ch.flow.instance && old.regId === ch.flow.regId && old.contact !== ch.uri) {
+            this.location.remove(device.username, old.contact, 'replaced');
+          }
+        }
+      }
       if (ch.expires === 0) {
         this.location.remove(device.username, ch.uri);
         continue;
@@ -118,18 +152,30 @@ export class Registrar {
         callId: ownCallId,
         cseq,
         source: from,
-        dest: via === undefined ? from : contactDest(ch.parsed, via, from),
+        // Over an outbound flow, requests go back over that flow (RFC 5626 §5.3), never to the Contact.
+        dest: via === undefined || ch.flow !== undefined ? from : contactDest(ch.parsed, via, from),
         userAgent,
       };
       if (ch.q !== undefined) b.qValue = ch.q;
+      if (ch.flow !== undefined) {
+        b.instance = ownString(ch.flow.instance);
+        b.regId = ch.flow.regId;
+      }
       this.location.upsert(b);
     }
-    return this.ok(this.location.lookup(device.username));
+    return this.ok(this.location.lookup(device.username), flows > 0 ? source : undefined);
   }
 
-  private ok(bindings: Binding[]): Reply {
+  /** flow: the source of a REGISTER that used outbound (§6: Require: outbound and Flow-Timer then). */
+  private ok(bindings: Binding[], flow?: Endpoint): Reply {
     const now = this.now();
-    const headers = bindings.map((b) => `Contact: <${b.contact}>;expires=${Math.max(0, Math.round((b.expiresAt - now) / 1000))}`);
+    const headers = bindings.map((b) => {
+      const contact = `Contact: <${b.contact}>;expires=${Math.max(0, Math.round((b.expiresAt - now) / 1000))}`;
+      return b.instance === undefined ? contact : `${contact};+sip.instance="${b.instance}";reg-id=${b.regId}`;
+    });
+    if (flow !== undefined) {
+      headers.push('Require: outbound', `Flow-Timer: ${flow.transport === 'udp' ? FLOW_TIMER_UDP : FLOW_TIMER_STREAM}`);
+    }
     headers.push(`Date: ${new Date(now).toUTCString()}`);
     return { status: 200, reason: 'OK', headers };
   }

@@ -5,7 +5,7 @@
  * registry's factory (transports.ts).
  */
 
-export type TransportName = 'udp' | 'tcp' | 'ws' | 'wss';
+export type TransportName = 'udp' | 'tcp' | 'tls' | 'ws' | 'wss';
 
 export interface TransportKind<N extends TransportName = TransportName> {
   readonly name: N;
@@ -21,6 +21,7 @@ export interface TransportKind<N extends TransportName = TransportName> {
 export const TRANSPORTS: { readonly [N in TransportName]: TransportKind<N> } = {
   udp: { name: 'udp', viaToken: 'UDP', reliable: false },
   tcp: { name: 'tcp', viaToken: 'TCP', reliable: true },
+  tls: { name: 'tls', viaToken: 'TLS', reliable: true },
   ws: { name: 'ws', viaToken: 'WS', reliable: true },
   wss: { name: 'wss', viaToken: 'WSS', reliable: true },
 };
@@ -44,9 +45,17 @@ export function transportByViaToken(token: string): TransportKind | undefined {
 /**
  * The transport a URI's transport= parameter asks for (any case); UDP when it is absent
  * (RFC 3263 §4.1 for a sip: URI with an IP address) or names a transport we do not speak.
+ * A sips: URI (secure: true) goes over TLS whatever its parameter says (RFC 3261 §26.2.2:
+ * transport=tcp in a sips: URI means TLS over TCP; RFC 5630 §3.1.3).
  */
-export function transportOfUriParam(param: string | undefined): TransportName {
+export function transportOfUriParam(param: string | undefined, secure = false): TransportName {
+  if (secure) return 'tls';
   return param === undefined ? 'udp' : (byName.get(param.toLowerCase())?.name ?? 'udp');
+}
+
+/** The port a URI without one means: 5061 over TLS (RFC 3261 §19.1.2), else 5060. */
+export function defaultPort(transport: TransportName): number {
+  return transport === 'tls' ? 5061 : 5060;
 }
 
 /** Our Via sent-protocol token for a transport. */

@@ -1,159 +1,21 @@
-/**
- * SIP over TCP (RFC 3261 §18.3): listeners, and connections kept by the remote endpoint's
- * key so that a message to an endpoint reuses the connection the peer opened (phones behind
- * NAT can only be reached that way) or opens one. Accepted and outgoing connections are
- * framed and kept the same way (adopt).
- */
+/** SIP over TCP (RFC 3261 §18.3): a plain stream (stream.ts does the work). */
 import net from 'node:net';
-import { isWildcard } from './addresses.js';
-import { endpointKey, type Endpoint } from './endpoint.js';
-import { StreamFramer } from './framer.js';
-import { LocalChoice } from './local-choice.js';
 import { TRANSPORTS } from './names.js';
-import { OPEN_GATE, type Listener, type ListenSpec, type LocalAddress, type Transport, type TransportContext } from './transport.js';
+import { StreamTransport, type ConnectTo } from './stream.js';
+import type { Listener, TransportContext } from './transport.js';
 
-const KIND = TRANSPORTS.tcp;
-const MAX_TCP_CONNECTIONS = 10000;
-/** A phone keeps its registration connection open; one silent for longer than this is gone. */
-const TCP_IDLE_MS = 15 * 60 * 1000;
-/** An outgoing connection that is not up by then is given up (its messages are lost). */
-const TCP_CONNECT_MS = 10000;
+export class TcpTransport extends StreamTransport {
+  protected readonly readyEvent = 'connect';
 
-interface Conn {
-  sock: net.Socket;
-  /** Our end of it, as Via and Record-Route name it. */
-  local: LocalAddress;
-}
-
-export class TcpTransport implements Transport {
-  readonly name = KIND.name;
-  readonly viaToken = KIND.viaToken;
-  readonly reliable = KIND.reliable;
-  readonly locals: readonly LocalAddress[];
-  private servers: net.Server[] = [];
-  /** Open connections by endpointKey of the remote end. */
-  private readonly conns = new Map<string, Conn>();
-  private readonly choice: LocalChoice<Listener>;
-
-  constructor(
-    private readonly listeners: readonly Listener[],
-    private readonly ctx: TransportContext,
-  ) {
-    this.locals = listeners.map((l) => l.local);
-    this.choice = new LocalChoice(listeners);
+  constructor(listeners: readonly Listener[], ctx: TransportContext) {
+    super(TRANSPORTS.tcp, listeners, ctx);
   }
 
-  async start(): Promise<void> {
-    // One server per configured spec: a wildcard spec's interface addresses share its server.
-    const specs = new Map<ListenSpec, Listener[]>();
-    for (const l of this.listeners) {
-      const group = specs.get(l.spec);
-      if (group) group.push(l);
-      else specs.set(l.spec, [l]);
-    }
-    for (const group of specs.values()) await this.listen(group);
+  protected createServer(onStream: (sock: net.Socket) => void): net.Server {
+    return net.createServer(onStream);
   }
 
-  private listen(group: Listener[]): Promise<void> {
-    const spec = group[0]!.spec;
-    const wildcard = isWildcard(spec.host);
-    const server = net.createServer((sock) => {
-      const local = wildcard ? acceptedLocal(group, normalizeAddress(sock.localAddress ?? '')) : group[0]!.local;
-      const remote: Endpoint = { transport: KIND.name, address: normalizeAddress(sock.remoteAddress ?? ''), port: sock.remotePort ?? 0, local };
-      if (this.ctx.gate?.admitConnection(remote.address) === false) return void sock.destroy();
-      this.adopt(sock, remote, local);
-    });
-    server.maxConnections = MAX_TCP_CONNECTIONS;
-    server.on('error', (err) => this.ctx.log.warn({ err, listen: spec.url }, 'tcp server error'));
-    this.servers.push(server);
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(spec.port, spec.host, () => {
-        server.off('error', reject);
-        if (spec.port === 0) for (const l of group) l.local.port = (server.address() as net.AddressInfo).port;
-        resolve();
-      });
-    });
+  protected connect(to: ConnectTo): net.Socket {
+    return net.connect({ host: to.host, port: to.port, localAddress: to.localAddress });
   }
-
-  /**
-   * Frame a connection's bytes into messages from remote and keep it, under remote's key, for
-   * sending to remote. local: our end of it.
-   */
-  private adopt(sock: net.Socket, remote: Endpoint, local: LocalAddress): void {
-    const key = endpointKey(remote);
-    const conn: Conn = { sock, local };
-    this.conns.set(key, conn);
-    sock.setNoDelay(true);
-    // Until an outgoing connection is up, the shorter connect bound applies (send() lifts it).
-    sock.setTimeout(sock.connecting ? TCP_CONNECT_MS : TCP_IDLE_MS, () => sock.destroy());
-    const framer = new StreamFramer();
-    const onMessage = this.ctx.onMessage;
-    const gate = this.ctx.gate ?? OPEN_GATE;
-    sock.on('data', (chunk: Buffer) => {
-      for (const ev of framer.push(chunk)) {
-        if (ev.kind === 'message') {
-          // A source banned now has the rest of its connection refused with it.
-          if (!gate.admit(remote.address, ev.data)) return void sock.destroy();
-          onMessage(ev.data, remote, local);
-        } else if (ev.kind === 'ping') sock.write('\r\n');
-        else {
-          this.ctx.log.warn({ remote: key, reason: ev.reason }, 'closing tcp connection: bad framing');
-          sock.destroy();
-          return;
-        }
-      }
-    });
-    sock.on('error', () => sock.destroy());
-    sock.on('close', () => {
-      if (this.conns.get(key) === conn) this.conns.delete(key);
-    });
-  }
-
-  localFor(dest: Endpoint): LocalAddress {
-    const l = dest.local ?? this.conns.get(endpointKey(dest))?.local;
-    if (l !== undefined) return l;
-    return (this.choice.choose(dest.address) ?? this.listeners[0]!).local;
-  }
-
-  send(dest: Endpoint, data: Buffer, onError?: () => void): void {
-    const conn = this.conns.get(endpointKey(dest));
-    let sock = conn?.sock;
-    if (sock === undefined || sock.destroyed) {
-      if (this.conns.size >= MAX_TCP_CONNECTIONS || !net.isIP(dest.address)) return onError?.();
-      const from = this.choice.choose(dest.address) ?? this.listeners[0]!;
-      // An interface address of a wildcard listener: connect from it, so that the peer sees
-      // the address our Via names (the kernel's own choice could be another of ours).
-      const localAddress = from.bind !== from.spec.host ? from.bind : undefined;
-      const s = net.connect({ host: dest.address, port: dest.port, localAddress });
-      s.once('connect', () => s.setTimeout(TCP_IDLE_MS));
-      if (onError !== undefined) s.once('error', () => onError());
-      this.adopt(s, { transport: dest.transport, address: dest.address, port: dest.port, local: from.local }, from.local);
-      sock = s;
-    }
-    sock.write(data);
-  }
-
-  async close(): Promise<void> {
-    for (const c of this.conns.values()) c.sock.destroy();
-    await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-    this.servers = [];
-  }
-}
-
-/**
- * Our end of a connection accepted on a wildcard listener: the interface address it reached
- * (its listener's local: advertise when set), or an address no interface lists (another
- * 127.x on Linux): named as is, or advertise.
- */
-function acceptedLocal(group: readonly Listener[], address: string): LocalAddress {
-  for (const l of group) if (l.bind === address) return l.local;
-  const first = group[0]!;
-  if (first.advertised) return first.local;
-  return { transport: KIND.name, host: address, port: first.local.port };
-}
-
-/** "::ffff:127.0.0.1" from a dual-stack socket is the IPv4 peer 127.0.0.1. */
-function normalizeAddress(a: string): string {
-  return a.startsWith('::ffff:') && net.isIPv4(a.slice(7)) ? a.slice(7) : a;
 }

@@ -1,5 +1,6 @@
 /**
- * What every transport is (one class per transport: udp.ts, tcp.ts, ws.ts; later tls.ts),
+ * What every transport is (one class per transport: udp.ts, tcp.ts, tls.ts, ws.ts; stream.ts
+ * is what TCP and TLS share),
  * and what the registry (transports.ts) hands it.
  */
 import type { Logger } from 'pino';
@@ -66,8 +67,8 @@ export interface TransportContext {
   /** Absent: everything is admitted. */
   gate?: SourceGate;
   /**
-   * A stream connection a peer opened is gone (remote: its far end, as its messages' source
-   * named it): what was bound to it can no longer be reached. Absent: nobody listens.
+   * A stream connection (TCP, TLS, WS...) closed; remote: its far end, as the source of its
+   * messages was named. Whatever was bound to it (a registration over it) is gone with it.
    */
   onConnectionClosed?: (remote: Endpoint) => void;
 }

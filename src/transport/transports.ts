@@ -15,16 +15,22 @@ import { isWildcard } from './addresses.js';
 import type { Endpoint } from './endpoint.js';
 import { interfaceAddresses, wildcardAddresses, type InterfaceAddress } from './interfaces.js';
 import type { TransportName } from './names.js';
+import type { TlsMaterial } from '../lib/tls-files.js';
 import { TcpTransport } from './tcp.js';
+import { TlsTransport } from './tls.js';
 import { OPEN_GATE, type ListenSpec, type Listener, type LocalAddress, type MessageHandler, type SourceGate, type Transport, type TransportContext } from './transport.js';
 import { UdpTransport } from './udp.js';
 import { WsTransport } from './ws.js';
-import type { TlsMaterial } from '../lib/tls-files.js';
 
 /** One line per transport: a new transport is its class plus its line here. */
 const FACTORY: { readonly [N in TransportName]: (listeners: readonly Listener[], ctx: TransportContext, options: TransportsOptions) => Transport } = {
   udp: (listeners, ctx) => new UdpTransport(listeners, ctx),
   tcp: (listeners, ctx) => new TcpTransport(listeners, ctx),
+  tls: (listeners, ctx, options) => {
+    // Config refuses a tls:// listener without a tls section; this is the registry's own guard.
+    if (options.tls === undefined) throw new Error('a tls:// listener needs tls.cert and tls.key');
+    return new TlsTransport(listeners, ctx, options.tls());
+  },
   ws: (listeners, ctx) => new WsTransport('ws', listeners, ctx),
   wss: (listeners, ctx, options) => new WsTransport('wss', listeners, ctx, options.tls),
 };
@@ -40,11 +46,11 @@ export interface TransportsOptions {
   /** Asked before a datagram is parsed or a connection adopted (security/); default: everyone. */
   gate?: SourceGate;
   /**
-   * The certificate of config `tls` (readTlsFiles) for wss:// listeners, read when they open so
-   * that a bad file fails start(); required when there is one.
+   * The certificate of config `tls` (readTlsFiles) for tls:// and wss:// listeners, read when
+   * they open so that a bad file fails start(); required when there is one.
    */
   tls?: () => TlsMaterial;
-  /** A stream connection a peer opened has closed (see TransportContext). */
+  /** A stream connection closed (see TransportContext.onConnectionClosed). */
   onConnectionClosed?: (remote: Endpoint) => void;
 }
 
@@ -142,10 +148,12 @@ export class Transports {
     t.send(dest, data, onError);
   }
 
-  /** A renewed certificate (SIGHUP) for the wss:// listeners; open connections keep theirs. */
+  /** A renewed certificate (SIGHUP) for the tls:// and wss:// listeners; open connections keep theirs. */
   setTlsCertificate(material: TlsMaterial): void {
-    const t = this.byName.get('wss');
-    if (t instanceof WsTransport) t.setCertificate(material);
+    const tls = this.byName.get('tls');
+    if (tls instanceof TlsTransport) tls.setCertificate(material);
+    const wss = this.byName.get('wss');
+    if (wss instanceof WsTransport) wss.setCertificate(material);
   }
 
   async close(): Promise<void> {

@@ -10,6 +10,7 @@ import net from 'node:net';
 import { RateLimitedLog } from '../log/rate-limited-log.js';
 import type { Endpoint } from './endpoint.js';
 import { LocalChoice } from './local-choice.js';
+import { isStun, stunBindingResponse } from './stun.js';
 import { TRANSPORTS } from './names.js';
 import { OPEN_GATE, type Listener, type LocalAddress, type Transport, type TransportContext } from './transport.js';
 
@@ -76,6 +77,12 @@ export class UdpTransport implements Transport {
     const gate = this.ctx.gate ?? OPEN_GATE;
     socket.on('message', (data, rinfo) => {
       if (!gate.admit(rinfo.address, data)) return;
+      // RFC 5626 STUN keep-alive: answered here, never parsed as SIP.
+      if (data[0]! < 2 && isStun(data)) {
+        const res = stunBindingResponse(data, rinfo.address, rinfo.port);
+        if (res !== undefined) socket.send(res, rinfo.port, rinfo.address);
+        return;
+      }
       onMessage(data, { transport: 'udp', address: rinfo.address, port: rinfo.port, local }, local);
     });
     // ICMP errors and the like surface here; they must not stop the process.

@@ -34,7 +34,7 @@ t.test('the embedded default file loads with the documented values', async (t) =
   ]);
   t.strictSame(c.http, { host: '127.0.0.1', port: 8080, adminToken: 'change-me', https: false, trustProxy: [] });
   t.strictSame(c.auth, { algorithms: ['MD5'] });
-  t.strictSame(c.registrar, { minExpires: 60, maxExpires: 3600, defaultExpires: 600 });
+  t.strictSame(c.registrar, { minExpires: 60, maxExpires: 3600, defaultExpires: 600, natKeepalive: 0 });
   t.strictSame(c.calls, { ringTimeout: 30, maxCallDuration: 14400, keepalive: 30, keepaliveFailures: 2 });
   t.strictSame(c.storage, { path: 'data/' });
   t.strictSame(c.trunks, []);
@@ -75,7 +75,7 @@ t.test('a minimal config gets every default', async (t) => {
     ],
     http: { host: '127.0.0.1', port: 8080, https: false, trustProxy: [] },
     auth: { algorithms: ['MD5'] },
-    registrar: { minExpires: 60, maxExpires: 3600, defaultExpires: 600 },
+    registrar: { minExpires: 60, maxExpires: 3600, defaultExpires: 600, natKeepalive: 0 },
     calls: { ringTimeout: 30, maxCallDuration: 14400, keepalive: 30, keepaliveFailures: 2 },
     security: {
       trusted: [],
@@ -189,7 +189,7 @@ t.test('unknown keys name the key path and its line', async (t) => {
       ),
     ),
     [
-      ['registrar.foo', 4, 'unknown key (expected one of: minExpires, maxExpires, defaultExpires)'],
+      ['registrar.foo', 4, 'unknown key (expected one of: minExpires, maxExpires, defaultExpires, natKeepalive)'],
       ['extensions[0].devices[0].realm', 8, 'unknown key (expected one of: username, password)'],
     ],
   );
@@ -246,7 +246,7 @@ t.test('bad listen URLs and ports', async (t) => {
       yaml(
         'domain: pbx.example.test',
         'listen:',
-        '  - tls://127.0.0.1:5061',
+        '  - sctp://127.0.0.1:5061',
         '  - 127.0.0.1:5060',
         '  - udp://127.0.0.1',
         '  - udp://127.0.0.1:0',
@@ -261,8 +261,8 @@ t.test('bad listen URLs and ports', async (t) => {
       ),
     ),
     [
-      ['listen[0]', 3, 'transport must be udp, tcp, ws or wss (got "tls")'],
-      ['listen[1]', 4, 'must be udp://host:port or tcp://host:port (got "127.0.0.1:5060")'],
+      ['listen[0]', 3, 'transport must be udp, tcp, tls, ws or wss (got "sctp")'],
+      ['listen[1]', 4, 'must be a URL such as udp://host:port (transports: udp, tcp, tls, ws or wss; got "127.0.0.1:5060")'],
       ['listen[2]', 5, 'must be host:port (got "127.0.0.1")'],
       ['listen[3]', 6, 'port must be between 1 and 65535 (got "0")'],
       ['listen[4]', 7, 'port must be between 1 and 65535 (got "70000")'],
@@ -273,6 +273,20 @@ t.test('bad listen URLs and ports', async (t) => {
     ],
   );
   t.strictSame(errorsOf(yaml('domain: pbx.example.test', 'listen: []', 'extensions: []')), [['listen', 2, 'must not be empty']]);
+  // A tls:// listener has no certificate without the tls section: named by the listener's line.
+  t.strictSame(
+    errorsOf(yaml('domain: pbx.example.test', 'listen:', '  - udp://127.0.0.1:5060', '  - tls://127.0.0.1:5061', 'extensions: []')),
+    [['listen[1]', 4, 'tls://127.0.0.1:5061 needs tls.cert and tls.key (a tls:// listener)']],
+  );
+  const withTls = parseConfig(
+    yaml('domain: pbx.example.test', 'listen:', '  - tls://127.0.0.1:5061', 'tls:', '  cert: a.pem', '  key: a.key', 'extensions: []'),
+    'test.yaml',
+    {},
+  );
+  t.strictSame(withTls.errors, []);
+  t.equal(withTls.config?.listen[0]?.transport, 'tls');
+  t.equal(configOf(yaml('domain: pbx.example.test', 'registrar:', '  natKeepalive: 25', 'extensions: []')).registrar.natKeepalive, 25, 'registrar.natKeepalive');
+  t.equal(errorsOf(yaml('domain: pbx.example.test', 'registrar:', '  natKeepalive: -1', 'extensions: []'))[0]?.[0], 'registrar.natKeepalive', 'a bad natKeepalive names its key');
 });
 
 t.test('bad trunk addresses', async (t) => {

@@ -63,3 +63,31 @@ t.test('restore takes unexpired bindings silently', async (t) => {
   t.equal(location.contacts(), 1);
   t.equal(location.lookup('anna')[0]!.expiresAt, 2000);
 });
+
+t.test('removeFlow: a closed stream connection takes exactly the bindings registered over it', async (t) => {
+  const now = 1_000_000;
+  const T0 = now;
+  const loc = new LocationService(() => now);
+  const events: LocationEvent[] = [];
+  loc.events.add((e: LocationEvent) => events.push(e));
+  const tls1 = { transport: 'tls' as const, address: '192.0.2.7', port: 40001 };
+  const tls2 = { transport: 'tls' as const, address: '192.0.2.7', port: 40002 };
+  loc.upsert(binding('anna', 5061, T0 + 600_000, { source: tls1, dest: tls1 }));
+  loc.upsert(binding('anna', 5062, T0 + 600_000, { source: tls2, dest: tls2 }));
+  loc.upsert(binding('bob', 5063, T0 + 600_000, { source: tls1, dest: tls1 }));
+  // A UDP binding from the same address and port is not that connection.
+  loc.upsert(binding('carl', 40001, T0 + 600_000, { source: { transport: 'udp', address: '192.0.2.7', port: 40001 } }));
+  // A refresh over the same connection replaces the indexed binding, not adds one.
+  loc.upsert(binding('anna', 5061, T0 + 700_000, { source: tls1, dest: tls1 }));
+  events.length = 0;
+  t.equal(loc.removeFlow({ ...tls1 }), 2, 'anna@5061 and bob over the closed connection');
+  t.same(
+    events.map((e) => (e.type === 'removed' ? `${e.binding.username}:${e.reason}` : e.type)).sort(),
+    ['anna:connection-closed', 'bob:connection-closed'],
+  );
+  t.equal(loc.lookup('anna').length, 1, 'the binding over the other connection stays');
+  t.equal(loc.lookup('carl').length, 1, 'UDP is no connection');
+  t.equal(loc.removeFlow(tls1), 0, 'nothing left on it');
+  loc.remove('anna', 'sip:anna@127.0.0.2:5062');
+  t.equal(loc.removeFlow(tls2), 0, 'an unregistered binding leaves the flow index too');
+});

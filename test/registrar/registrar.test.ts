@@ -23,7 +23,7 @@ function setup(now: () => number) {
 
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
 let nc = 0;
-function register(auth: Authenticator, callId: string, cseq: number, contact: string, expires: number) {
+function register(auth: Authenticator, callId: string, cseq: number, contact: string, expires: number, extra: { params?: string; headers?: string[] } = {}) {
   const nonce = auth.nonces.issue();
   const ncs = (++nc).toString(16).padStart(8, '0');
   const uri = `sip:${DOMAIN}`;
@@ -35,7 +35,8 @@ function register(auth: Authenticator, callId: string, cseq: number, contact: st
     `To: <sip:anna@${DOMAIN}>`,
     `Call-ID: ${callId}`,
     `CSeq: ${cseq} REGISTER`,
-    `Contact: <${contact}>;expires=${expires}`,
+    `Contact: <${contact}>;expires=${expires}${extra.params ?? ''}`,
+    ...(extra.headers ?? []),
     `Authorization: Digest username="anna", realm="${DOMAIN}", nonce="${nonce}", uri="${uri}", response="${response}", algorithm=MD5, qop=auth, nc=${ncs}, cnonce="c1"`,
     'Content-Length: 0',
     '',
@@ -77,4 +78,38 @@ t.test('423 below minExpires, maxExpires caps, 0 removes, expiry on time', async
   t.equal(location.lookup('anna').length, 1);
   registrar.register(register(auth, 'c2', 4, 'sip:anna@127.0.0.12', 0), source);
   t.same(location.lookup('anna'), [], 'expires=0 removes');
+});
+
+t.test('RFC 5626 outbound: the same instance and reg-id replace the old binding, even with a new Call-ID', async (t) => {
+  const now = 3_000_000;
+  const { location, auth, registrar } = setup(() => now);
+  const inst = ';+sip.instance="<urn:uuid:00000000-0000-1000-8000-AABBCCDDEEFF>";reg-id=1';
+  const ob = { params: inst, headers: ['Supported: path, outbound'] };
+  const tcpA = { transport: 'tcp' as const, address: '192.0.2.20', port: 40001 };
+  const tcpB = { transport: 'tcp' as const, address: '192.0.2.20', port: 40002 };
+  const first = registrar.register(register(auth, 'boot-1', 1, 'sip:anna@192.0.2.20:40001;transport=tcp', 300, ob), tcpA);
+  t.equal(first.status, 200);
+  t.ok(first.headers.includes('Require: outbound'), 'Require: outbound in the 200');
+  t.ok(first.headers.includes(`Flow-Timer: 120`), 'Flow-Timer for a stream flow');
+  t.match(first.headers[0], /;\+sip\.instance="<urn:uuid:00000000-0000-1000-8000-AABBCCDDEEFF>";reg-id=1$/, 'the Contact echoes the flow');
+  // Another device instance of the same user: a second flow, not replaced.
+  registrar.register(register(auth, 'other-1', 1, 'sip:anna@192.0.2.30:5060', 300, { params: ';+sip.instance="<urn:uuid:other>";reg-id=1', headers: ['Supported: outbound'] }), { transport: 'udp', address: '192.0.2.30', port: 5060 });
+  // The phone reboots: a new connection, a new port and a new Call-ID, the same instance and reg-id.
+  const again = registrar.register(register(auth, 'boot-2', 1, 'sip:anna@192.0.2.20:40002;transport=tcp', 300, ob), tcpB);
+  t.equal(again.status, 200);
+  const contacts = location.lookup('anna').map((b) => b.contact).sort();
+  t.same(contacts, ['sip:anna@192.0.2.20:40002;transport=tcp', 'sip:anna@192.0.2.30:5060'], 'one binding per flow: the old one is gone');
+  t.same(location.lookup('anna').find((b) => b.regId === 1 && b.contact.includes('40002'))?.dest, tcpB, 'reached over its new flow');
+  const udp = location.lookup('anna').find((b) => b.contact.includes('192.0.2.30'))!;
+  t.same(udp.dest, { transport: 'udp', address: '192.0.2.30', port: 5060 }, 'an outbound UDP flow is its source');
+
+  // Without Supported: outbound the parameters are just parameters (RFC 3261 registration).
+  const plain = registrar.register(register(auth, 'boot-3', 1, 'sip:anna@192.0.2.20:40003;transport=tcp', 300, { params: inst }), { ...tcpA, port: 40003 });
+  t.notOk(plain.headers.includes('Require: outbound'));
+  t.equal(location.lookup('anna').length, 3, 'no replacement without the option tag');
+  const two = registrar.register(
+    register(auth, 'boot-4', 1, 'sip:anna@192.0.2.20:40004;transport=tcp', 300, { params: inst + ', <sip:anna@192.0.2.20:40005>;+sip.instance="<urn:uuid:x>";reg-id=2', headers: ['Supported: outbound'] }),
+    { ...tcpA, port: 40004 },
+  );
+  t.equal(two.status, 400, 'two flows in one REGISTER: 400 (RFC 5626 §6)');
 });

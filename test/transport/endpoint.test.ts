@@ -53,7 +53,12 @@ t.test('one table maps name, Via token and URI parameter to the transport', asyn
   t.equal(transportByName('constructor'), undefined, 'no inherited property');
   t.equal(transportByViaToken('UDP'), TRANSPORTS.udp);
   t.equal(transportByViaToken('TCP'), TRANSPORTS.tcp);
-  t.equal(transportByViaToken('TLS'), undefined);
+  t.equal(transportByViaToken('TLS'), TRANSPORTS.tls);
+  t.equal(transportByViaToken('WSX'), undefined);
+  t.equal(TRANSPORTS.tls.reliable, true);
+  t.equal(transportOfUriParam('tls'), 'tls');
+  t.equal(transportOfUriParam(undefined, true), 'tls', 'sips: goes over TLS');
+  t.equal(transportOfUriParam('tcp', true), 'tls', 'sips: with transport=tcp is TLS over TCP');
   t.equal(viaToken('udp'), 'UDP');
   t.equal(viaToken('tcp'), 'TCP');
   t.equal(TRANSPORTS.udp.reliable, false);
