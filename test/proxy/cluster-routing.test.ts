@@ -12,6 +12,7 @@ import type { Config, ExtensionConfig } from '../../src/config/types.js';
 import { Directory } from '../../src/directory/directory.js';
 import type { Binding } from '../../src/location/binding.js';
 import { LocationService } from '../../src/location/location.js';
+import type { ConfirmedDialog } from '../../src/calls/active-call.js';
 import type { ProxyEvents } from '../../src/proxy/events.js';
 import { Identity } from '../../src/proxy/identity.js';
 import { nextHop, ownerRoute } from '../../src/proxy/next-hop.js';
@@ -71,9 +72,9 @@ function rig(bindings: Binding[], peers: (s: Endpoint) => boolean = (s) => s.add
   for (const b of bindings) (b.owner === undefined ? location.restore(b) : location.mirror(b));
   const auth = new Authenticator(directory, () => ({ realm: cfg.domain, algorithms: ['MD5'], isOurHost: (h) => identity.isOurHost(h) }));
   const registrar = new Registrar(location, auth, () => ({ domain: cfg.domain, ...cfg.registrar }));
-  const heard = { confirmed: 0, outcomes: [] as string[], inDialog: [] as string[] };
+  const heard = { confirmed: [] as ConfirmedDialog[], outcomes: [] as string[], inDialog: [] as string[] };
   const events: ProxyEvents = {
-    dialogConfirmed: () => void heard.confirmed++,
+    dialogConfirmed: (c) => void heard.confirmed.push(c),
     inDialogRequest: (_c, _f, _t, method) => void heard.inDialog.push(method),
     callOutcome: (o) => void heard.outcomes.push(o.outcome),
   };
@@ -102,12 +103,12 @@ function rig(bindings: Binding[], peers: (s: Endpoint) => boolean = (s) => s.add
       layer.receiveRequest(incoming(sip(text), source));
     },
     /** A response to a branch we sent (its top Via is ours). */
-    respond(to: Sent, status: number, reason: string, toTag = 'callee1') {
+    respond(to: Sent, status: number, reason: string, toTag = 'callee1', extra: string[] = []) {
       const lines = to.data.split('\r\n');
       const vias = lines.filter((l) => /^Via:/i.test(l));
       const pick = (name: string) => lines.find((l) => l.toLowerCase().startsWith(`${name}:`))!;
       const to_ = status > 100 ? `${pick('to')};tag=${toTag}` : pick('to');
-      const res = [`SIP/2.0 ${status} ${reason}`, ...vias, pick('from'), to_, pick('call-id'), pick('cseq'), 'Contact: <sip:bob@10.1.1.2:5062>', 'Content-Length: 0', '', ''].join('\r\n');
+      const res = [`SIP/2.0 ${status} ${reason}`, ...vias, pick('from'), to_, pick('call-id'), pick('cseq'), ...extra, 'Contact: <sip:bob@10.1.1.2:5062>', 'Content-Length: 0', '', ''].join('\r\n');
       const r = parseMessage(Buffer.from(res));
       if (!r.ok) throw new Error(r.error);
       layer.receiveResponse(r.msg);
@@ -199,6 +200,20 @@ t.test('the forking instance: the remote branch goes to the owner with its Route
   t.strictSame(headerLines(acks[0]!.data, 'route'), [PEER_ROUTE], 'the ACK carries the INVITE\'s Route (§17.1.1.3)');
 });
 
+t.test('the forking instance: the callee end of a call answered through the owner is reached through it', async (t) => {
+  const r = rig([BOB_THERE]);
+  r.receive(TRUNK_INVITE, TRUNK);
+  const out = r.to(PEER, 'INVITE')[0]!;
+  // The owner record-routed above us: the 2xx lists it first (nearest the callee).
+  r.respond(out, 200, 'OK', 'callee1', ['Record-Route: <sip:10.0.0.9:5060;transport=udp;lr>', 'Record-Route: <sip:10.0.0.1:5060;transport=udp;lr>']);
+  t.equal(r.heard.confirmed.length, 1, 'the forking instance tracks the call');
+  const callee = r.heard.confirmed[0]!.ends!.callee;
+  t.equal(callee.uri, 'sip:bob@10.1.1.2:5062', 'probes and BYE name bob\'s contact');
+  t.strictSame(callee.dest, PEER, 'and go to the owner');
+  t.equal(callee.routes, 'Route: <sip:10.0.0.9:5060;transport=udp;lr>\r\n', 'through its Record-Route');
+  t.strictSame(r.heard.confirmed[0]!.ends!.caller.dest, TRUNK, 'the caller end as before');
+});
+
 t.test('the owner: a peer\'s branch with our Route is relayed to the device\'s flow, record-routed, unchallenged, untracked', async (t) => {
   const r = rig([ANNA, BOB_HERE]);
   r.receive(relayInvite(), PEER);
@@ -218,7 +233,7 @@ t.test('the owner: a peer\'s branch with our Route is relayed to the device\'s f
 
   r.respond(out[0]!, 200, 'OK');
   t.strictSame(r.responses(PEER), ['100', '200'], 'the 2xx goes back to the peer');
-  t.equal(r.heard.confirmed, 0, 'no confirmed dialog announced: the forking instance tracks the call');
+  t.equal(r.heard.confirmed.length, 0, 'no confirmed dialog announced: the forking instance tracks the call');
   t.strictSame(r.heard.outcomes, [], 'no call outcome either');
 });
 
