@@ -147,7 +147,7 @@ export class App {
       registrar,
       calls: this.calls,
       events: this.proxyEvents(log),
-      peers: NO_PEERS,
+      peers: this.shared ?? NO_PEERS,
     });
     layer.setUser(proxy);
     this.keepalive = new DialogKeepalive({
