@@ -100,9 +100,13 @@ const options = (name: string, host: string, p: { sip: number; http: number }): 
   cluster: { instance: name, address: `${host}:${p.sip}` },
 });
 const procs: SippProcess[] = [];
+/** Each subtest stops its SIPps at its end: a phone left over by a failure must not hold the next one's port. */
+const stopProcs = async () => {
+  await Promise.all(procs.splice(0).map((p) => p.stop()));
+};
 const proxies: Proxy[] = [];
 t.teardown(async () => {
-  await Promise.all(procs.map((p) => p.stop()));
+  await stopProcs();
   await Promise.all(proxies.map((p) => p.stop()));
   await redis.stop();
 });
@@ -111,6 +115,7 @@ proxies.push(a);
 const b = await startProxy(options('sip-b', B, PB));
 proxies.push(b);
 const at = { A: a, B: b };
+t.afterEach(stopProcs);
 const logs = () => `--- A\n${a.output(4000)}\n--- B\n${b.output(4000)}`;
 
 const rrA = `<sip:${A}:${PA.sip};transport=udp;lr>`;
