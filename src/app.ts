@@ -82,7 +82,7 @@ export class App {
       this.endedCalls.set(e.why, this.endedCalls.get(e.why)! + 1);
       if (endedLine.enabled) endedLine.write(callEndedMembers(e.call, e.why));
     });
-    const guard = new SourceGuard(guardSettings(config), { log: log.child({ room: 'security' }) });
+    const guard = new SourceGuard(guardSettings(config), { log: log.child({ room: 'security' }), ...(this.shared ? { bans: this.shared.bans } : {}) });
     this.guard = guard;
     const layer = new TransactionLayer((dest, data, onError) => this.send(dest, data, onError));
     this.layer = layer;
@@ -209,7 +209,7 @@ export class App {
     const stored = await this.persistence.load();
     restoreStores(this, stored, this.persistence);
     if (this.shared) {
-      this.shared.attach(this);
+      this.shared.attach(this, { banChanged: (address) => this.guard.refresh(address) });
       // Every instance must accept the nonces the others issued: one key for all, from Redis
       // unless the config names one.
       const secret = this.config.auth.nonceSecret === undefined ? await this.shared.nonceSecret() : undefined;

@@ -27,6 +27,8 @@ import { bindingKey, type Stores } from '../persist-stores.js';
 import { storedCodecs } from '../records.js';
 import type { Kind, Loaded, Persistence, StoredKinds } from '../types.js';
 import { CALL_DOWN, CALL_UP, REAP, SYNC_OWN_CALLS } from './scripts.js';
+import { decodeBan, SharedBans } from './shared-bans.js';
+import type { Ban } from '../../security/bans.js';
 
 export interface RedisStateOptions {
   url: string;
@@ -45,7 +47,13 @@ export interface RedisStateOptions {
 }
 
 /** Changes announced on the channel: [instance, its address, kind, key, value JSON or null]. */
-type Change = [string, string, Kind | 'reaped', string, unknown];
+type Change = [string, string, Kind | 'ban' | 'reaped', string, unknown];
+
+/** What else hears the other instances' changes. */
+export interface SharedHooks {
+  /** A ban was made or lifted by another instance (the guard refreshes that address). */
+  banChanged?(address: string): void;
+}
 
 export type RedisStatus = 'up' | 'down';
 
@@ -62,6 +70,9 @@ const EMPTY_SET = new Set<string>();
 
 export class RedisState implements Persistence {
   readonly stats: RedisStats = { errors: 0, resyncs: 0, reaped: 0 };
+  /** The ban store for the security guard: shared with every instance. */
+  readonly bans: SharedBans;
+  private hooks: SharedHooks = {};
   private readonly redis: Redis;
   private readonly sub: Redis;
   private readonly me: string;
@@ -86,6 +97,13 @@ export class RedisState implements Persistence {
     this.myAddress = formatEndpoint(o.address);
     this.now = o.now ?? Date.now;
     this.k = keys();
+    this.bans = new SharedBans({
+      put: (ban) => {
+        const json = banJson(ban);
+        this.run(this.redis.multi().hset(this.k.bans, ban.address, json).publish(this.k.changes, this.change('ban', ban.address, json)).exec());
+      },
+      remove: (address) => this.run(this.redis.multi().hdel(this.k.bans, address).publish(this.k.changes, this.change('ban', address, 'null')).exec()),
+    });
     const options = {
       lazyConnect: true,
       // A command while disconnected fails at once instead of piling up behind the SIP path.
@@ -153,8 +171,9 @@ export class RedisState implements Persistence {
   }
 
   /** After the stores took what load() returned: apply the others' changes from now on, renew the lease. */
-  attach(stores: Stores): void {
+  attach(stores: Stores, hooks: SharedHooks = {}): void {
     this.stores = stores;
+    this.hooks = hooks;
     const tick = Math.max(1000, Math.floor(this.o.leaseMs / 3));
     this.timers.push(
       setInterval(() => {
@@ -223,7 +242,7 @@ export class RedisState implements Persistence {
 
   // -------------------------------------------------------------------------------------------
 
-  private change(kind: Kind | 'reaped', key: string, valueJson: string): string {
+  private change(kind: Kind | 'ban' | 'reaped', key: string, valueJson: string): string {
     return `[${jsonString(this.me)},${jsonString(this.myAddress)},"${kind}",${jsonString(key)},${valueJson}]`;
   }
 
@@ -271,6 +290,13 @@ export class RedisState implements Persistence {
           if (s) stores.directory.restore(key, s);
         }
         return;
+      case 'ban': {
+        const ban = value === null ? undefined : decodeBan(value);
+        if (ban) this.bans.mirror(ban);
+        else this.bans.forget(key);
+        this.hooks.banChanged?.(key);
+        return;
+      }
       case 'reaped':
         // Reaped ourselves (a partition or a stall outlasted the lease): write what we own again.
         if (key === this.me) void this.resync('reaped by another instance');
@@ -391,6 +417,14 @@ export class RedisState implements Persistence {
       const s = storedCodecs.setting.decode(parseJson(json));
       if (s) out.setting.set(ext, s);
     }
+    const now = this.now();
+    for (const [address, json] of Object.entries(await this.redis.hgetall(this.k.bans))) {
+      const ban = decodeBan(parseJson(json));
+      if (ban && ban.until > now) {
+        this.bans.mirror(ban);
+        this.hooks.banChanged?.(address);
+      } else void this.redis.hdel(this.k.bans, address).catch(() => undefined);
+    }
     return out;
   }
 
@@ -449,9 +483,14 @@ function keys() {
     busy: `${p}busy`,
     settings: `${p}settings`,
     nonceSecret: `${p}nonce-secret`,
+    bans: `${p}bans`,
     bindings: (owner: string) => `${p}bindings:${owner}`,
     callsOf: (owner: string) => `${p}calls:${owner}`,
   };
+}
+
+function banJson(b: Ban): string {
+  return `{"address":${jsonString(b.address)},"reason":"${b.reason}","until":${b.until}}`;
 }
 
 function parseJson(s: string): unknown {
