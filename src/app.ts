@@ -38,10 +38,13 @@ import { NonceManager } from './auth/digest.js';
 
 const SWEEP_MS = 1000;
 
-/** Trunks are trusted like security.trusted: a carrier is never limited or banned. */
-function guardSettings(c: Config): GuardSettings {
-  const trunks = c.trunks.map((t) => ({ address: t.host, prefix: t.host.includes(':') ? 128 : 32 }));
-  return { ...c.security, trusted: [...c.security.trusted, ...trunks] };
+/**
+ * Trunks are trusted like security.trusted: a carrier is never limited or banned. So are the
+ * other instances (several instances): they relay their callers' branches to our devices.
+ */
+function guardSettings(c: Config, peers: readonly string[] = []): GuardSettings {
+  const host = (address: string) => ({ address, prefix: address.includes(':') ? 128 : 32 });
+  return { ...c.security, trusted: [...c.security.trusted, ...c.trunks.map((t) => host(t.host)), ...peers.map(host)] };
 }
 
 export class App {
@@ -49,6 +52,8 @@ export class App {
   private readonly persistence: Persistence;
   /** Set with storage.redis: the state shared with the other instances. */
   private readonly shared: RedisState | undefined;
+  /** The other live instances' addresses (several instances). */
+  private peers: readonly string[] = [];
   readonly directory: Directory;
   readonly location: LocationService;
   readonly calls: CallTracker;
@@ -209,7 +214,13 @@ export class App {
     const stored = await this.persistence.load();
     restoreStores(this, stored, this.persistence);
     if (this.shared) {
-      this.shared.attach(this, { banChanged: (address) => this.guard.refresh(address) });
+      this.shared.attach(this, {
+        banChanged: (address) => this.guard.refresh(address),
+        peersChanged: (addresses) => {
+          this.peers = addresses;
+          this.guard.configure(guardSettings(this.config, addresses));
+        },
+      });
       // Every instance must accept the nonces the others issued: one key for all, from Redis
       // unless the config names one.
       const secret = this.config.auth.nonceSecret === undefined ? await this.shared.nonceSecret() : undefined;
@@ -263,7 +274,7 @@ export class App {
     this.http?.reload({ ...(next.tls ? { tls: next.tls } : {}), trustProxy: next.http.trustProxy });
     this.reloadSipCertificate(next);
     this.directory.load(this.config);
-    this.guard.configure(guardSettings(this.config));
+    this.guard.configure(guardSettings(this.config, this.peers));
     this.refreshIdentity();
     this.log.info({ extensions: next.extensions.length, removedDevices: gone }, 'config reloaded');
   }

@@ -53,6 +53,8 @@ type Change = [string, string, Kind | 'ban' | 'reaped', string, unknown];
 export interface SharedHooks {
   /** A ban was made or lifted by another instance (the guard refreshes that address). */
   banChanged?(address: string): void;
+  /** The live instances other than this one changed: their addresses (to trust them like trunks). */
+  peersChanged?(addresses: readonly string[]): void;
 }
 
 export type RedisStatus = 'up' | 'down';
@@ -174,6 +176,7 @@ export class RedisState implements Persistence {
   attach(stores: Stores, hooks: SharedHooks = {}): void {
     this.stores = stores;
     this.hooks = hooks;
+    if (this.peerHosts.size) hooks.peersChanged?.([...this.peerHosts]);
     const tick = Math.max(1000, Math.floor(this.o.leaseMs / 3));
     this.timers.push(
       setInterval(() => {
@@ -326,13 +329,21 @@ export class RedisState implements Persistence {
 
   private learnPeer(instance: string, address: Endpoint): void {
     this.live.set(instance, address);
-    this.peerHosts = new Set([...this.live].filter(([name]) => name !== this.me).map(([, a]) => a.address));
+    this.updatePeers();
+  }
+
+  private updatePeers(): void {
+    const hosts = new Set<string>();
+    for (const [name, a] of this.live) if (name !== this.me) hosts.add(a.address);
+    const same = hosts.size === this.peerHosts.size && [...hosts].every((h) => this.peerHosts.has(h));
+    this.peerHosts = hosts;
+    if (!same) this.hooks.peersChanged?.([...hosts]);
   }
 
   private forgetInstance(instance: string): void {
     if (instance === this.me) return;
     this.live.delete(instance);
-    this.peerHosts = new Set([...this.live].filter(([name]) => name !== this.me).map(([, a]) => a.address));
+    this.updatePeers();
     const stores = this.stores;
     if (!stores) return;
     stores.location.forgetOwner(instance);
@@ -389,7 +400,7 @@ export class RedisState implements Persistence {
     });
     for (const name of this.live.keys()) if (!live.has(name)) this.forgetInstance(name);
     this.live = live;
-    this.peerHosts = new Set([...live].filter(([name]) => name !== this.me).map(([, a]) => a.address));
+    this.updatePeers();
   }
 
   /** Everything the live instances own (and what this one owned before it restarted). */
