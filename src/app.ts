@@ -172,6 +172,7 @@ export class App {
       instance: cluster.instance,
       address: { transport: 'udp', address: cluster.address.host, port: cluster.address.port },
       leaseMs: 3 * (config.calls.keepalive || 30) * 1000,
+      maxBindingMs: config.registrar.maxExpires * 1000,
       log: log.child({ room: 'state', instance: cluster.instance }),
     });
   }

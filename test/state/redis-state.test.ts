@@ -76,7 +76,7 @@ interface Instance extends Stores {
 }
 
 async function instance(name: string, host: string, leaseMs = 30_000): Promise<Instance> {
-  const state = new RedisState({ url: URL_, instance: name, address: { transport: 'udp', address: host, port: 5060 }, leaseMs, log, connectWaitMs: 1000, commandTimeoutMs: 500 });
+  const state = new RedisState({ url: URL_, instance: name, address: { transport: 'udp', address: host, port: 5060 }, leaseMs, maxBindingMs: 3_600_000, log, connectWaitMs: 1000, commandTimeoutMs: 500 });
   const s: Instance = { location: new LocationService(), calls: new CallTracker(), directory: new Directory(config), state };
   persistStores(s, state);
   restoreStores(s, await state.load(), state);
@@ -176,7 +176,15 @@ t.test('a new instance loads everything; a dead instance is reaped within its le
   t.ok(Date.now() - died <= 3000 + 500, `reaped within the lease (${Date.now() - died} ms)`);
   t.equal(b.location.lookup('anna').length, 0, 'its bindings are gone');
   t.equal(await raw.hget('sipbob:busy', '200'), null, 'the count in Redis is 0');
-  t.equal(await raw.exists('sipbob:bindings:a'), 0);
+  t.equal(await raw.hlen('sipbob:bindings:a'), 1, 'kept for A to take up again');
+  t.ok((await raw.pttl('sipbob:bindings:a')) > 3_000_000, 'expiring with the longest registration');
+
+  // A restarts: its bindings are its own again, the others reach them through it.
+  const a2 = await instance('a', '127.0.3.101', 3000);
+  t.teardown(() => a2.state.close());
+  t.equal(a2.location.lookup('anna')[0]?.owner, undefined, 'A took its binding up again');
+  t.equal(await raw.pttl('sipbob:bindings:a'), -1, 'no longer expiring');
+  await until_('B mirrors it again, without a new REGISTER', () => b.location.lookup('anna')[0]?.owner === 'a');
 });
 
 t.test('Redis gone and back: each instance serves from memory and catches up', async (t) => {

@@ -38,6 +38,8 @@ export interface RedisStateOptions {
   address: Endpoint;
   /** How long what this instance owns outlives its last lease renewal, ms. */
   leaseMs: number;
+  /** The longest registration (registrar.maxExpires), ms: a dead instance's bindings live no longer. */
+  maxBindingMs: number;
   log: Logger;
   /** How long start waits for Redis before serving from memory alone, ms. Default 5000. */
   connectWaitMs?: number;
@@ -161,6 +163,8 @@ export class RedisState implements Persistence {
     try {
       await withTimeout(this.redis.connect(), this.o.connectWaitMs ?? 5000);
       await this.renewLease();
+      // Reaped while we were down: our bindings were left to expire; they are ours again.
+      await this.redis.persist(this.k.bindings(this.me));
       await this.reapDead();
       return await this.readAll();
     } catch (err) {
@@ -380,10 +384,11 @@ export class RedisState implements Persistence {
         instance,
         now,
         this.change('reaped', instance, 'null'),
+        this.o.maxBindingMs,
       )) as number;
       if (n >= 0) {
         this.stats.reaped++;
-        this.o.log.warn({ instance, calls: n }, 'instance lease ran out: its calls and bindings are dropped');
+        this.o.log.warn({ dead: instance, calls: n }, 'instance lease ran out: its calls stop counting, its devices are unreachable until they register again');
         this.forgetInstance(instance);
       }
     }
@@ -399,8 +404,19 @@ export class RedisState implements Persistence {
       if (a) live.set(name, a);
     });
     for (const name of this.live.keys()) if (!live.has(name)) this.forgetInstance(name);
+    const joined = [...live.keys()].filter((name) => name !== this.me && !this.live.has(name));
     this.live = live;
     this.updatePeers();
+    // An instance that (re)started took up its bindings without announcing each: read them.
+    const stores = this.stores;
+    if (stores) for (const name of joined) await this.mirrorBindingsOf(stores, name, live.get(name)!);
+  }
+
+  private async mirrorBindingsOf(stores: Stores, owner: string, path: Endpoint): Promise<void> {
+    for (const json of Object.values(await this.redis.hgetall(this.k.bindings(owner)))) {
+      const b = storedCodecs.binding.decode(parseJson(json));
+      if (b && b.expiresAt > this.now()) stores.location.mirror({ ...b, owner, path });
+    }
   }
 
   /** Everything the live instances own (and what this one owned before it restarted). */
