@@ -327,6 +327,7 @@ export class App {
             source: formatEndpoint(b.source),
             transport: b.source.transport,
             userAgent: b.userAgent,
+            ...(this.config.cluster ? { instance: b.owner ?? this.config.cluster.instance } : {}),
           })),
         })),
       };

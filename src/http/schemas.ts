@@ -62,6 +62,7 @@ const registration = {
     source: { type: 'string' },
     transport: { type: 'string' },
     userAgent: { type: 'string' },
+    instance: { type: 'string' },
   },
   required: ['contact', 'expiresAt', 'source', 'transport', 'userAgent'],
 } as const;

@@ -9,6 +9,8 @@ export interface RegistrationView {
   source: string;
   transport: string;
   userAgent: string;
+  /** Several instances: the instance the device registered through (which reaches it). */
+  instance?: string;
 }
 
 export interface DeviceView {
