@@ -217,6 +217,10 @@ export class App {
     if (this.shared) {
       this.shared.attach(this, {
         banChanged: (address) => this.guard.refresh(address),
+        endCall: (id) => {
+          const call = this.calls.byId(id);
+          if (call && call.owner === undefined) this.keepalive.end(call, 'api');
+        },
         peersChanged: (addresses) => {
           this.peers = addresses;
           this.guard.configure(guardSettings(this.config, addresses));
@@ -351,7 +355,9 @@ export class App {
       endCall: (id) => {
         const call = this.calls.byId(id);
         if (!call) return false;
-        this.keepalive.end(call, 'api');
+        // Another instance's call: its owner holds the dialog's state and sends the BYEs.
+        if (call.owner !== undefined) this.shared?.askToEnd(call);
+        else this.keepalive.end(call, 'api');
         return true;
       },
       removeRegistrations: (username) => {
