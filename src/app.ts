@@ -347,7 +347,8 @@ export class App {
             const startedAt = new Date(c.startedAt).toISOString();
             const alive = this.keepalive.aliveAt(c);
             const aliveAt = alive ? { caller: new Date(alive.caller).toISOString(), callee: new Date(alive.callee).toISOString() } : { caller: startedAt, callee: startedAt };
-            out.push({ id: c.id, extension: p.extension, direction: p.direction, device: p.device, state: 'confirmed', startedAt, aliveAt });
+            const instance = this.config.cluster ? { instance: c.owner ?? this.config.cluster.instance } : {};
+            out.push({ id: c.id, extension: p.extension, direction: p.direction, device: p.device, state: 'confirmed', startedAt, aliveAt, ...instance });
           }
         }
         return out;

@@ -107,6 +107,7 @@ export const callList = {
         properties: { caller: { type: 'string' }, callee: { type: 'string' } },
         required: ['caller', 'callee'],
       },
+      instance: { type: 'string' },
     },
     required: ['id', 'extension', 'direction', 'device', 'state', 'startedAt', 'aliveAt'],
   },

@@ -38,6 +38,8 @@ export interface CallView {
    * or the call's start until the first probe was answered.
    */
   aliveAt: { caller: string; callee: string };
+  /** Several instances: the instance that tracks the call (it forked the INVITE and probes the ends). */
+  instance?: string;
 }
 
 export interface AdminView {
