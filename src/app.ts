@@ -39,10 +39,13 @@ import { NonceManager } from './auth/digest.js';
 
 const SWEEP_MS = 1000;
 
-/** Trunks are trusted like security.trusted: a carrier is never limited or banned. */
-function guardSettings(c: Config): GuardSettings {
-  const trunks = c.trunks.map((t) => ({ address: t.host, prefix: t.host.includes(':') ? 128 : 32 }));
-  return { ...c.security, trusted: [...c.security.trusted, ...trunks] };
+/**
+ * Trunks are trusted like security.trusted: a carrier is never limited or banned. So are the
+ * other instances (several instances): they relay their callers' branches to our devices.
+ */
+function guardSettings(c: Config, peers: readonly string[] = []): GuardSettings {
+  const host = (address: string) => ({ address, prefix: address.includes(':') ? 128 : 32 });
+  return { ...c.security, trusted: [...c.security.trusted, ...c.trunks.map((t) => host(t.host)), ...peers.map(host)] };
 }
 
 export class App {
@@ -50,6 +53,8 @@ export class App {
   private readonly persistence: Persistence;
   /** Set with storage.redis: the state shared with the other instances. */
   private readonly shared: RedisState | undefined;
+  /** The other live instances' addresses (several instances). */
+  private peers: readonly string[] = [];
   readonly directory: Directory;
   readonly location: LocationService;
   readonly calls: CallTracker;
@@ -83,7 +88,7 @@ export class App {
       this.endedCalls.set(e.why, this.endedCalls.get(e.why)! + 1);
       if (endedLine.enabled) endedLine.write(callEndedMembers(e.call, e.why));
     });
-    const guard = new SourceGuard(guardSettings(config), { log: log.child({ room: 'security' }) });
+    const guard = new SourceGuard(guardSettings(config), { log: log.child({ room: 'security' }), ...(this.shared ? { bans: this.shared.bans } : {}) });
     this.guard = guard;
     const layer = new TransactionLayer((dest, data, onError) => this.send(dest, data, onError));
     this.layer = layer;
@@ -169,6 +174,7 @@ export class App {
       instance: cluster.instance,
       address: { transport: 'udp', address: cluster.address.host, port: cluster.address.port },
       leaseMs: 3 * (config.calls.keepalive || 30) * 1000,
+      maxBindingMs: config.registrar.maxExpires * 1000,
       log: log.child({ room: 'state', instance: cluster.instance }),
     });
   }
@@ -211,7 +217,17 @@ export class App {
     const stored = await this.persistence.load();
     restoreStores(this, stored, this.persistence);
     if (this.shared) {
-      this.shared.attach(this);
+      this.shared.attach(this, {
+        banChanged: (address) => this.guard.refresh(address),
+        endCall: (id) => {
+          const call = this.calls.byId(id);
+          if (call && call.owner === undefined) this.keepalive.end(call, 'api');
+        },
+        peersChanged: (addresses) => {
+          this.peers = addresses;
+          this.guard.configure(guardSettings(this.config, addresses));
+        },
+      });
       // Every instance must accept the nonces the others issued: one key for all, from Redis
       // unless the config names one.
       const secret = this.config.auth.nonceSecret === undefined ? await this.shared.nonceSecret() : undefined;
@@ -265,7 +281,7 @@ export class App {
     this.http?.reload({ ...(next.tls ? { tls: next.tls } : {}), trustProxy: next.http.trustProxy });
     this.reloadSipCertificate(next);
     this.directory.load(this.config);
-    this.guard.configure(guardSettings(this.config));
+    this.guard.configure(guardSettings(this.config, this.peers));
     this.refreshIdentity();
     this.log.info({ extensions: next.extensions.length, removedDevices: gone }, 'config reloaded');
   }
@@ -317,6 +333,7 @@ export class App {
             source: formatEndpoint(b.source),
             transport: b.source.transport,
             userAgent: b.userAgent,
+            ...(this.config.cluster ? { instance: b.owner ?? this.config.cluster.instance } : {}),
           })),
         })),
       };
@@ -332,7 +349,8 @@ export class App {
             const startedAt = new Date(c.startedAt).toISOString();
             const alive = this.keepalive.aliveAt(c);
             const aliveAt = alive ? { caller: new Date(alive.caller).toISOString(), callee: new Date(alive.callee).toISOString() } : { caller: startedAt, callee: startedAt };
-            out.push({ id: c.id, extension: p.extension, direction: p.direction, device: p.device, state: 'confirmed', startedAt, aliveAt });
+            const instance = this.config.cluster ? { instance: c.owner ?? this.config.cluster.instance } : {};
+            out.push({ id: c.id, extension: p.extension, direction: p.direction, device: p.device, state: 'confirmed', startedAt, aliveAt, ...instance });
           }
         }
         return out;
@@ -340,7 +358,9 @@ export class App {
       endCall: (id) => {
         const call = this.calls.byId(id);
         if (!call) return false;
-        this.keepalive.end(call, 'api');
+        // Another instance's call: its owner holds the dialog's state and sends the BYEs.
+        if (call.owner !== undefined) this.shared?.askToEnd(call);
+        else this.keepalive.end(call, 'api');
         return true;
       },
       removeRegistrations: (username) => {

@@ -27,6 +27,8 @@ import { bindingKey, type Stores } from '../persist-stores.js';
 import { storedCodecs } from '../records.js';
 import type { Kind, Loaded, Persistence, StoredKinds } from '../types.js';
 import { CALL_DOWN, CALL_UP, REAP, SYNC_OWN_CALLS } from './scripts.js';
+import { decodeBan, SharedBans } from './shared-bans.js';
+import type { Ban } from '../../security/bans.js';
 
 export interface RedisStateOptions {
   url: string;
@@ -36,6 +38,8 @@ export interface RedisStateOptions {
   address: Endpoint;
   /** How long what this instance owns outlives its last lease renewal, ms. */
   leaseMs: number;
+  /** The longest registration (registrar.maxExpires), ms: a dead instance's bindings live no longer. */
+  maxBindingMs: number;
   log: Logger;
   /** How long start waits for Redis before serving from memory alone, ms. Default 5000. */
   connectWaitMs?: number;
@@ -45,7 +49,17 @@ export interface RedisStateOptions {
 }
 
 /** Changes announced on the channel: [instance, its address, kind, key, value JSON or null]. */
-type Change = [string, string, Kind | 'reaped', string, unknown];
+type Change = [string, string, Kind | 'ban' | 'reaped' | 'end-call', string, unknown];
+
+/** What else hears the other instances' changes. */
+export interface SharedHooks {
+  /** A ban was made or lifted by another instance (the guard refreshes that address). */
+  banChanged?(address: string): void;
+  /** Another instance asks this one, the call's owner, to end a call (DELETE /api/calls there). */
+  endCall?(id: string): void;
+  /** The live instances other than this one changed: their addresses (to trust them like trunks). */
+  peersChanged?(addresses: readonly string[]): void;
+}
 
 export type RedisStatus = 'up' | 'down';
 
@@ -60,9 +74,20 @@ export interface RedisStats {
 
 const EMPTY_SET = new Set<string>();
 
+/** The Lua scripts as commands: ioredis sends each by its SHA1 (EVALSHA), the text only once. */
+interface ScriptCommands {
+  callUp(...args: Array<string | number>): Promise<number>;
+  callDown(...args: Array<string | number>): Promise<number>;
+  reap(...args: Array<string | number>): Promise<number>;
+  syncOwnCalls(...args: Array<string | number>): Promise<number>;
+}
+
 export class RedisState implements Persistence {
   readonly stats: RedisStats = { errors: 0, resyncs: 0, reaped: 0 };
-  private readonly redis: Redis;
+  /** The ban store for the security guard: shared with every instance. */
+  readonly bans: SharedBans;
+  private hooks: SharedHooks = {};
+  private readonly redis: Redis & ScriptCommands;
   private readonly sub: Redis;
   private readonly me: string;
   private readonly myAddress: string;
@@ -86,6 +111,13 @@ export class RedisState implements Persistence {
     this.myAddress = formatEndpoint(o.address);
     this.now = o.now ?? Date.now;
     this.k = keys();
+    this.bans = new SharedBans({
+      put: (ban) => {
+        const json = banJson(ban);
+        this.run(this.redis.multi().hset(this.k.bans, ban.address, json).publish(this.k.changes, this.change('ban', ban.address, json)).exec());
+      },
+      remove: (address) => this.run(this.redis.multi().hdel(this.k.bans, address).publish(this.k.changes, this.change('ban', address, 'null')).exec()),
+    });
     const options = {
       lazyConnect: true,
       // A command while disconnected fails at once instead of piling up behind the SIP path.
@@ -95,17 +127,26 @@ export class RedisState implements Persistence {
       connectTimeout: 2000,
       retryStrategy: (times: number) => Math.min(100 * times, 1000),
     };
-    this.redis = new Redis(o.url, options);
+    const redis = new Redis(o.url, options);
+    redis.defineCommand('callUp', { numberOfKeys: 4, lua: CALL_UP });
+    redis.defineCommand('callDown', { numberOfKeys: 4, lua: CALL_DOWN });
+    redis.defineCommand('reap', { numberOfKeys: 7, lua: REAP });
+    redis.defineCommand('syncOwnCalls', { numberOfKeys: 3, lua: SYNC_OWN_CALLS });
+    this.redis = redis as Redis & ScriptCommands;
     // The subscriber keeps its subscription across reconnects (ioredis re-subscribes itself).
     this.sub = new Redis(o.url, { ...options, enableOfflineQueue: true });
     for (const [name, conn] of [['redis', this.redis], ['subscriber', this.sub]] as const) {
       conn.on('error', (err: Error) => this.failed(`${name}: ${err.message}`));
     }
+    // ioredis reports every failed reconnect: the outage is logged once, its end by resync().
+    let outage = false;
     this.redis.on('close', () => {
-      if (!this.closed && this.wasReady) o.log.warn('redis unreachable: serving from memory');
+      if (!this.closed && this.wasReady && !outage) o.log.warn('redis unreachable: serving from memory');
+      outage = true;
       this.dirty = true;
     });
     this.redis.on('ready', () => {
+      outage = false;
       if (this.wasReady && !this.closed) void this.resync('reconnected');
       this.wasReady = true;
     });
@@ -141,6 +182,8 @@ export class RedisState implements Persistence {
     try {
       await withTimeout(this.redis.connect(), this.o.connectWaitMs ?? 5000);
       await this.renewLease();
+      // Reaped while we were down: our bindings were left to expire; they are ours again.
+      await this.redis.persist(this.k.bindings(this.me));
       await this.reapDead();
       return await this.readAll();
     } catch (err) {
@@ -153,8 +196,10 @@ export class RedisState implements Persistence {
   }
 
   /** After the stores took what load() returned: apply the others' changes from now on, renew the lease. */
-  attach(stores: Stores): void {
+  attach(stores: Stores, hooks: SharedHooks = {}): void {
     this.stores = stores;
+    this.hooks = hooks;
+    if (this.peerHosts.size) hooks.peersChanged?.([...this.peerHosts]);
     const tick = Math.max(1000, Math.floor(this.o.leaseMs / 3));
     this.timers.push(
       setInterval(() => {
@@ -187,7 +232,7 @@ export class RedisState implements Persistence {
       const json = storedCodecs.call.json(call);
       const exts = [...new Set(call.parties.map((p) => p.extension))];
       const owned = `{"owner":${jsonString(this.me)},${json.slice(1)}`;
-      this.run(this.redis.eval(CALL_UP, 4, this.k.calls, this.k.callsOf(this.me), this.k.busy, this.k.changes, key, owned, this.me, this.change('call', key, json), ...exts));
+      this.run(this.redis.callUp(this.k.calls, this.k.callsOf(this.me), this.k.busy, this.k.changes, key, owned, this.me, this.change('call', key, json), ...exts));
     } else {
       const json = storedCodecs.setting.json(value as ExtensionSetting);
       if (this.status === 'down') this.dirtySettings.add(key);
@@ -199,7 +244,7 @@ export class RedisState implements Persistence {
     if (kind === 'binding') {
       this.run(this.redis.multi().hdel(this.k.bindings(this.me), key).publish(this.k.changes, this.change('binding', key, 'null')).exec());
     } else if (kind === 'call') {
-      this.run(this.redis.eval(CALL_DOWN, 4, this.k.calls, this.k.callsOf(this.me), this.k.busy, this.k.changes, key, this.change('call', key, 'null')));
+      this.run(this.redis.callDown(this.k.calls, this.k.callsOf(this.me), this.k.busy, this.k.changes, key, this.change('call', key, 'null')));
     } else {
       this.run(this.redis.multi().hdel(this.k.settings, key).publish(this.k.changes, this.change('setting', key, 'null')).exec());
     }
@@ -223,7 +268,12 @@ export class RedisState implements Persistence {
 
   // -------------------------------------------------------------------------------------------
 
-  private change(kind: Kind | 'reaped', key: string, valueJson: string): string {
+  /** The API asked to end another instance's call: its owner sends the BYEs and ends it. */
+  askToEnd(call: ActiveCall): void {
+    this.run(this.redis.publish(this.k.changes, this.change('end-call', call.id, jsonString(call.owner ?? this.me))));
+  }
+
+  private change(kind: Kind | 'ban' | 'reaped' | 'end-call', key: string, valueJson: string): string {
     return `[${jsonString(this.me)},${jsonString(this.myAddress)},"${kind}",${jsonString(key)},${valueJson}]`;
   }
 
@@ -271,6 +321,16 @@ export class RedisState implements Persistence {
           if (s) stores.directory.restore(key, s);
         }
         return;
+      case 'ban': {
+        const ban = value === null ? undefined : decodeBan(value);
+        if (ban) this.bans.mirror(ban);
+        else this.bans.forget(key);
+        this.hooks.banChanged?.(key);
+        return;
+      }
+      case 'end-call':
+        if (value === this.me) this.hooks.endCall?.(key);
+        return;
       case 'reaped':
         // Reaped ourselves (a partition or a stall outlasted the lease): write what we own again.
         if (key === this.me) void this.resync('reaped by another instance');
@@ -300,13 +360,21 @@ export class RedisState implements Persistence {
 
   private learnPeer(instance: string, address: Endpoint): void {
     this.live.set(instance, address);
-    this.peerHosts = new Set([...this.live].filter(([name]) => name !== this.me).map(([, a]) => a.address));
+    this.updatePeers();
+  }
+
+  private updatePeers(): void {
+    const hosts = new Set<string>();
+    for (const [name, a] of this.live) if (name !== this.me) hosts.add(a.address);
+    const same = hosts.size === this.peerHosts.size && [...hosts].every((h) => this.peerHosts.has(h));
+    this.peerHosts = hosts;
+    if (!same) this.hooks.peersChanged?.([...hosts]);
   }
 
   private forgetInstance(instance: string): void {
     if (instance === this.me) return;
     this.live.delete(instance);
-    this.peerHosts = new Set([...this.live].filter(([name]) => name !== this.me).map(([, a]) => a.address));
+    this.updatePeers();
     const stores = this.stores;
     if (!stores) return;
     stores.location.forgetOwner(instance);
@@ -330,9 +398,7 @@ export class RedisState implements Persistence {
     const dead = await this.redis.zrangebyscore(this.k.instances, '-inf', now);
     for (const instance of dead) {
       if (instance === this.me) continue;
-      const n = (await this.redis.eval(
-        REAP,
-        7,
+      const n = await this.redis.reap(
         this.k.instances,
         this.k.addresses,
         this.k.callsOf(instance),
@@ -343,10 +409,11 @@ export class RedisState implements Persistence {
         instance,
         now,
         this.change('reaped', instance, 'null'),
-      )) as number;
+        this.o.maxBindingMs,
+      );
       if (n >= 0) {
         this.stats.reaped++;
-        this.o.log.warn({ instance, calls: n }, 'instance lease ran out: its calls and bindings are dropped');
+        this.o.log.warn({ dead: instance, calls: n }, 'instance lease ran out: its calls stop counting, its devices are unreachable until they register again');
         this.forgetInstance(instance);
       }
     }
@@ -362,8 +429,19 @@ export class RedisState implements Persistence {
       if (a) live.set(name, a);
     });
     for (const name of this.live.keys()) if (!live.has(name)) this.forgetInstance(name);
+    const joined = [...live.keys()].filter((name) => name !== this.me && !this.live.has(name));
     this.live = live;
-    this.peerHosts = new Set([...live].filter(([name]) => name !== this.me).map(([, a]) => a.address));
+    this.updatePeers();
+    // An instance that (re)started took up its bindings without announcing each: read them.
+    const stores = this.stores;
+    if (stores) for (const name of joined) await this.mirrorBindingsOf(stores, name, live.get(name)!);
+  }
+
+  private async mirrorBindingsOf(stores: Stores, owner: string, path: Endpoint): Promise<void> {
+    for (const json of Object.values(await this.redis.hgetall(this.k.bindings(owner)))) {
+      const b = storedCodecs.binding.decode(parseJson(json));
+      if (b && b.expiresAt > this.now()) stores.location.mirror({ ...b, owner, path });
+    }
   }
 
   /** Everything the live instances own (and what this one owned before it restarted). */
@@ -391,6 +469,14 @@ export class RedisState implements Persistence {
       const s = storedCodecs.setting.decode(parseJson(json));
       if (s) out.setting.set(ext, s);
     }
+    const now = this.now();
+    for (const [address, json] of Object.entries(await this.redis.hgetall(this.k.bans))) {
+      const ban = decodeBan(parseJson(json));
+      if (ban && ban.until > now) {
+        this.bans.mirror(ban);
+        this.hooks.banChanged?.(address);
+      } else void this.redis.hdel(this.k.bans, address).catch(() => undefined);
+    }
     return out;
   }
 
@@ -414,7 +500,7 @@ export class RedisState implements Persistence {
       for (const c of stores.calls.all()) {
         if (c.owner === undefined) args.push(c.id, `{"owner":${jsonString(this.me)},${storedCodecs.call.json(c).slice(1)}`);
       }
-      await this.redis.eval(SYNC_OWN_CALLS, 3, this.k.calls, this.k.callsOf(this.me), this.k.busy, ...args);
+      await this.redis.syncOwnCalls(this.k.calls, this.k.callsOf(this.me), this.k.busy, ...args);
       for (const ext of this.dirtySettings) {
         await this.redis.hset(this.k.settings, ext, storedCodecs.setting.json({ busyOnBusy: stores.directory.busyOnBusy(ext) }));
       }
@@ -449,9 +535,14 @@ function keys() {
     busy: `${p}busy`,
     settings: `${p}settings`,
     nonceSecret: `${p}nonce-secret`,
+    bans: `${p}bans`,
     bindings: (owner: string) => `${p}bindings:${owner}`,
     callsOf: (owner: string) => `${p}calls:${owner}`,
   };
+}
+
+function banJson(b: Ban): string {
+  return `{"address":${jsonString(b.address)},"reason":"${b.reason}","until":${b.until}}`;
 }
 
 function parseJson(s: string): unknown {

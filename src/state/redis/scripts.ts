@@ -38,11 +38,13 @@ redis.call('PUBLISH', KEYS[4], ARGV[2])
 return 1`;
 
 /**
- * An instance whose lease ran out: its calls are uncounted and its bindings dropped, once, by
- * whichever instance gets there first. KEYS: instances zset, instance address hash, its call
- * set, calls hash, busy hash, its bindings hash, changes channel. ARGV: instance, now (ms),
- * message to publish. Returns the number of calls uncounted, or -1 when the lease was renewed
- * meanwhile (the instance is alive after all).
+ * An instance whose lease ran out: its calls are uncounted, once, by whichever instance gets
+ * there first. Its bindings stay for the instance to take up again when it restarts (the others
+ * ignore them while it is dead), and expire with the longest registration. KEYS: instances zset,
+ * instance address hash, its call set, calls hash, busy hash, its bindings hash, changes
+ * channel. ARGV: instance, now (ms), message to publish, how long its bindings may live (ms).
+ * Returns the number of calls uncounted, or -1 when the lease was renewed meanwhile (the
+ * instance is alive after all).
  */
 export const REAP = `
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
@@ -63,7 +65,8 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[3])) do
     n = n + 1
   end
 end
-redis.call('DEL', KEYS[3], KEYS[6])
+redis.call('DEL', KEYS[3])
+redis.call('PEXPIRE', KEYS[6], ARGV[4])
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('PUBLISH', KEYS[7], ARGV[3])
