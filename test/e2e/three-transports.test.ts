@@ -121,6 +121,8 @@ t.test('one extension, three transports: rung together, one answers, the others 
   // The browser hangs up: its BYE reaches the trunk's caller, which ends call 1.
   await web.hangup();
   assertExit(t, await first.done, 0, "call 1: the browser's BYE reached the caller through the proxy");
+  // Call 3 counts the browser's second Terminated: the first must be this one, not a late echo.
+  await web.waitForEvent('session:Terminated', 20_000);
   await waitFor('call 1 gone from the API', async () => (await proxy.apiJson<Array<{ extension: string }>>('/api/calls')).every((c) => c.extension !== EXT), 20_000);
 
   // Call 3: all three ring again; the desk phone answers this time, the caller hangs up.

@@ -58,7 +58,9 @@ writeFileSync(
 );
 
 let out = '';
-const bare = spawn(BARESIP, ['-f', dir, '-s', '-t', '120'], { stdio: ['ignore', 'pipe', 'pipe'] });
+// HOME too points into the throwaway dir, so nothing of baresip's lands in the user's home
+// (CI may run with a HOME that is not writable).
+const bare = spawn(BARESIP, ['-f', dir, '-s', '-t', '120'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: dir } });
 bare.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
 bare.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
 const bareExited = new Promise<void>((r) => bare.once('exit', () => r()));
