@@ -39,6 +39,11 @@ export interface ActiveCall {
   ends: { caller: DialogEnd; callee: DialogEnd } | null;
   /** RFC 4028 Session-Expires negotiated in the 2xx, seconds; 0: no session timer. */
   sessionExpires: number;
+  /**
+   * Several instances: the instance that tracks this call (it forked the INVITE and probes the
+   * ends). Absent on our own calls; another instance's calls only count for Busy on Busy here.
+   */
+  owner?: string;
 }
 
 /** What a 2xx that confirms a dialog tells the tracker. */

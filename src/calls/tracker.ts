@@ -29,6 +29,22 @@ export class CallTracker {
     return true;
   }
 
+  /**
+   * Another instance's call as shared state announced it: counted for Busy on Busy, without an
+   * event (it is not a change made here and must not be written back). False when known already.
+   */
+  mirror(c: ActiveCall): boolean {
+    if (this.calls.has(c.id)) return false;
+    this.insert(c);
+    return true;
+  }
+
+  /** Another instance's call ended (or the instance died): uncounted here without an event. */
+  forget(id: string): void {
+    const c = this.calls.get(id);
+    if (c !== undefined) this.uncount(c);
+  }
+
   /** A 2xx confirmed a dialog. Retransmitted 2xx (same tags) are ignored. */
   confirmed(d: ConfirmedDialog, maxDurationSec: number): ActiveCall | undefined {
     const { callId, fromTag, toTag } = d;
@@ -72,7 +88,13 @@ export class CallTracker {
 
   /** BYE passed through (RFC 3261 §15), or the call ran out of time: the dialog is over. */
   end(call: ActiveCall, why: EndReason): void {
-    if (!this.calls.delete(call.id)) return;
+    if (!this.calls.has(call.id)) return;
+    this.uncount(call);
+    this.events.emit({ type: 'ended', call, why });
+  }
+
+  private uncount(call: ActiveCall): void {
+    this.calls.delete(call.id);
     const parties = call.parties;
     for (let i = 0; i < parties.length; i++) {
       if (seenBefore(parties, i)) continue;
@@ -81,7 +103,6 @@ export class CallTracker {
       if (n > 0) this.perExtension.set(ext, n);
       else this.perExtension.delete(ext);
     }
-    this.events.emit({ type: 'ended', call, why });
   }
 
   /** End calls that never saw their BYE (calls.maxCallDuration). Run periodically. */
@@ -91,7 +112,9 @@ export class CallTracker {
     // end() deletes the call from this.calls, which a Map's iterator allows: no copy.
     for (const c of this.calls.values()) {
       if (c.expiresAt <= now) {
-        this.end(c, 'expired');
+        // Another instance's call is ended, and announced, by its owner.
+        if (c.owner !== undefined) this.uncount(c);
+        else this.end(c, 'expired');
         n++;
       }
     }

@@ -9,6 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIP, isIPv6 } from 'node:net';
+import { hostname } from 'node:os';
 import { LineCounter, isAlias, isMap, isNode, isScalar, isSeq, parseDocument, type Document } from 'yaml';
 import type { Cidr, Config, ConfigError, DigestAlgorithm, ListenConfig } from './types.js';
 import { TRANSPORTS, transportByName } from '../transport/names.js';
@@ -313,13 +314,7 @@ const cidr: Check<Cidr> = (node, path, w) => {
 
 const listenId = (l: ListenConfig) => `${l.transport}://${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}`;
 
-// Shared state in Redis (several instances) is part of the interface but not built yet: a
-// config that asks for it must fail loudly rather than run with state in memory only.
-const redisUrl = str((s) =>
-  !(/^rediss?:\/\/[^\s]+$/.test(s) && URL.canParse(s))
-    ? 'must be a redis:// or rediss:// URL'
-    : 'is not supported by this version yet; use storage.path (the embedded store)',
-);
+const redisUrl = str((s) => (/^rediss?:\/\/[^\s]+$/.test(s) && URL.canParse(s) ? undefined : 'must be a redis:// or rediss:// URL'));
 
 // ---------------------------------------------------------------------------------------------
 // The schema. Defaults are those of shared/interface.md.
@@ -411,9 +406,20 @@ const registrar = refine(
 
 const storage = refine(
   obj({ path: optional(str()), redis: optional(redisUrl) }),
-  // The embedded store (data/) is the default only when no redis is configured.
-  (s) => (s.path === undefined && s.redis === undefined ? { path: 'data/' } : s),
+  // The embedded store (data/) is the default only when no redis is configured; Redis replaces it.
+  (s, node, path, w) => {
+    if (s.path !== undefined && s.redis !== undefined) {
+      const pair = isMap(node) ? node.items.find((p) => isScalar(p.key) && p.key.value === 'redis') : undefined;
+      return w.fail(w.line(pair?.value ?? node), join(path, 'redis'), 'storage.path and storage.redis exclude each other (Redis replaces the embedded store)');
+    }
+    return (s.path === undefined && s.redis === undefined ? { path: 'data/' } : s) as { path?: string; redis?: string };
+  },
 );
+
+// An instance's name keys what it owns in Redis: letters, digits, '.', '_' and '-' only.
+const instanceName = str((s) => (/^[A-Za-z0-9._-]{1,64}$/.test(s) ? undefined : "must be 1 to 64 letters, digits, '.', '_' or '-'"));
+const cluster = obj({ instance: optional(instanceName), address: optional(address(true, true)) });
+const nonceSecret = str((s) => (s.length >= 16 ? undefined : 'must be at least 16 characters'));
 
 const configShape = obj({
   domain: required(str(hostProblem)),
@@ -421,7 +427,12 @@ const configShape = obj({
   advertise: optional(str(hostProblem)),
   tls: optional(tls),
   http: section(http),
-  auth: section(obj({ algorithms: withDefault(list(unique('algorithm', oneOf(ALGORITHMS)), { nonEmpty: true }), ['MD5']) })),
+  auth: section(
+    obj({
+      algorithms: withDefault(list(unique('algorithm', oneOf(ALGORITHMS)), { nonEmpty: true }), ['MD5']),
+      nonceSecret: optional(nonceSecret),
+    }),
+  ),
   registrar: section(registrar),
   calls: section(
     obj({
@@ -433,6 +444,7 @@ const configShape = obj({
   ),
   security: section(security),
   storage: section(storage),
+  cluster: optional(cluster),
   trunks: withDefault(list(trunk), []),
   extensions: required(list(extension)),
   log: section(obj({ level: withDefault(oneOf(LOG_LEVELS), 'info') })),
@@ -452,5 +464,19 @@ const configSchema = refine(configShape, (c, node, _path, w) => {
     const l = c.listen[secureAt]!;
     return w.fail(w.line(entry ?? listenNode?.key ?? node), `listen[${secureAt}]`, `${l.url} needs tls.cert and tls.key (a ${l.transport}:// listener)`);
   }
-  return c;
+  const clusterNode = isMap(node) ? node.items.find((p) => isScalar(p.key) && p.key.value === 'cluster') : undefined;
+  if (c.storage.redis === undefined) {
+    if (c.cluster !== undefined) return w.fail(w.line(clusterNode?.key ?? node), 'cluster', 'only applies with storage.redis');
+    const { cluster: _none, ...rest } = c;
+    return rest;
+  }
+  // The other instances relay branches to this one over UDP at cluster.address: by default the
+  // first UDP listener, named as advertised.
+  const udp = c.listen.find((l) => l.transport === 'udp');
+  const host = c.cluster?.address?.host ?? c.advertise ?? udp?.host;
+  const port = c.cluster?.address?.port ?? udp?.port;
+  if (host === undefined || port === undefined || host === '0.0.0.0' || host === '::') {
+    return w.fail(w.line(clusterNode?.key ?? node), 'cluster.address', 'is needed with storage.redis when no UDP listener names an address the other instances can reach');
+  }
+  return { ...c, cluster: { instance: c.cluster?.instance ?? hostname(), address: { host, port } } };
 }) satisfies Check<Config>;

@@ -46,7 +46,8 @@ export interface Config {
     /** Reverse proxies (CIDRs) whose X-Forwarded-For names the client. */
     trustProxy: Cidr[];
   };
-  auth: { algorithms: DigestAlgorithm[] };
+  /** nonceSecret: the HMAC key of the digest nonces, shared by instances; default random (or from Redis). */
+  auth: { algorithms: DigestAlgorithm[]; nonceSecret?: string };
   /** natKeepalive: seconds between CRLFCRLF datagrams to registered UDP contacts without outbound; 0 off. */
   registrar: { minExpires: number; maxExpires: number; defaultExpires: number; natKeepalive: number };
   calls: {
@@ -59,9 +60,16 @@ export interface Config {
   };
   security: SecurityConfig;
   storage: { path?: string; redis?: string };
+  /** Only with storage.redis: this instance's unique name and where the others reach it over SIP (UDP). */
+  cluster?: ClusterConfig;
   trunks: TrunkConfig[];
   extensions: ExtensionConfig[];
   log: { level: string };
+}
+
+export interface ClusterConfig {
+  instance: string;
+  address: { host: string; port: number };
 }
 
 /** An IPv4 or IPv6 network; a bare address is a /32 or /128. */

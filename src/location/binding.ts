@@ -27,6 +27,14 @@ export interface Binding {
    */
   instance?: string;
   regId?: number;
+  /**
+   * Several instances (storage.redis): set on a binding another instance owns, which holds the
+   * device's NAT binding or connection. `path` is that instance's cluster.address, through which
+   * every request to the contact goes (as a Path header would route it, RFC 3327); source and
+   * dest are as the owner saw them and are never used here. Absent on our own bindings.
+   */
+  owner?: string;
+  path?: Endpoint;
 }
 
 /** Why a binding left the location service. */

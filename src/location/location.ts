@@ -37,6 +37,47 @@ export class LocationService {
     return true;
   }
 
+  /**
+   * Another instance's binding as shared state announced it (several instances): added or
+   * replaced without an event, since it is not a change made here and must not be written back.
+   */
+  mirror(b: Binding): void {
+    const list = this.byUser.get(b.username);
+    const i = list ? list.findIndex((x) => x.contact === b.contact) : -1;
+    if (list && i !== -1) {
+      const previous = list[i]!;
+      this.byContact.delete(previous.contact);
+      this.unindexFlow(previous);
+      list[i] = b;
+      this.byContact.set(b.contact, b);
+      this.indexFlow(b);
+      return;
+    }
+    this.insert(b);
+  }
+
+  /** Another instance removed a binding, or it died: gone here without an event (see mirror). */
+  forget(username: string, contact: string): void {
+    const list = this.byUser.get(username);
+    const i = list ? list.findIndex((x) => x.contact === contact) : -1;
+    if (!list || i === -1) return;
+    this.drop(list, i);
+  }
+
+  /** Every binding an instance owns: it died, or shared state is being reloaded. */
+  forgetOwner(owner: string): number {
+    let n = 0;
+    for (const list of this.byUser.values()) {
+      for (let i = list.length - 1; i >= 0; i--) {
+        if (list[i]!.owner === owner) {
+          this.drop(list, i);
+          n++;
+        }
+      }
+    }
+    return n;
+  }
+
   /** Unexpired bindings of a device. */
   lookup(username: string): Binding[] {
     const list = this.byUser.get(username);
@@ -82,7 +123,8 @@ export class LocationService {
   }
 
   private indexFlow(b: Binding): void {
-    if (!TRANSPORTS[b.source.transport].reliable) return;
+    // Another instance's connection closes there, not here.
+    if (!TRANSPORTS[b.source.transport].reliable || b.owner !== undefined) return;
     const key = endpointKey(b.source);
     let set = this.byFlow.get(key);
     if (!set) this.byFlow.set(key, (set = new Set()));
@@ -90,7 +132,7 @@ export class LocationService {
   }
 
   private unindexFlow(b: Binding): void {
-    if (!TRANSPORTS[b.source.transport].reliable) return;
+    if (!TRANSPORTS[b.source.transport].reliable || b.owner !== undefined) return;
     const key = endpointKey(b.source);
     const set = this.byFlow.get(key);
     if (!set) return;
@@ -116,13 +158,18 @@ export class LocationService {
     if (!list) return;
     const i = list.findIndex((x) => x.contact === contact);
     if (i === -1) return;
+    const b = this.drop(list, i);
+    this.events.emit({ type: 'removed', binding: b, reason });
+  }
+
+  private drop(list: Binding[], i: number): Binding {
     const b = list[i]!;
     list.splice(i, 1);
     this.unindexFlow(b);
-    if (list.length === 0) this.byUser.delete(username);
-    if (this.byContact.get(contact)?.username === username) this.byContact.delete(contact);
+    if (list.length === 0) this.byUser.delete(b.username);
+    if (this.byContact.get(b.contact)?.username === b.username) this.byContact.delete(b.contact);
     this.contactCount--;
-    this.events.emit({ type: 'removed', binding: b, reason });
+    return b;
   }
 
   /** Every binding of a device: Contact: * (RFC 3261 §10.3 step 6), or the device left the config. */
@@ -141,7 +188,9 @@ export class LocationService {
       for (let i = list.length - 1; i >= 0; i--) {
         const b = list[i]!;
         if (b.expiresAt <= now) {
-          this.remove(user, b.contact, 'expired');
+          // Another instance's binding expires there too, announced by its owner.
+          if (b.owner !== undefined) this.drop(list, i);
+          else this.remove(user, b.contact, 'expired');
           n++;
         }
       }

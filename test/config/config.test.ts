@@ -420,7 +420,7 @@ t.test('several kinds of errors are reported at once, in line order', async (t) 
     [
       'colour',
       9,
-      'unknown key (expected one of: domain, listen, advertise, tls, http, auth, registrar, calls, security, storage, trunks, extensions, log)',
+      'unknown key (expected one of: domain, listen, advertise, tls, http, auth, registrar, calls, security, storage, cluster, trunks, extensions, log)',
     ],
   ]);
 });
@@ -486,10 +486,27 @@ t.test('diff for SIGHUP reload', async (t) => {
   t.strictSame(diffExtensions(before, passwordChanged).changed, ['100'], 'a new password is a change');
 });
 
-t.test('storage.redis is refused until shared state is built, naming key and line', async (t) => {
-  const r = parseConfig('domain: pbx.example.test\nstorage:\n  redis: "redis://127.0.0.1:6379"\nextensions: []\n', 'x.yaml', {});
-  t.equal(r.config, undefined);
-  t.match(r.errors, [{ key: 'storage.redis', line: 3, message: /not supported/ }]);
+t.test('storage.redis and cluster: defaults, and the errors name key and line', async (t) => {
+  const parse = (yaml: string) => parseConfig(yaml, 'x.yaml', {});
+  const base = 'domain: pbx.example.test\nlisten: ["udp://127.0.0.11:5060"]\n';
+  const ok = parse(`${base}storage:\n  redis: "redis://127.0.0.1:6379/0"\nextensions: []\n`);
+  t.strictSame(ok.errors, []);
+  t.equal(ok.config?.storage.redis, 'redis://127.0.0.1:6379/0');
+  t.equal(ok.config?.storage.path, undefined, 'Redis replaces the embedded store');
+  t.strictSame(ok.config?.cluster?.address, { host: '127.0.0.11', port: 5060 }, 'address: the first UDP listener');
+  t.ok(ok.config?.cluster?.instance, 'instance: the host name by default');
+
+  const named = parse(`${base}storage: { redis: "redis://r:6379" }\ncluster:\n  instance: sip-a\n  address: 10.0.0.11:5070\nextensions: []\n`);
+  t.strictSame(named.config?.cluster, { instance: 'sip-a', address: { host: '10.0.0.11', port: 5070 } });
+
+  t.match(parse('domain: d\nstorage:\n  redis: "http://x"\nextensions: []\n').errors, [{ key: 'storage.redis', line: 3, message: /redis:\/\// }]);
+  t.match(parse('domain: d\nstorage:\n  path: data/\n  redis: "redis://x:1"\nextensions: []\n').errors, [{ key: 'storage.redis', line: 4, message: /exclude/ }]);
+  t.match(parse('domain: d\ncluster:\n  instance: a\nextensions: []\n').errors, [{ key: 'cluster', line: 2, message: /storage.redis/ }]);
+  t.match(parse('domain: d\nstorage: { redis: "redis://x:1" }\ncluster:\n  instance: "a b"\nextensions: []\n').errors, [{ key: 'cluster.instance', line: 4 }]);
+  t.match(parse('domain: d\nlisten: ["udp://0.0.0.0:5060"]\nstorage: { redis: "redis://x:1" }\nextensions: []\n').errors, [{ key: 'cluster.address' }]);
+  t.equal(parse('domain: d\nlisten: ["udp://0.0.0.0:5060"]\nadvertise: 192.0.2.1\nstorage: { redis: "redis://x:1" }\nextensions: []\n').config?.cluster?.address.host, '192.0.2.1');
+  t.match(parse('domain: d\nauth:\n  nonceSecret: short\nextensions: []\n').errors, [{ key: 'auth.nonceSecret', line: 3 }]);
+  t.equal(parse('domain: d\nextensions: []\n').config?.cluster, undefined, 'no cluster without Redis');
 });
 
 t.test('the config loaded in a worker (run path) equals the one loaded in place', async (t) => {
