@@ -12,7 +12,7 @@ import { contactsOf, portBlock, startProxy, waitFor, type Proxy, type ProxyOptio
 import { TlsPhone } from './tls-kit.js';
 import { makeCa, makeCert } from '../support/test-certs.js';
 
-const P = portBlock(22);
+const P = portBlock(31);
 const TLS_PORT = P.sip + 1;
 const PHONE_HOST = '127.0.0.86';
 const DEV = { username: 'rita-flow', password: 'flow-pw-8601' };

@@ -21,7 +21,8 @@ if (!existsSync(BARESIP)) {
   process.exit(0);
 }
 
-const P = portBlock(21);
+// Block 21 and 22 are cluster-routing's (issue 14); 30 and 31 are this file and outbound-restart.
+const P = portBlock(30);
 const TLS_PORT = P.sip + 1;
 const PHONE_HOST = '127.0.0.84';
 const TRUNK_HOST = '127.0.0.85';
