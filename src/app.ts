@@ -204,7 +204,9 @@ export class App {
 
   private refreshIdentity(): void {
     const c = this.config;
-    this.identity.refresh(c.domain, c.advertise, c.listen, this.transports.locals);
+    // The other instances route branches to us by cluster.address: a Route naming it is ours.
+    const listen = c.cluster ? [...c.listen, c.cluster.address] : c.listen;
+    this.identity.refresh(c.domain, c.advertise, listen, this.transports.locals);
   }
 
   /** Every message out goes here: counted by what its first bytes say, then sent. */
