@@ -91,6 +91,8 @@ export class RedisState implements Persistence {
   private readonly sub: Redis;
   private readonly me: string;
   private readonly myAddress: string;
+  /** How every change this instance publishes begins (change()). */
+  private readonly echoPrefix: string;
   private readonly now: () => number;
   private readonly k: ReturnType<typeof keys>;
   private stores: Stores | undefined;
@@ -109,6 +111,7 @@ export class RedisState implements Persistence {
   constructor(private readonly o: RedisStateOptions) {
     this.me = o.instance;
     this.myAddress = formatEndpoint(o.address);
+    this.echoPrefix = `[${jsonString(this.me)},`;
     this.now = o.now ?? Date.now;
     this.k = keys();
     this.bans = new SharedBans({
@@ -291,6 +294,8 @@ export class RedisState implements Persistence {
   private apply(message: string): void {
     const stores = this.stores;
     if (stores === undefined) return;
+    // Our own changes come back on the channel too: known by their first member, not parsed.
+    if (message.startsWith(this.echoPrefix)) return;
     let c: Change;
     try {
       c = JSON.parse(message) as Change;
