@@ -221,6 +221,7 @@ export class App {
     if (this.shared) {
       this.shared.attach(this, {
         banChanged: (address) => this.guard.refresh(address),
+        ...(this.config.auth.nonceSecret === undefined ? { nonceSecret: (secret: Buffer) => this.auth.nonces.setSecret(secret) } : {}),
         endCall: (id) => {
           const call = this.calls.byId(id);
           if (call && call.owner === undefined) this.keepalive.end(call, 'api');

@@ -33,6 +33,11 @@ export class Directory {
     }
   }
 
+  /** Every setting changed through the API (what persistence keeps). */
+  settings(): IterableIterator<[string, ExtensionSetting]> {
+    return this.overrides.entries();
+  }
+
   /** A setting kept from before a restart. Announces nothing: it is not a change. */
   restore(number: string, setting: ExtensionSetting): void {
     this.overrides.set(number, setting);

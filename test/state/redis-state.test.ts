@@ -207,8 +207,17 @@ t.test('Redis gone and back: each instance serves from memory and catches up', a
   await until_('B mirrors', () => b.location.lookup('anna').length === 1);
   t.equal(a.state.status, 'up');
 
+  a.directory.setBusyOnBusy('100', true);
+  await until_('B has the setting', () => b.directory.busyOnBusy('100'));
+  const secret = await a.state.nonceSecret();
+
   await stopRedis();
   await until_('A sees Redis down', () => a.state.status === 'down');
+  // An instance started while Redis is down gets the shared nonce key when Redis is back.
+  const secrets: Buffer[] = [];
+  const c3 = await instance('c', '127.0.3.103', 30_000, { nonceSecret: (k) => secrets.push(k) });
+  t.teardown(() => c3.state.close());
+  t.equal(await c3.state.nonceSecret(), undefined, 'no key while Redis is down');
   // Changes while Redis is away: they stay in memory.
   a.location.upsert(anna(5064));
   const c = a.calls.confirmed(call('c9'), 600)!;
@@ -220,6 +229,12 @@ t.test('Redis gone and back: each instance serves from memory and catches up', a
   raw = new Redis(URL_);
   t.teardown(() => raw.disconnect());
   t.equal(await raw.hget('sipbob:busy', '200'), '1', 'the call is counted again in Redis');
+  t.equal(await raw.hget('sipbob:settings', '100'), '{"busyOnBusy":true}', 'a setting made before Redis restarted empty is written again');
+  await until_('C got the shared nonce key', () => secrets.length > 0);
+  const shared = Buffer.from((await raw.get('sipbob:nonce-secret'))!, 'hex');
+  t.ok(secrets.at(-1)!.equals(shared), 'C uses the key in Redis');
+  t.ok((await a.state.nonceSecret())!.equals(shared), 'and so does A (whichever offered its key back first)');
+  t.ok(secret, 'A had a key before');
   t.ok(a.state.stats.resyncs >= 1 && a.state.stats.errors >= 1);
   a.calls.end(c, 'bye');
   await until_('B uncounts it', () => b.calls.activeFor('200') === 0);

@@ -55,6 +55,8 @@ type Change = [string, string, Kind | 'ban' | 'reaped' | 'end-call', string, unk
 export interface SharedHooks {
   /** A ban was made or lifted by another instance (the guard refreshes that address). */
   banChanged?(address: string): void;
+  /** The shared nonce key, read when Redis answered only after start (nonceSecret() found none). */
+  nonceSecret?(secret: Buffer): void;
   /** Another instance asks this one, the call's owner, to end a call (DELETE /api/calls there). */
   endCall?(id: string): void;
   /** The live instances other than this one changed: their addresses (to trust them like trunks). */
@@ -107,6 +109,10 @@ export class RedisState implements Persistence {
   private timers: NodeJS.Timeout[] = [];
   private closed = false;
   private wasReady = false;
+  /** The shared nonce key as this instance uses it, once Redis gave it. */
+  private secret: Buffer | undefined;
+  /** The shared nonce key was asked for but Redis did not answer. */
+  private secretWanted = false;
 
   constructor(private readonly o: RedisStateOptions) {
     this.me = o.instance;
@@ -218,10 +224,14 @@ export class RedisState implements Persistence {
   /** The digest nonce key shared by every instance: the first one to start makes it. */
   async nonceSecret(): Promise<Buffer | undefined> {
     try {
-      await this.redis.set(this.k.nonceSecret, randomBytes(32).toString('hex'), 'NX');
+      // Ours is offered back, so a Redis that came back empty keeps the key the phones hold.
+      await this.redis.set(this.k.nonceSecret, (this.secret ?? randomBytes(32)).toString('hex'), 'NX');
       const hex = await this.redis.get(this.k.nonceSecret);
-      return hex ? Buffer.from(hex, 'hex') : undefined;
+      if (hex) this.secret = Buffer.from(hex, 'hex');
+      return this.secret;
     } catch {
+      // Redis is down: resync() asks again when Redis answers and hands it to the nonceSecret hook.
+      this.secretWanted = true;
       return undefined;
     }
   }
@@ -460,6 +470,14 @@ export class RedisState implements Persistence {
       for (const [key, json] of Object.entries(all)) {
         const b = storedCodecs.binding.decode(parseJson(json));
         if (!b) continue;
+        // The device registered the contact again through another instance while its old owner
+        // was dead: the later registration wins, and ours, if stale, goes.
+        const other = out.binding.get(key);
+        if (other !== undefined && other.expiresAt >= b.expiresAt) {
+          if (owner === this.me) void this.redis.hdel(this.k.bindings(this.me), key).catch(() => undefined);
+          continue;
+        }
+        if (other !== undefined && other.owner === undefined) void this.redis.hdel(this.k.bindings(this.me), key).catch(() => undefined);
         out.binding.set(key, path ? { ...b, owner, path } : b);
       }
     }
@@ -509,6 +527,11 @@ export class RedisState implements Persistence {
       for (const ext of this.dirtySettings) {
         await this.redis.hset(this.k.settings, ext, storedCodecs.setting.json({ busyOnBusy: stores.directory.busyOnBusy(ext) }));
       }
+      // A Redis that came back empty (restarted without persistence) lost every setting: what
+      // Redis lacks is written again; what it has (maybe changed meanwhile elsewhere) wins.
+      for (const [ext, setting] of stores.directory.settings()) {
+        await this.redis.hsetnx(this.k.settings, ext, storedCodecs.setting.json(setting));
+      }
       this.dirtySettings.clear();
       await this.reapDead();
       const loaded = await this.readAll();
@@ -520,6 +543,14 @@ export class RedisState implements Persistence {
       for (const c of [...stores.calls.all()]) if (c.owner !== undefined && !loaded.call.has(c.id)) stores.calls.forget(c.id);
       for (const c of loaded.call.values()) if (c.owner !== undefined) stores.calls.mirror(c);
       for (const [ext, s] of loaded.setting) if (!this.dirtySettings.has(ext)) stores.directory.restore(ext, s);
+      if (this.secretWanted || this.secret) {
+        const before = this.secret;
+        const secret = await this.nonceSecret();
+        if (secret && !(before && before.equals(secret))) {
+          this.secretWanted = false;
+          this.hooks.nonceSecret?.(secret);
+        }
+      }
       this.dirty = false;
       this.o.log.info({ why, bindings: own.length }, 'redis state resynchronised');
     };
