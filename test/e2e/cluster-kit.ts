@@ -12,7 +12,7 @@
 import type { Test } from 'tap';
 import type { Redis } from 'ioredis';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
-import { portBlock, startProxy, waitFor, type ApiExtension, type Proxy, type ProxyOptions, type SippProcess } from './harness.js';
+import { countReceived, describe, portBlock, startProxy, waitFor, type ApiExtension, type Proxy, type ProxyOptions, type SippProcess, type SippResult } from './harness.js';
 
 export const INSTANCES = { 'sip-a': '127.0.3.1', 'sip-b': '127.0.3.2', 'sip-c': '127.0.3.3' } as const;
 export type InstanceName = keyof typeof INSTANCES;
@@ -193,4 +193,12 @@ export async function within(what: string, check: () => Promise<boolean>, timeou
     () => Date.now() - started,
     (e: Error) => e.message,
   );
+}
+
+/**
+ * A phone that should have rung: exit 0 and at least one INVITE in its trace. (A SIPp UAS
+ * stopped with SIGTERM before any call also exits 0, so the exit code alone proves nothing.)
+ */
+export function assertRang(t: Pick<Test, 'ok'>, r: SippResult, message: string): boolean {
+  return t.ok(r.code === 0 && countReceived(r.messages, 'INVITE') > 0, `${message} (${r.label})`, { sipp: describe(r) });
 }
