@@ -33,18 +33,27 @@ import { Transports } from './transport/transports.js';
 import { NatKeepalive } from './registrar/nat-keepalive.js';
 import { readTlsFiles, type TlsMaterial } from './lib/tls-files.js';
 import { SourceGuard, type GuardSettings } from './security/guard.js';
+import { RedisState } from './state/redis/redis-state.js';
+import { NonceManager } from './auth/digest.js';
 
 const SWEEP_MS = 1000;
 
-/** Trunks are trusted like security.trusted: a carrier is never limited or banned. */
-function guardSettings(c: Config): GuardSettings {
-  const trunks = c.trunks.map((t) => ({ address: t.host, prefix: t.host.includes(':') ? 128 : 32 }));
-  return { ...c.security, trusted: [...c.security.trusted, ...trunks] };
+/**
+ * Trunks are trusted like security.trusted: a carrier is never limited or banned. So are the
+ * other instances (several instances): they relay their callers' branches to our devices.
+ */
+function guardSettings(c: Config, peers: readonly string[] = []): GuardSettings {
+  const host = (address: string) => ({ address, prefix: address.includes(':') ? 128 : 32 });
+  return { ...c.security, trusted: [...c.security.trusted, ...c.trunks.map((t) => host(t.host)), ...peers.map(host)] };
 }
 
 export class App {
   private config: Config;
   private readonly persistence: Persistence;
+  /** Set with storage.redis: the state shared with the other instances. */
+  private readonly shared: RedisState | undefined;
+  /** The other live instances' addresses (several instances). */
+  private peers: readonly string[] = [];
   readonly directory: Directory;
   readonly location: LocationService;
   readonly calls: CallTracker;
@@ -54,6 +63,7 @@ export class App {
   private readonly identity = new Identity();
   private readonly guard: SourceGuard;
   private readonly keepalive: DialogKeepalive;
+  private readonly auth: Authenticator;
   /** Calls ended since start, by reason (for /metrics). */
   private readonly endedCalls = new Map<EndReason, number>(END_REASONS.map((r) => [r, 0]));
   private http: HttpServer | undefined;
@@ -63,9 +73,10 @@ export class App {
 
   constructor(config: Config, private readonly log: Logger) {
     this.config = config;
-    this.persistence = config.storage.path
-      ? new FilePersistence(config.storage.path, { logger: log.child({ room: 'state' }) })
-      : new MemoryPersistence();
+    this.shared = App.sharedState(config, log);
+    this.persistence =
+      this.shared ??
+      (config.storage.path ? new FilePersistence(config.storage.path, { logger: log.child({ room: 'state' }) }) : new MemoryPersistence());
     this.directory = new Directory(config);
     this.location = new LocationService();
     this.calls = new CallTracker();
@@ -76,7 +87,7 @@ export class App {
       this.endedCalls.set(e.why, this.endedCalls.get(e.why)! + 1);
       if (endedLine.enabled) endedLine.write(callEndedMembers(e.call, e.why));
     });
-    const guard = new SourceGuard(guardSettings(config), { log: log.child({ room: 'security' }) });
+    const guard = new SourceGuard(guardSettings(config), { log: log.child({ room: 'security' }), ...(this.shared ? { bans: this.shared.bans } : {}) });
     this.guard = guard;
     const layer = new TransactionLayer((dest, data, onError) => this.send(dest, data, onError));
     this.layer = layer;
@@ -91,6 +102,7 @@ export class App {
         const s = guard.stats;
         return { active: s.activeBans, issued: s.bans, dropped: s.dropped };
       },
+      ...(this.shared ? { redis: () => ({ up: this.shared!.status === 'up', ...this.shared!.stats }) } : {}),
     });
     const sip = this.metrics.sip;
     const ids = new LocalIds();
@@ -115,9 +127,10 @@ export class App {
         algorithms: this.config.auth.algorithms,
         isOurHost: (host) => identity.isOurHost(host),
       }),
-      undefined,
+      new NonceManager(config.auth.nonceSecret === undefined ? {} : { secret: Buffer.from(config.auth.nonceSecret) }),
       guard,
     );
+    this.auth = auth;
     this.natKeepalive = new NatKeepalive(
       () => this.location.all(),
       (dest, data) => this.send(dest, data),
@@ -149,6 +162,21 @@ export class App {
     });
   }
 
+  /** The shared state of storage.redis; the lease is three keepalive intervals (30 s ones when probes are off). */
+  private static sharedState(config: Config, log: Logger): RedisState | undefined {
+    const url = config.storage.redis;
+    const cluster = config.cluster;
+    if (url === undefined || cluster === undefined) return undefined;
+    return new RedisState({
+      url,
+      instance: cluster.instance,
+      address: { transport: 'udp', address: cluster.address.host, port: cluster.address.port },
+      leaseMs: 3 * (config.calls.keepalive || 30) * 1000,
+      maxBindingMs: config.registrar.maxExpires * 1000,
+      log: log.child({ room: 'state', instance: cluster.instance }),
+    });
+  }
+
   /** The proxy's announcements: dialogs to the call tracker, outcomes to the log and metrics. */
   private proxyEvents(log: Logger): ProxyEvents {
     const calls = this.calls;
@@ -160,7 +188,8 @@ export class App {
       },
       inDialogRequest: (callId, fromTag, toTag, method, cseq, sessionExpires) => {
         const call = calls.find(callId, fromTag, toTag);
-        if (call === undefined) return;
+        // Another instance's call passes here on its way (a relay): its owner ends and probes it.
+        if (call === undefined || call.owner !== undefined) return;
         if (method === 'BYE') calls.end(call, 'bye');
         else this.keepalive.sawRequest(call, fromTag === call.fromTag, method, cseq, sessionExpires);
       },
@@ -185,11 +214,25 @@ export class App {
   async start(): Promise<void> {
     const stored = await this.persistence.load();
     restoreStores(this, stored, this.persistence);
+    if (this.shared) {
+      this.shared.attach(this, {
+        banChanged: (address) => this.guard.refresh(address),
+        peersChanged: (addresses) => {
+          this.peers = addresses;
+          this.guard.configure(guardSettings(this.config, addresses));
+        },
+      });
+      // Every instance must accept the nonces the others issued: one key for all, from Redis
+      // unless the config names one.
+      const secret = this.config.auth.nonceSecret === undefined ? await this.shared.nonceSecret() : undefined;
+      if (secret) this.auth.nonces.setSecret(secret);
+    }
     // Restoring announces nothing: the keepalive takes up the restored calls here, so a call
-    // whose end vanished while the proxy was down ends within the keepalive bound.
-    for (const call of this.calls.all()) this.keepalive.track(call);
+    // whose end vanished while the proxy was down ends within the keepalive bound. Another
+    // instance's calls are its own to probe.
+    for (const call of this.calls.all()) if (call.owner === undefined) this.keepalive.track(call);
     this.log.info(
-      { bindings: this.location.contacts(), calls: this.calls.size, storage: this.config.storage.path ?? 'memory' },
+      { bindings: this.location.contacts(), calls: this.calls.size, storage: this.config.storage.path ?? (this.shared ? 'redis' : 'memory') },
       'state restored',
     );
     await this.transports.start();
@@ -232,7 +275,7 @@ export class App {
     this.http?.reload({ ...(next.tls ? { tls: next.tls } : {}), trustProxy: next.http.trustProxy });
     this.reloadSipCertificate(next);
     this.directory.load(this.config);
-    this.guard.configure(guardSettings(this.config));
+    this.guard.configure(guardSettings(this.config, this.peers));
     this.refreshIdentity();
     this.log.info({ extensions: next.extensions.length, removedDevices: gone }, 'config reloaded');
   }
@@ -323,6 +366,7 @@ export class App {
       },
       adminToken: () => this.config.http.adminToken,
       ready: () => this.listening,
+      ...(this.shared ? { redis: () => this.shared!.status } : {}),
     };
   }
 }

@@ -289,7 +289,7 @@ const NONCE_CHARS = Math.ceil((NONCE_BYTES * 4) / 3); // 43, base64url without p
  */
 export class NonceManager {
   readonly lifetimeSec: number;
-  private readonly secret: Buffer;
+  private secret: Buffer;
   private readonly now: () => number;
   /** Highest nc seen per nonce. Entries live no longer than the nonce does. */
   private readonly seenNc: LRUCache<string, number>;
@@ -305,6 +305,14 @@ export class NonceManager {
       // with a fake clock behave).
       perf: { now },
     });
+  }
+
+  /**
+   * The key shared by several instances, known only once shared state is read at start (before
+   * the first request). Nonces issued under the old key stop being accepted.
+   */
+  setSecret(secret: Buffer): void {
+    this.secret = secret;
   }
 
   issue(): string {

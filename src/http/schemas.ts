@@ -123,7 +123,7 @@ export const me = {
 
 export const health = {
   type: 'object',
-  properties: { status: { type: 'string' } },
+  properties: { status: { type: 'string' }, redis: { type: 'string', enum: ['up', 'down'] } },
   required: ['status'],
 } as const;
 

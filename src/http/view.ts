@@ -54,4 +54,6 @@ export interface AdminView {
   adminToken(): string | undefined;
   /** True once every SIP listener is bound. */
   ready(): boolean;
+  /** Shared state (storage.redis): whether Redis answers; undefined with the embedded store. */
+  redis?(): 'up' | 'down';
 }

@@ -26,6 +26,8 @@ export interface MetricsSource {
    * since start, by reason (flood, auth-failures). Absent: no such series.
    */
   bans?(): { readonly active: number; readonly issued: ReadonlyMap<string, number>; readonly dropped: ReadonlyMap<string, number> };
+  /** Shared state (storage.redis): reachable or not, failed commands, resyncs, dead instances reaped. Absent: no such series. */
+  redis?(): { readonly up: boolean; readonly errors: number; readonly resyncs: number; readonly reaped: number };
 }
 
 /** What the SIP side feeds: messages in (the dispatcher's counter), messages out, call outcomes. */
@@ -163,6 +165,34 @@ export function createMetrics(source: MetricsSource): { registry: Registry; sip:
     'Keepalive probes without a final answer before the next was due, or answered 408 or 481',
     () => source.keepaliveProbes().failed,
   );
+
+  const redis = source.redis?.bind(source);
+  if (redis !== undefined) {
+    new Gauge({
+      name: 'sipbob_redis_up',
+      help: '1 while Redis (storage.redis) answers, 0 while this instance serves from memory alone',
+      registers: [registry],
+      collect() {
+        this.set(redis().up ? 1 : 0);
+      },
+    });
+    const counters = [
+      ['sipbob_redis_errors_total', 'Redis commands that failed (unreachable, slow or refused)', 'errors'],
+      ['sipbob_redis_resyncs_total', 'Times this instance re-wrote what it owns to Redis and reloaded the others\' state', 'resyncs'],
+      ['sipbob_cluster_instances_reaped_total', 'Instances whose lease ran out and that this instance reaped', 'reaped'],
+    ] as const;
+    for (const [name, help, field] of counters) {
+      new Counter({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          this.reset();
+          this.inc(redis()[field]);
+        },
+      });
+    }
+  }
 
   const bans = source.bans?.bind(source);
   if (bans !== undefined) {

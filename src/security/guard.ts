@@ -168,6 +168,22 @@ export class SourceGuard implements SourceGate {
     return had;
   }
 
+  /**
+   * The ban store changed for an address without this guard (another instance banned or lifted
+   * it, several instances): the address's counters take the stored ban, or none.
+   */
+  refresh(address: string): void {
+    const ban = this.bans.get(address);
+    const now = this.now();
+    for (const s of this.sources.values()) {
+      if (s.address !== address || s.trusted) continue;
+      if (ban !== undefined && ban.until > now) {
+        s.bannedUntil = ban.until;
+        s.banReason = ban.reason === 'flood' ? FLOOD : AUTH;
+      } else s.bannedUntil = 0;
+    }
+  }
+
   /** Drops idle sources and ended bans; called by the app's one-second sweeper. */
   sweep(): void {
     const now = this.now();

@@ -180,3 +180,19 @@ t.test('a new configuration applies at once (SIGHUP)', async (t) => {
   guard.configure({ ...SETTINGS, floodLimit: { requests: 2, seconds: 2, ban: 60 } });
   t.equal(send('192.0.2.9', 3), 2, 'the new limit');
 });
+
+t.test('a ban made or lifted elsewhere (another instance) applies to a source already counted', async (t) => {
+  const { guard, send, clock, bans } = setup();
+  t.equal(send('192.0.2.7', 2), 2, 'counted, not banned');
+  bans.put({ address: '192.0.2.7', reason: 'auth-failures', until: clock.now + 900_000 });
+  t.equal(send('192.0.2.7', 1), 1, 'the cached counters do not know of the ban yet');
+  guard.refresh('192.0.2.7');
+  t.equal(send('192.0.2.7', 1), 0, 'after refresh: dropped');
+  t.equal(guard.stats.dropped.get('auth-failures'), 1, 'counted under the stored reason');
+  bans.remove('192.0.2.7');
+  guard.refresh('192.0.2.7');
+  t.equal(send('192.0.2.7', 1), 1, 'lifted elsewhere: admitted again');
+  bans.put({ address: '10.1.2.3', reason: 'flood', until: clock.now + 60_000 });
+  guard.refresh('10.1.2.3');
+  t.equal(send('10.1.2.3', 1), 1, 'a trusted source is never banned');
+});

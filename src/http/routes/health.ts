@@ -9,8 +9,12 @@ export const health: FastifyPluginAsync<{ view: AdminView }> = async (app, { vie
     '/healthz',
     { config: { access: 'public' }, schema: { querystring: S.noQuery, response: { 200: S.health, 503: S.health } } },
     async (_req, reply) => {
-      if (view.ready()) return { status: 'ok' };
-      return reply.code(503).send({ status: 'starting' });
+      // Redis down is said, not failed: the instance keeps serving from memory, and a load
+      // balancer that took it out would only move its phones' NAT flows.
+      const redis = view.redis?.();
+      const shared = redis === undefined ? {} : { redis };
+      if (view.ready()) return { status: 'ok', ...shared };
+      return reply.code(503).send({ status: 'starting', ...shared });
     },
   );
   methodNotAllowed(app, '/healthz', 'GET, HEAD');

@@ -1,0 +1,220 @@
+/**
+ * RedisState against a real redis-server (Debian's): two or three "instances" in one process,
+ * each with its own stores, sharing one Redis. What one instance changes, the others mirror;
+ * a dead instance is reaped; Redis gone and back is caught up.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import t from 'tap';
+import { CallTracker } from '../../src/calls/tracker.js';
+import type { Config } from '../../src/config/types.js';
+import { Directory } from '../../src/directory/directory.js';
+import { LocationService } from '../../src/location/location.js';
+import { persistStores, restoreStores, type Stores } from '../../src/state/persist-stores.js';
+import { RedisState } from '../../src/state/redis/redis-state.js';
+import { binding } from '../location/fixtures.js';
+
+const REDIS = '/usr/bin/redis-server';
+const PORT = 26401;
+const URL_ = `redis://127.0.0.1:${PORT}/0`;
+const config = {
+  extensions: [
+    { number: '200', name: 'Anna', busyOnBusy: true, declineEndsCall: false, devices: [{ username: 'anna', password: 'pw' }, { username: 'anna2', password: 'pw' }] },
+    { number: '100', name: 'Hotline', busyOnBusy: false, declineEndsCall: false, devices: [{ username: 'desk', password: 'pw' }] },
+  ],
+} as unknown as Config;
+const log = pino({ level: 'silent' });
+
+let server: ChildProcess | undefined;
+const dir = mkdtempSync(join(tmpdir(), 'sipbob-redis-'));
+
+async function startRedis(): Promise<void> {
+  server = spawn(REDIS, ['--port', String(PORT), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+  const until = Date.now() + 5000;
+  for (;;) {
+    const probe = new Redis(URL_, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    probe.on('error', () => undefined);
+    try {
+      await probe.connect();
+      await probe.ping();
+      return;
+    } catch {
+      if (Date.now() > until) throw new Error('redis-server did not start');
+      await sleep(50);
+    } finally {
+      probe.disconnect();
+    }
+  }
+}
+
+async function stopRedis(): Promise<void> {
+  const s = server;
+  server = undefined;
+  if (!s || s.exitCode !== null) return;
+  await new Promise((r) => {
+    s.once('exit', r);
+    s.kill('SIGKILL');
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until_(what: string, cond: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
+    await sleep(20);
+  }
+}
+
+interface Instance extends Stores {
+  state: RedisState;
+}
+
+async function instance(name: string, host: string, leaseMs = 30_000): Promise<Instance> {
+  const state = new RedisState({ url: URL_, instance: name, address: { transport: 'udp', address: host, port: 5060 }, leaseMs, maxBindingMs: 3_600_000, log, connectWaitMs: 1000, commandTimeoutMs: 500 });
+  const s: Instance = { location: new LocationService(), calls: new CallTracker(), directory: new Directory(config), state };
+  persistStores(s, state);
+  restoreStores(s, await state.load(), state);
+  state.attach(s);
+  return s;
+}
+
+const anna = (port: number, extra = {}) => binding('anna', port, Date.now() + 600_000, extra);
+const call = (id: string, ext = '200') => ({ callId: id, fromTag: 'f', toTag: 't', parties: [{ extension: ext, device: 'anna', direction: 'inbound' as const }], ends: null, sessionExpires: 0 });
+
+t.before(startRedis);
+t.teardown(async () => {
+  await stopRedis();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+t.test('bindings, calls and settings of one instance are mirrored by the other, counted once in Redis', async (t) => {
+  const raw = new Redis(URL_);
+  await raw.flushall();
+  const a = await instance('a', '127.0.3.101');
+  const b = await instance('b', '127.0.3.102');
+  t.teardown(async () => {
+    await a.state.close();
+    await b.state.close();
+    raw.disconnect();
+  });
+
+  a.location.upsert(anna(5062));
+  await until_('B mirrors the binding', () => b.location.lookup('anna').length === 1);
+  const mirrored = b.location.lookup('anna')[0]!;
+  t.equal(mirrored.owner, 'a', 'owned by A');
+  t.strictSame(mirrored.path, { transport: 'udp', address: '127.0.3.101', port: 5060 }, 'reached through A');
+  t.equal(a.location.lookup('anna')[0]!.owner, undefined, 'A keeps it as its own');
+  t.ok(b.state.isPeer({ transport: 'udp', address: '127.0.3.101', port: 5060 }), 'A is a peer of B');
+  t.notOk(b.state.isPeer({ transport: 'udp', address: '127.0.3.102', port: 5060 }), 'B is no peer of itself');
+
+  const c = a.calls.confirmed(call('c1'), 600)!;
+  await until_('B counts the call', () => b.calls.activeFor('200') === 1);
+  t.equal(await raw.hget('sipbob:busy', '200'), '1', 'the atomic count in Redis');
+  t.equal(b.calls.byId(c.id)?.owner, 'a');
+
+  // Concurrent calls of one extension through both instances: each counted once everywhere.
+  a.calls.confirmed(call('c2', '100'), 600);
+  b.calls.confirmed(call('c3', '100'), 600);
+  await until_('both count two calls of 100', () => a.calls.activeFor('100') === 2 && b.calls.activeFor('100') === 2);
+  t.equal(await raw.hget('sipbob:busy', '100'), '2');
+
+  a.calls.end(c, 'bye');
+  await until_('B uncounts the call', () => b.calls.activeFor('200') === 0);
+  t.equal(await raw.hget('sipbob:busy', '200'), null, 'the count goes when it reaches 0');
+
+  b.directory.setBusyOnBusy('200', false);
+  await until_('A sees the setting', () => a.directory.busyOnBusy('200') === false);
+
+  // Un-registered through B: A, the owner, removes it (and says so).
+  b.location.remove('anna', anna(5062).contact, 'unregistered');
+  await until_('A removed its binding', () => a.location.lookup('anna').length === 0);
+  t.equal(await raw.hlen('sipbob:bindings:a'), 0);
+
+  // Bans: made on one instance, in force on all; lifted on one, lifted on all.
+  const until = Date.now() + 60_000;
+  a.state.bans.put({ address: '127.0.9.9', reason: 'flood', until });
+  await until_('B has the ban', () => b.state.bans.get('127.0.9.9')?.until === until);
+  t.equal(await raw.hexists('sipbob:bans', '127.0.9.9'), 1);
+  b.state.bans.remove('127.0.9.9');
+  await until_('A lifted it', () => a.state.bans.get('127.0.9.9') === undefined);
+  t.equal(await raw.hexists('sipbob:bans', '127.0.9.9'), 0);
+
+  // Nonces: one key for all.
+  const [ka, kb] = [await a.state.nonceSecret(), await b.state.nonceSecret()];
+  t.ok(ka && kb && ka.equals(kb), 'both instances use the same nonce key');
+});
+
+t.test('a new instance loads everything; a dead instance is reaped within its lease', async (t) => {
+  const raw = new Redis(URL_);
+  await raw.flushall();
+  const a = await instance('a', '127.0.3.101', 3000);
+  a.location.upsert(anna(5062));
+  a.calls.confirmed(call('c1'), 600);
+  const b = await instance('b', '127.0.3.102', 3000);
+  await until_('A wrote its call', async () => (await raw.hget('sipbob:busy', '200')) === '1');
+  const c = await instance('c', '127.0.3.103', 3000);
+  t.teardown(async () => {
+    await b.state.close();
+    await c.state.close();
+    raw.disconnect();
+  });
+  t.equal(c.location.lookup('anna')[0]?.owner, 'a', 'C loaded the binding at start');
+  await until_('B and C count the call', () => b.calls.activeFor('200') === 1 && c.calls.activeFor('200') === 1);
+
+  // A dies: its connection drops without leaving (as kill -9 would).
+  const died = Date.now();
+  (a.state as unknown as { redis: Redis; sub: Redis; timers: NodeJS.Timeout[] }).timers.forEach(clearInterval);
+  (a.state as unknown as { redis: Redis }).redis.disconnect();
+  (a.state as unknown as { sub: Redis }).sub.disconnect();
+  await until_('B and C stop counting the dead instance\'s call', () => b.calls.activeFor('200') === 0 && c.calls.activeFor('200') === 0, 6000);
+  t.ok(Date.now() - died <= 3000 + 500, `reaped within the lease (${Date.now() - died} ms)`);
+  t.equal(b.location.lookup('anna').length, 0, 'its bindings are gone');
+  t.equal(await raw.hget('sipbob:busy', '200'), null, 'the count in Redis is 0');
+  t.equal(await raw.hlen('sipbob:bindings:a'), 1, 'kept for A to take up again');
+  t.ok((await raw.pttl('sipbob:bindings:a')) > 3_000_000, 'expiring with the longest registration');
+
+  // A restarts: its bindings are its own again, the others reach them through it.
+  const a2 = await instance('a', '127.0.3.101', 3000);
+  t.teardown(() => a2.state.close());
+  t.equal(a2.location.lookup('anna')[0]?.owner, undefined, 'A took its binding up again');
+  t.equal(await raw.pttl('sipbob:bindings:a'), -1, 'no longer expiring');
+  await until_('B mirrors it again, without a new REGISTER', () => b.location.lookup('anna')[0]?.owner === 'a');
+});
+
+t.test('Redis gone and back: each instance serves from memory and catches up', async (t) => {
+  let raw = new Redis(URL_);
+  await raw.flushall();
+  raw.disconnect();
+  const a = await instance('a', '127.0.3.101');
+  const b = await instance('b', '127.0.3.102');
+  t.teardown(async () => {
+    await a.state.close();
+    await b.state.close();
+  });
+  a.location.upsert(anna(5062));
+  await until_('B mirrors', () => b.location.lookup('anna').length === 1);
+  t.equal(a.state.status, 'up');
+
+  await stopRedis();
+  await until_('A sees Redis down', () => a.state.status === 'down');
+  // Changes while Redis is away: they stay in memory.
+  a.location.upsert(anna(5064));
+  const c = a.calls.confirmed(call('c9'), 600)!;
+  b.location.upsert(binding('desk', 5070, Date.now() + 600_000, { extension: '100' }));
+  t.equal(a.location.lookup('anna').length, 2, 'A keeps serving from memory');
+
+  await startRedis(); // empty: as a Redis restarted without persistence
+  await until_('both caught up', () => b.location.lookup('anna').length === 2 && b.calls.activeFor('200') === 1 && a.location.lookup('desk').length === 1, 8000);
+  raw = new Redis(URL_);
+  t.teardown(() => raw.disconnect());
+  t.equal(await raw.hget('sipbob:busy', '200'), '1', 'the call is counted again in Redis');
+  t.ok(a.state.stats.resyncs >= 1 && a.state.stats.errors >= 1);
+  a.calls.end(c, 'bye');
+  await until_('B uncounts it', () => b.calls.activeFor('200') === 0);
+});
