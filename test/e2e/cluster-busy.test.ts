@@ -14,9 +14,9 @@
  * Port block 23, Redis 26380. Default calls.keepalive (30 s): no call here lasts that long.
  */
 import t, { type Test } from 'tap';
-import { assertExit, assertNotRung, call, idlePhone, phone, portBlock, portCounter, register, sippServer } from './harness.js';
+import { assertExit, assertNotRung, call, countReceived, idlePhone, phone, portBlock, portCounter, register, sippServer } from './harness.js';
 import { doneWithin, holdCall } from './operator-kit.js';
-import { CLUSTER_HOSTS as H, PW, assertRang, busyCount, contactsIn, onAll, startCluster, type Cluster, type ClusterUser, type InstanceName } from './cluster-kit.js';
+import { CLUSTER_HOSTS as H, PW, assertRang, busyCount, losingPhone, contactsIn, onAll, startCluster, type Cluster, type ClusterUser, type InstanceName } from './cluster-kit.js';
 
 const P = portBlock(23);
 const port = portCounter(P.base + 20);
@@ -75,12 +75,16 @@ for (const owner of BOTH) {
   const peer = other(owner);
   t.test(`(a) a call confirmed through ${owner} makes 200 busy at ${peer}; after the BYE through ${owner}, ${peer} rings again`, async (t) => {
     const answering = await phone({ ...dev(ANNA_AT[owner]), scenario: 'phone-answer.xml', register: false, ringMs: 200, timeoutSec: 30 });
-    cl.procs.push(answering);
+    // The device of the other instance rings too (relayed by its instance) and loses.
+    const losing = await losingPhone(dev(ANNA_AT[peer]));
+    cl.procs.push(answering, losing);
     const held = holdCall({ callIdPrefix: `cl-busy-${owner}`, trigger: H.trigger, ...fromTrunk(owner), to: '200', timeoutSec: 30, label: `held call trunk -> ${owner} -> 200` });
     cl.procs.push(held.proc);
     const up = await onAll(BOTH, 'activeCalls 1 on 200 on both instances', async (n) => (await cl.ext(n, '200')).activeCalls === 1, 8000);
     t.equal(up, true, `the call is up through ${owner}: activeCalls 1 on 200 at A and at B`, { details: up === true ? undefined : logs() });
     t.equal(await busyCount(cl.db, '200'), 1, 'Redis sipbob:busy 200 = 1');
+    const lost = await doneWithin(losing, 3000);
+    t.comment(`${ANNA_AT[peer]} (through ${peer}) got ${countReceived(lost.messages, 'INVITE')} INVITE(s) and ${countReceived(lost.messages, 'CANCEL')} CANCEL(s) for the call through ${owner}`);
 
     // The device registered through the other instance listens: it must not ring.
     await expectBusy(t, peer, '200', [ANNA_AT[peer]], `200 in a call through ${owner}`);
@@ -95,10 +99,12 @@ for (const owner of BOTH) {
 
     // It rings again at the other instance: the device registered there answers.
     const answers = await phone({ ...dev(ANNA_AT[peer]), scenario: 'phone-answer.xml', register: false, ringMs: 200, timeoutSec: 15 });
-    cl.procs.push(answers);
+    const loses = await losingPhone(dev(ANNA_AT[owner]));
+    cl.procs.push(answers, loses);
     const r = await call({ ...fromTrunk(peer), to: '200', pauseMs: 300, timeoutSec: 12 });
     assertExit(t, r, 0, `a new call through ${peer} to 200 rings and is answered`);
     assertRang(t, await doneWithin(answers, 5000), `${ANNA_AT[peer]} rang and answered`);
+    await doneWithin(loses, 3000);
     const idle = await onAll(BOTH, 'activeCalls 0 on 200 on both', async (n) => (await cl.ext(n, '200')).activeCalls === 0, 5000);
     t.equal(idle, true, 'no call left on 200');
   });
@@ -160,11 +166,13 @@ t.test('(g) busyOnBusy changed through the API of A is seen and applied by B, an
 
   // hotline-desk-1 (through A) takes a call through A; B must now answer 486 for 100.
   const answering = await phone({ ...dev('hotline-desk-1'), scenario: 'phone-answer.xml', register: false, ringMs: 200, timeoutSec: 30 });
-  cl.procs.push(answering);
+  const losing = await losingPhone(dev('hotline-desk-2'));
+  cl.procs.push(answering, losing);
   const held = holdCall({ callIdPrefix: 'cl-setting', trigger: H.trigger, ...fromTrunk('sip-a'), to: '100', timeoutSec: 30, label: 'held call trunk -> sip-a -> 100' });
   cl.procs.push(held.proc);
   const up = await onAll(BOTH, 'activeCalls 1 on 100 on both', async (n) => (await cl.ext(n, '100')).activeCalls === 1, 8000);
   t.equal(up, true, 'the call of 100 through A is up on both');
+  await doneWithin(losing, 3000);
   await expectBusy(t, 'sip-b', '100', ['hotline-desk-2'], '100 (Busy on Busy set through A) in a call through A');
   await held.hangup();
   await Promise.all([doneWithin(held.proc, 8000), doneWithin(answering, 8000)]);

@@ -12,7 +12,7 @@
 import type { Test } from 'tap';
 import type { Redis } from 'ioredis';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
-import { countReceived, describe, portBlock, startProxy, waitFor, type ApiExtension, type Proxy, type ProxyOptions, type SippProcess, type SippResult } from './harness.js';
+import { countReceived, describe, phone, portBlock, startProxy, waitFor, type ApiExtension, type Proxy, type ProxyOptions, type SippProcess, type SippResult } from './harness.js';
 
 export const INSTANCES = { 'sip-a': '127.0.3.1', 'sip-b': '127.0.3.2', 'sip-c': '127.0.3.3' } as const;
 export type InstanceName = keyof typeof INSTANCES;
@@ -201,4 +201,14 @@ export async function within(what: string, check: () => Promise<boolean>, timeou
  */
 export function assertRang(t: Pick<Test, 'ok'>, r: SippResult, message: string): boolean {
   return t.ok(r.code === 0 && countReceived(r.messages, 'INVITE') > 0, `${message} (${r.label})`, { sipp: describe(r) });
+}
+
+/**
+ * A registered device of the called extension that does not answer: it rings and is cancelled
+ * when another device answers (phone-ring-cancelled-any.xml). Every registered device must
+ * listen during a call, or the INVITE of its branch, retransmitted until Timer B, would reach
+ * the next SIPp that binds its port. Whether it rang is asserted by the caller of this helper.
+ */
+export function losingPhone(d: { username: string; password: string; local: string; localPort: number; remote: string }, timeoutSec = 15): Promise<SippProcess> {
+  return phone({ ...d, scenario: 'phone-ring-cancelled-any.xml', register: false, timeoutSec, timeoutIsError: false });
 }

@@ -74,6 +74,12 @@ t.test('(d) Redis stopped and restarted during traffic', async (t) => {
     t.not(h?.body.redis, 'down', `${n} /healthz does not say redis down while it is up (${JSON.stringify(h)})`);
   }
 
+  // A setting changed through the API before the outage: the restarted Redis loses it.
+  const patch = await cl.proxy('sip-a').api('/api/extensions/100', { method: 'PATCH', body: JSON.stringify({ busyOnBusy: true }) });
+  t.equal(patch.status, 200, 'PATCH 100 {busyOnBusy: true} on A before the outage');
+  const patched = await onAll(['sip-b'], 'B sees 100 busyOnBusy true', async (n) => (await cl.ext(n, '100')).busyOnBusy, 3000);
+  t.equal(patched, true, 'B sees the setting');
+
   await cl.redis.stop();
   const downAt = Date.now();
   const reported = await onAll(BOTH, '/healthz {"redis":"down"} on both', async (n) => (await cl.health(n))?.body.redis === 'down', 5000);
@@ -124,6 +130,10 @@ t.test('(d) Redis stopped and restarted during traffic', async (t) => {
   const cKnows = await onAll(['sip-c'], 'sip-c lists all four bindings', (n) => lists(n, ALL), 5000);
   t.equal(cKnows, true, 'sip-c, started after the outage, loads all four bindings from Redis', {
     details: cKnows === true ? undefined : JSON.stringify([await cl.ext('sip-c', '200'), await cl.ext('sip-c', '100')]),
+  });
+  const c100 = await cl.ext('sip-c', '100');
+  t.equal(c100.busyOnBusy, true, "sip-c has the setting PATCHed before the outage (YAML says false): the empty Redis got it back", {
+    details: JSON.stringify(await cl.db.hgetall('sipbob:settings')),
   });
 
   // Busy on Busy across instances again: a call through A makes 200 busy at B and C.
