@@ -9,6 +9,9 @@
  *   instance lists the registration made at the other while Redis was down, nobody's bindings
  *   are reaped for the leases that could not be refreshed, a new instance sip-c loads every
  *   binding from Redis, and Busy on Busy works across the instances again.
+ * - Redis that keeps its data (saved) down past a lease while a call is up through B: once it
+ *   is back, A still counts B's call (486 at A) and lists B's bindings (leases that ran out
+ *   during the outage do not get live instances reaped for good).
  * - A Redis that hangs (SIGSTOP): REGISTER and calls through A still complete at once (the
  *   SIP path never waits on Redis); after it resumes, B lists what A registered meanwhile.
  * Port block 25, Redis 26382.
@@ -16,7 +19,7 @@
 import t, { type Test } from 'tap';
 import { assertExit, call, callerOptions, phone, portBlock, portCounter, register, sippStart } from './harness.js';
 import { doneWithin } from './operator-kit.js';
-import { CLUSTER_HOSTS as H, PW, assertRang, contactsIn, onAll, startCluster, within, type Cluster, type ClusterUser, type InstanceName } from './cluster-kit.js';
+import { CLUSTER_HOSTS as H, PW, assertRang, contactsIn, losingPhone, onAll, startCluster, within, type Cluster, type ClusterUser, type InstanceName } from './cluster-kit.js';
 
 const P = portBlock(25);
 const port = portCounter(P.base + 20);
@@ -90,7 +93,7 @@ t.test('(d) Redis stopped and restarted during traffic', async (t) => {
     const h = await cl.health(n);
     t.equal(h?.status, 200, `${n} /healthz stays 200 while Redis is down: the instance keeps serving, a load balancer must not drop it`);
     const metrics = await (await cl.proxy(n).api('/metrics')).text();
-    t.match(metrics, /^sipbob_\w*redis\w*(\{[^}]*\})? /m, `${n} /metrics has a Redis sample`);
+    t.match(metrics, /^sipbob_redis_up 0$/m, `${n} /metrics: sipbob_redis_up 0`);
   }
 
   // Traffic while Redis is down: each instance routes with what it holds.
@@ -111,6 +114,8 @@ t.test('(d) Redis stopped and restarted during traffic', async (t) => {
   t.equal(back, true, 'Redis restarted: /healthz of A and B no longer says down', {
     details: back === true ? undefined : JSON.stringify(await Promise.all(BOTH.map((n) => cl.health(n)))),
   });
+
+  for (const n of BOTH) t.match(await (await cl.proxy(n).api('/metrics')).text(), /^sipbob_redis_up 1$/m, `${n} /metrics: sipbob_redis_up 1 again`);
 
   const ALL: ClusterUser[] = ['anna-desk', 'anna-mobile', 'hotline-desk-1', 'hotline-desk-2'];
   const converged = await onAll(BOTH, 'both list all four bindings', (n) => lists(n, ALL), 8000);
@@ -160,6 +165,55 @@ t.test('(d) Redis stopped and restarted during traffic', async (t) => {
   assertExit(t, rc, 0, 'the caller answered the probes and hung up');
   assertRang(t, ra, 'anna-desk answered and got the BYE');
   await cl.proxy('sip-c').stop();
+});
+
+t.test('Redis that keeps its data, down past a lease while a call is up through B: live instances stay counted', async (t) => {
+  // 100 is Busy on Busy since (d) (PATCH). hotline-desk-2 (through B) takes a call through B.
+  const answering = await phone({
+    ...dev('hotline-desk-2', 'sip-b'),
+    scenario: 'ka-phone.xml',
+    register: false,
+    ringMs: 200,
+    timeoutSec: 40,
+    vars: { session: 'X-Session-Timer: none' },
+    globals: { probe: '200', hangup: '0' },
+  });
+  const losing = await losingPhone(dev('hotline-desk-1', 'sip-b'));
+  cl.procs.push(answering, losing);
+  const caller = sippStart({ ...callerOptions({ scenario: 'ka-caller.xml', ...fromTrunk('sip-b'), to: '100', timeoutSec: 40 }), globals: { probe: '200', hangup: '0' } });
+  cl.procs.push(caller);
+  const up = await onAll(BOTH, 'activeCalls 1 on 100 on both', async (n) => (await cl.ext(n, '100')).activeCalls === 1, 5000);
+  t.equal(up, true, 'the call through B counts on A and B', { details: up === true ? undefined : logs() });
+  await doneWithin(losing, 3000);
+
+  // Persisted (as with AOF or snapshots), so the leases come back expired.
+  await cl.redis.save();
+  await cl.redis.stop();
+  await new Promise((r) => setTimeout(r, LEASE_MS + 1000));
+  await cl.redis.restart();
+  const back = await onAll(BOTH, '/healthz no longer says redis down', async (n) => (await cl.health(n))?.body.redis === 'up', 8000);
+  t.equal(back, true, 'Redis is back for both');
+  const counted = async (n: InstanceName) => (await cl.ext(n, '100')).activeCalls === 1 && (await lists(n, ['hotline-desk-2']));
+  const healed = await onAll(BOTH, 'activeCalls 1 on 100 and the binding of hotline-desk-2 on both', counted, 5000);
+  t.equal(healed, true, "after Redis returns with leases that ran out meanwhile, A still counts B's call and lists B's binding", {
+    details: healed === true ? undefined : `${JSON.stringify(await Promise.all(BOTH.map((n) => cl.ext(n, '100'))))}\n${logs()}`,
+  });
+  await new Promise((r) => setTimeout(r, KEEPALIVE_S * 1000 + 500));
+  t.same(await Promise.all(BOTH.map(counted)), [true, true], 'a keepalive later, still so on both');
+  t.equal(Number((await cl.db.hget('sipbob:busy', '100')) ?? 0), 1, 'Redis sipbob:busy 100 = 1');
+  const r = await call({ ...fromTrunk('sip-a'), to: '100', expect: 486, timeoutSec: 8 });
+  assertExit(t, r, 0, "a call to 100 through A gets 486: B's call still counts there");
+
+  const calls = await cl.proxy('sip-b').apiJson<Array<{ id: string; extension: string }>>('/api/calls');
+  const id = calls.find((c) => c.extension === '100')?.id;
+  if (t.ok(id, 'B lists the call') && id) {
+    t.equal((await cl.proxy('sip-b').api(`/api/calls/${encodeURIComponent(id)}`, { method: 'DELETE' })).status, 204, 'DELETE /api/calls/{id} on B ends it');
+  }
+  const [rc, ra] = await Promise.all([doneWithin(caller, 8000), doneWithin(answering, 8000)]);
+  assertExit(t, rc, 0, 'the caller got the BYE');
+  assertRang(t, ra, 'hotline-desk-2 answered and got the BYE');
+  const free = await onAll(BOTH, 'activeCalls 0 on 100 on both', async (n) => (await cl.ext(n, '100')).activeCalls === 0, 5000);
+  t.equal(free, true, '100 is free on both');
 });
 
 t.test('a Redis that hangs never holds up the SIP path', async (t) => {

@@ -79,6 +79,13 @@ if (!existsSync(REDIS_SERVER)) {
     t.not(redis.pid(), pid, 'a new process');
     t.equal(await (await connected(c, 5000)).get('sipbob:probe'), null, 'the same client reconnects; the restarted server is empty');
 
+    await c.set('sipbob:kept', 'y');
+    await redis.save();
+    await redis.stop();
+    await redis.restart();
+    t.equal(await (await connected(c, 5000)).get('sipbob:kept'), 'y', 'after save(), a restart loads the snapshot');
+    rmSync(path.join(redis.dir, 'dump.rdb'), { force: true });
+
     await redis.kill9();
     t.notOk(await listening(PORT), 'kill9: the port refuses connections');
     await redis.restart();

@@ -59,9 +59,12 @@ export interface RedisServer {
   resume(): void;
   /**
    * Starts redis-server again on the same port and directory once it is stopped (stops it
-   * first if it runs). Nothing was saved: the new server starts empty.
+   * first if it runs). It starts empty, unless save() wrote a snapshot before it stopped (a
+   * Redis with persistence): then it loads that.
    */
   restart(): Promise<void>;
+  /** SAVE: a snapshot (dump.rdb in dir) that the next restart() loads. */
+  save(): Promise<void>;
   /**
    * A raw client for assertions. It does not queue commands while the server is down (they
    * fail at once) and reconnects by itself; closed by close().
@@ -177,6 +180,15 @@ export async function startRedis(opts: RedisServerOptions): Promise<RedisServer>
     async restart() {
       await stopWith('SIGTERM');
       await launch();
+    },
+    async save() {
+      const c = new Redis({ host, port, maxRetriesPerRequest: 0, enableOfflineQueue: false, lazyConnect: true, retryStrategy: () => null, commandTimeout: 5000 });
+      try {
+        await c.connect();
+        await c.save();
+      } finally {
+        c.disconnect();
+      }
     },
     client() {
       const c = new Redis({
