@@ -11,7 +11,7 @@
  */
 import type { Test } from 'tap';
 import type { Redis } from 'ioredis';
-import { startRedis, type RedisServer } from '../support/redis-server.js';
+import { connected, startRedis, type RedisServer } from '../support/redis-server.js';
 import { countReceived, describe, phone, portBlock, startProxy, waitFor, type ApiExtension, type Proxy, type ProxyOptions, type SippProcess, type SippResult } from './harness.js';
 
 export const INSTANCES = { 'sip-a': '127.0.3.1', 'sip-b': '127.0.3.2', 'sip-c': '127.0.3.3' } as const;
@@ -127,6 +127,9 @@ export async function startCluster(t: Test, o: ClusterOptions): Promise<Cluster>
   };
   for (const name of o.instances ?? ['sip-a', 'sip-b']) await start(name);
 
+  // Connected before use: the raw client fails commands at once while it is not.
+  const db = await connected(redis.client());
+
   const proxy = (name: InstanceName) => {
     const p = running.get(name);
     if (!p) throw new Error(`instance ${name} was never started`);
@@ -135,7 +138,7 @@ export async function startCluster(t: Test, o: ClusterOptions): Promise<Cluster>
 
   return {
     redis,
-    db: redis.client(),
+    db,
     proxy,
     start,
     options,
