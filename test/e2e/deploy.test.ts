@@ -155,7 +155,7 @@ t.test('deploy/compose-cluster.yml: two instances and one Redis agree with their
   t.equal(redis.network_mode, 'host', 'redis: host networking');
   const redisPort = Number(redis.command[redis.command.indexOf('--port') + 1]);
   const redisBind = redis.command[redis.command.indexOf('--bind') + 1];
-  const seen: Array<{ instance: string; address: string; sip: string; http: string; keepalive: unknown; domain: string }> = [];
+  const seen: Array<{ instance: string; address: string; sip: string; http: string; keepalive: unknown; domain: string; nonceSecret: unknown }> = [];
   for (const name of ['a', 'b']) {
     const file = path.join(ROOT, 'deploy', `sipbob-${name}.yaml`);
     const check = spawnSync(process.execPath, [CLI, 'check', '--config', file], { encoding: 'utf8', timeout: 20_000 });
@@ -180,6 +180,7 @@ t.test('deploy/compose-cluster.yml: two instances and one Redis agree with their
       http: config.http.listen,
       keepalive: config.calls?.keepalive,
       domain: config.domain,
+      nonceSecret: config.auth?.nonceSecret,
     });
   }
   const [a, b] = seen;
@@ -189,6 +190,7 @@ t.test('deploy/compose-cluster.yml: two instances and one Redis agree with their
   t.not(a!.http, b!.http, '...and the HTTP ports');
   t.equal(a!.keepalive, b!.keepalive, 'the same calls.keepalive (the lease bound) on both');
   t.equal(a!.domain, b!.domain, 'the same domain on both');
+  t.equal(a!.nonceSecret, b!.nonceSecret, 'the same auth.nonceSecret on both');
   for (const s of seen) t.match(s.address, new RegExp(`:(${s.sip.split(',').join('|')})$`), `${s.instance}: cluster.address names one of its own SIP ports`);
   const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
   t.match(readme, /^## Several instances \(Redis\)$/m, 'README has the section');
