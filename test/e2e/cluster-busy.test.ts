@@ -16,7 +16,7 @@
 import t, { type Test } from 'tap';
 import { assertExit, assertNotRung, call, countReceived, idlePhone, phone, portBlock, portCounter, register, sippServer } from './harness.js';
 import { doneWithin, holdCall } from './operator-kit.js';
-import { CLUSTER_HOSTS as H, PW, assertRang, busyCount, losingPhone, contactsIn, onAll, startCluster, type Cluster, type ClusterUser, type InstanceName } from './cluster-kit.js';
+import { CLUSTER_HOSTS as H, PW, assertRang, busyCount, losingPhone, contactsIn, ownersIn, onAll, startCluster, type Cluster, type ClusterUser, type InstanceName } from './cluster-kit.js';
 
 const P = portBlock(23);
 const port = portCounter(P.base + 20);
@@ -54,6 +54,11 @@ t.test('bindings made through one instance are listed by both', async (t) => {
   t.equal(seen, true, 'A and B each list the four bindings (one contact each)', {
     details: seen === true ? undefined : `${JSON.stringify(await Promise.all(BOTH.map((n) => cl.ext(n, '200'))))}\n${logs()}`,
   });
+  for (const n of BOTH) {
+    const [e200, e100] = await Promise.all([cl.ext(n, '200'), cl.ext(n, '100')]);
+    const owners = (Object.keys(DEVICES) as User[]).map((u) => `${u}: ${ownersIn(u.startsWith('anna') ? e200 : e100, u).join(',')}`);
+    t.same(owners, (Object.keys(DEVICES) as User[]).map((u) => `${u}: ${DEVICES[u].via}`), `${n}'s API names the instance each device registered through`);
+  }
   const keys = await cl.db.keys('sipbob:bindings:*');
   t.same(keys.sort(), ['sipbob:bindings:sip-a', 'sipbob:bindings:sip-b'], 'Redis holds the bindings per owning instance');
 });

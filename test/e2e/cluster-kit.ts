@@ -168,6 +168,11 @@ export function contactsIn(ext: ApiExtension, username: string): string[] {
   return (ext.devices.find((d) => d.username === username)?.registrations ?? []).map((r) => r.contact);
 }
 
+/** The `instance` (owner) of each registration of a device in an extension view (GET /api/extensions with storage.redis). */
+export function ownersIn(ext: ApiExtension, username: string): Array<string | undefined> {
+  return (ext.devices.find((d) => d.username === username)?.registrations ?? []).map((r) => (r as { instance?: string }).instance);
+}
+
 /** The atomic Busy-on-Busy count of an extension in Redis (`sipbob:busy` hash; 0 when absent). */
 export async function busyCount(db: Redis, number: string): Promise<number> {
   return Number((await db.hget('sipbob:busy', number)) ?? 0);
