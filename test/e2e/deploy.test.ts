@@ -12,6 +12,10 @@
  *   where systemd is installed, every file the Dockerfile copies exists, and the ports, paths
  *   and scheme of the compose file, the Prometheus job and the HEALTHCHECK are the configs'.
  *
+ * - deploy/compose-cluster.yml (issue 14): two instances and one Redis, host networking; each
+ *   instance's config passes `sipbob check`, names the Redis service, its own instance name,
+ *   address and ports, the same lease (calls.keepalive).
+ *
  * Ports: SIP portBlock(14) + 5, HTTP 19197.
  */
 import t from 'tap';
@@ -143,4 +147,52 @@ t.test('deploy/ and the Dockerfile agree with the repository and each other', as
   t.equal(job.scheme, scheme, "prometheus: the example config's scheme");
   t.equal(job.authorization.type, 'Bearer', 'prometheus: the admin token as a Bearer token');
   t.ok(job.static_configs[0].targets[0].endsWith(`:${httpPort}`), "prometheus: the example config's port");
+});
+
+t.test('deploy/compose-cluster.yml: two instances and one Redis agree with their configs', async (t) => {
+  const compose = parse(readFileSync(path.join(ROOT, 'deploy', 'compose-cluster.yml'), 'utf8'));
+  const redis = compose.services.redis;
+  t.equal(redis.network_mode, 'host', 'redis: host networking');
+  const redisPort = Number(redis.command[redis.command.indexOf('--port') + 1]);
+  const redisBind = redis.command[redis.command.indexOf('--bind') + 1];
+  const seen: Array<{ instance: string; address: string; sip: string; http: string; keepalive: unknown; domain: string; nonceSecret: unknown }> = [];
+  for (const name of ['a', 'b']) {
+    const file = path.join(ROOT, 'deploy', `sipbob-${name}.yaml`);
+    const check = spawnSync(process.execPath, [CLI, 'check', '--config', file], { encoding: 'utf8', timeout: 20_000 });
+    t.equal(check.status, 0, `deploy/sipbob-${name}.yaml passes sipbob check`, { details: check.stderr });
+    const config = parse(readFileSync(file, 'utf8'));
+    const svc = compose.services[`sipbob-${name}`];
+    t.ok(svc, `compose: service sipbob-${name}`);
+    t.equal(svc.network_mode, 'host', `sipbob-${name}: host networking`);
+    t.same(svc.command, ['--config', `/etc/sipbob/sipbob-${name}.yaml`], `sipbob-${name}: its own config from /etc/sipbob`);
+    t.ok(svc.volumes.includes('/etc/sipbob:/etc/sipbob:ro'), `sipbob-${name}: /etc/sipbob mounted read-only`);
+    t.ok(svc.depends_on.includes('redis'), `sipbob-${name} starts after redis`);
+    const url = new URL(config.storage.redis);
+    t.equal(url.protocol, 'redis:', `sipbob-${name}: storage.redis is a redis:// URL`);
+    t.equal(Number(url.port), redisPort, `sipbob-${name}: storage.redis names the Redis service's port`);
+    t.equal(url.hostname, redisBind, `sipbob-${name}: ...and the address it binds`);
+    t.equal(config.storage.path, undefined, `sipbob-${name}: no storage.path beside storage.redis`);
+    t.equal(svc.environment.SIPBOB_HEALTH_URL, `${config.http.https ? 'https' : 'http'}://127.0.0.1:${/:(\d+)$/.exec(config.http.listen)![1]}/healthz`, `sipbob-${name}: the probe dials its config's http.listen`);
+    seen.push({
+      instance: config.cluster.instance,
+      address: config.cluster.address,
+      sip: config.listen.map((l: string) => /:(\d+)$/.exec(l)![1]).join(','),
+      http: config.http.listen,
+      keepalive: config.calls?.keepalive,
+      domain: config.domain,
+      nonceSecret: config.auth?.nonceSecret,
+    });
+  }
+  const [a, b] = seen;
+  t.not(a!.instance, b!.instance, 'cluster.instance differs');
+  t.not(a!.address, b!.address, 'cluster.address differs');
+  t.not(a!.sip, b!.sip, 'on one host with host networking, the SIP ports differ');
+  t.not(a!.http, b!.http, '...and the HTTP ports');
+  t.equal(a!.keepalive, b!.keepalive, 'the same calls.keepalive (the lease bound) on both');
+  t.equal(a!.domain, b!.domain, 'the same domain on both');
+  t.equal(a!.nonceSecret, b!.nonceSecret, 'the same auth.nonceSecret on both');
+  for (const s of seen) t.match(s.address, new RegExp(`:(${s.sip.split(',').join('|')})$`), `${s.instance}: cluster.address names one of its own SIP ports`);
+  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  t.match(readme, /^## Several instances \(Redis\)$/m, 'README has the section');
+  t.match(readme, /deploy\/compose-cluster\.yml/, '...which names the compose file');
 });
