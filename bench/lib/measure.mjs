@@ -420,7 +420,7 @@ export async function redisHealth(ctx, label) {
     try {
       const { stdout } = await execFileP('curl', ['-fsS', '-m', '20', '-H', 'Authorization: Bearer bench-token', `http://${ip}:${c.HTTP_PORT}/metrics`], { encoding: 'utf8' });
       const v = (/** @type {string} */ name) => new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(stdout)?.[1] ?? '?';
-      const line = `up ${v('sipbob_redis_up')}, errors ${v('sipbob_redis_errors_total')}, resyncs ${v('sipbob_redis_resyncs_total')}, reaped ${v('sipbob_redis_reaped_total')}`;
+      const line = `up ${v('sipbob_redis_up')}, errors ${v('sipbob_redis_errors_total')}, resyncs ${v('sipbob_redis_resyncs_total')}, reaped ${v('sipbob_cluster_instances_reaped_total')}`;
       ctx.metrics.add(label, `redis_health_${who}`, line);
       log(`${label}: ${who} instance: redis ${line}`);
     } catch (e) {
