@@ -217,6 +217,10 @@ export class App {
     if (this.shared) {
       this.shared.attach(this, {
         banChanged: (address) => this.guard.refresh(address),
+        endCall: (id) => {
+          const call = this.calls.byId(id);
+          if (call && call.owner === undefined) this.keepalive.end(call, 'api');
+        },
         peersChanged: (addresses) => {
           this.peers = addresses;
           this.guard.configure(guardSettings(this.config, addresses));
@@ -327,6 +331,7 @@ export class App {
             source: formatEndpoint(b.source),
             transport: b.source.transport,
             userAgent: b.userAgent,
+            ...(this.config.cluster ? { instance: b.owner ?? this.config.cluster.instance } : {}),
           })),
         })),
       };
@@ -342,7 +347,8 @@ export class App {
             const startedAt = new Date(c.startedAt).toISOString();
             const alive = this.keepalive.aliveAt(c);
             const aliveAt = alive ? { caller: new Date(alive.caller).toISOString(), callee: new Date(alive.callee).toISOString() } : { caller: startedAt, callee: startedAt };
-            out.push({ id: c.id, extension: p.extension, direction: p.direction, device: p.device, state: 'confirmed', startedAt, aliveAt });
+            const instance = this.config.cluster ? { instance: c.owner ?? this.config.cluster.instance } : {};
+            out.push({ id: c.id, extension: p.extension, direction: p.direction, device: p.device, state: 'confirmed', startedAt, aliveAt, ...instance });
           }
         }
         return out;
@@ -350,7 +356,9 @@ export class App {
       endCall: (id) => {
         const call = this.calls.byId(id);
         if (!call) return false;
-        this.keepalive.end(call, 'api');
+        // Another instance's call: its owner holds the dialog's state and sends the BYEs.
+        if (call.owner !== undefined) this.shared?.askToEnd(call);
+        else this.keepalive.end(call, 'api');
         return true;
       },
       removeRegistrations: (username) => {

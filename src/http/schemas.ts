@@ -62,6 +62,7 @@ const registration = {
     source: { type: 'string' },
     transport: { type: 'string' },
     userAgent: { type: 'string' },
+    instance: { type: 'string' },
   },
   required: ['contact', 'expiresAt', 'source', 'transport', 'userAgent'],
 } as const;
@@ -106,6 +107,7 @@ export const callList = {
         properties: { caller: { type: 'string' }, callee: { type: 'string' } },
         required: ['caller', 'callee'],
       },
+      instance: { type: 'string' },
     },
     required: ['id', 'extension', 'direction', 'device', 'state', 'startedAt', 'aliveAt'],
   },

@@ -9,6 +9,8 @@ export interface RegistrationView {
   source: string;
   transport: string;
   userAgent: string;
+  /** Several instances: the instance the device registered through (which reaches it). */
+  instance?: string;
 }
 
 export interface DeviceView {
@@ -36,6 +38,8 @@ export interface CallView {
    * or the call's start until the first probe was answered.
    */
   aliveAt: { caller: string; callee: string };
+  /** Several instances: the instance that tracks the call (it forked the INVITE and probes the ends). */
+  instance?: string;
 }
 
 export interface AdminView {

@@ -27,8 +27,9 @@ export class NatKeepalive {
     this.lastAt = now;
     let n = 0;
     for (const b of this.bindings()) {
-      // Outbound phones keep their flow alive themselves (STUN/CRLF); streams need no help.
-      if (b.dest.transport !== 'udp' || b.instance !== undefined || b.expiresAt <= now) continue;
+      // Outbound phones keep their flow alive themselves (STUN/CRLF); streams need no help;
+      // another instance's device is kept alive by that instance, which holds its pinhole.
+      if (b.dest.transport !== 'udp' || b.instance !== undefined || b.owner !== undefined || b.expiresAt <= now) continue;
       this.send(b.dest, PING);
       n++;
     }

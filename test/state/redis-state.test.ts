@@ -15,7 +15,7 @@ import type { Config } from '../../src/config/types.js';
 import { Directory } from '../../src/directory/directory.js';
 import { LocationService } from '../../src/location/location.js';
 import { persistStores, restoreStores, type Stores } from '../../src/state/persist-stores.js';
-import { RedisState } from '../../src/state/redis/redis-state.js';
+import { RedisState, type SharedHooks } from '../../src/state/redis/redis-state.js';
 import { binding } from '../location/fixtures.js';
 
 const REDIS = '/usr/bin/redis-server';
@@ -75,12 +75,12 @@ interface Instance extends Stores {
   state: RedisState;
 }
 
-async function instance(name: string, host: string, leaseMs = 30_000): Promise<Instance> {
+async function instance(name: string, host: string, leaseMs = 30_000, hooks: SharedHooks = {}): Promise<Instance> {
   const state = new RedisState({ url: URL_, instance: name, address: { transport: 'udp', address: host, port: 5060 }, leaseMs, maxBindingMs: 3_600_000, log, connectWaitMs: 1000, commandTimeoutMs: 500 });
   const s: Instance = { location: new LocationService(), calls: new CallTracker(), directory: new Directory(config), state };
   persistStores(s, state);
   restoreStores(s, await state.load(), state);
-  state.attach(s);
+  state.attach(s, hooks);
   return s;
 }
 
@@ -96,7 +96,8 @@ t.teardown(async () => {
 t.test('bindings, calls and settings of one instance are mirrored by the other, counted once in Redis', async (t) => {
   const raw = new Redis(URL_);
   await raw.flushall();
-  const a = await instance('a', '127.0.3.101');
+  const endAsked: string[] = [];
+  const a = await instance('a', '127.0.3.101', 30_000, { endCall: (id) => endAsked.push(id) });
   const b = await instance('b', '127.0.3.102');
   t.teardown(async () => {
     await a.state.close();
@@ -123,6 +124,11 @@ t.test('bindings, calls and settings of one instance are mirrored by the other, 
   b.calls.confirmed(call('c3', '100'), 600);
   await until_('both count two calls of 100', () => a.calls.activeFor('100') === 2 && b.calls.activeFor('100') === 2);
   t.equal(await raw.hget('sipbob:busy', '100'), '2');
+
+  // DELETE /api/calls/{id} on B: A, the owner, is asked to end it.
+  b.state.askToEnd(b.calls.byId(c.id)!);
+  await until_('A is asked to end the call', () => endAsked.length === 1);
+  t.strictSame(endAsked, [c.id]);
 
   a.calls.end(c, 'bye');
   await until_('B uncounts the call', () => b.calls.activeFor('200') === 0);

@@ -49,12 +49,14 @@ export interface RedisStateOptions {
 }
 
 /** Changes announced on the channel: [instance, its address, kind, key, value JSON or null]. */
-type Change = [string, string, Kind | 'ban' | 'reaped', string, unknown];
+type Change = [string, string, Kind | 'ban' | 'reaped' | 'end-call', string, unknown];
 
 /** What else hears the other instances' changes. */
 export interface SharedHooks {
   /** A ban was made or lifted by another instance (the guard refreshes that address). */
   banChanged?(address: string): void;
+  /** Another instance asks this one, the call's owner, to end a call (DELETE /api/calls there). */
+  endCall?(id: string): void;
   /** The live instances other than this one changed: their addresses (to trust them like trunks). */
   peersChanged?(addresses: readonly string[]): void;
 }
@@ -249,7 +251,12 @@ export class RedisState implements Persistence {
 
   // -------------------------------------------------------------------------------------------
 
-  private change(kind: Kind | 'ban' | 'reaped', key: string, valueJson: string): string {
+  /** The API asked to end another instance's call: its owner sends the BYEs and ends it. */
+  askToEnd(call: ActiveCall): void {
+    this.run(this.redis.publish(this.k.changes, this.change('end-call', call.id, jsonString(call.owner ?? this.me))));
+  }
+
+  private change(kind: Kind | 'ban' | 'reaped' | 'end-call', key: string, valueJson: string): string {
     return `[${jsonString(this.me)},${jsonString(this.myAddress)},"${kind}",${jsonString(key)},${valueJson}]`;
   }
 
@@ -304,6 +311,9 @@ export class RedisState implements Persistence {
         this.hooks.banChanged?.(key);
         return;
       }
+      case 'end-call':
+        if (value === this.me) this.hooks.endCall?.(key);
+        return;
       case 'reaped':
         // Reaped ourselves (a partition or a stall outlasted the lease): write what we own again.
         if (key === this.me) void this.resync('reaped by another instance');
