@@ -45,10 +45,11 @@ export function persistStores(stores: Stores, persistence: Persistence): () => v
  */
 export function restoreStores(stores: Stores, loaded: Loaded, persistence: Persistence): void {
   for (const [number, s] of loaded.setting) stores.directory.restore(number, s);
+  // Another instance's bindings and calls (several instances) are its own to delete.
   for (const [key, b] of loaded.binding) {
-    if (stores.directory.device(b.username) === undefined || !stores.location.restore(b)) persistence.del('binding', key);
+    if ((stores.directory.device(b.username) === undefined || !stores.location.restore(b)) && b.owner === undefined) persistence.del('binding', key);
   }
   for (const [key, c] of loaded.call) {
-    if (!stores.calls.restore(c)) persistence.del('call', key);
+    if (!stores.calls.restore(c) && c.owner === undefined) persistence.del('call', key);
   }
 }

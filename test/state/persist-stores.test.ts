@@ -80,10 +80,13 @@ t.test('restore hands back what the stores take and deletes the rest', async (t)
       ['anna\nsip:anna@127.0.0.2:5062', live],
       ['anna\nsip:anna@127.0.0.2:5064', binding('anna', 5064, now)],
       ['gone\nsip:gone@127.0.0.2:5066', binding('gone', 5066, now + 1)],
+      // Another instance's (several instances): its owner decides about it, even when unknown here.
+      ['other\nsip:other@127.0.0.2:5068', binding('other', 5068, now + 1, { owner: 'sip-b', path: { transport: 'udp', address: '127.0.3.2', port: 5060 } })],
     ]),
     call: new Map([
       ['c;a;b', { id: 'c;a;b', callId: 'c', fromTag: 'a', toTag: 'b', parties: [], startedAt: 0, expiresAt: now + 1, ends: null, sessionExpires: 0 }],
       ['d;a;b', { id: 'd;a;b', callId: 'd', fromTag: 'a', toTag: 'b', parties: [], startedAt: 0, expiresAt: now, ends: null, sessionExpires: 0 }],
+      ['e;a;b', { id: 'e;a;b', callId: 'e', fromTag: 'a', toTag: 'b', parties: [], startedAt: 0, expiresAt: now, ends: null, sessionExpires: 0, owner: 'sip-b' }],
     ]),
   };
   restoreStores(s, loaded, p);

@@ -74,12 +74,20 @@ export interface RedisStats {
 
 const EMPTY_SET = new Set<string>();
 
+/** The Lua scripts as commands: ioredis sends each by its SHA1 (EVALSHA), the text only once. */
+interface ScriptCommands {
+  callUp(...args: Array<string | number>): Promise<number>;
+  callDown(...args: Array<string | number>): Promise<number>;
+  reap(...args: Array<string | number>): Promise<number>;
+  syncOwnCalls(...args: Array<string | number>): Promise<number>;
+}
+
 export class RedisState implements Persistence {
   readonly stats: RedisStats = { errors: 0, resyncs: 0, reaped: 0 };
   /** The ban store for the security guard: shared with every instance. */
   readonly bans: SharedBans;
   private hooks: SharedHooks = {};
-  private readonly redis: Redis;
+  private readonly redis: Redis & ScriptCommands;
   private readonly sub: Redis;
   private readonly me: string;
   private readonly myAddress: string;
@@ -119,17 +127,26 @@ export class RedisState implements Persistence {
       connectTimeout: 2000,
       retryStrategy: (times: number) => Math.min(100 * times, 1000),
     };
-    this.redis = new Redis(o.url, options);
+    const redis = new Redis(o.url, options);
+    redis.defineCommand('callUp', { numberOfKeys: 4, lua: CALL_UP });
+    redis.defineCommand('callDown', { numberOfKeys: 4, lua: CALL_DOWN });
+    redis.defineCommand('reap', { numberOfKeys: 7, lua: REAP });
+    redis.defineCommand('syncOwnCalls', { numberOfKeys: 3, lua: SYNC_OWN_CALLS });
+    this.redis = redis as Redis & ScriptCommands;
     // The subscriber keeps its subscription across reconnects (ioredis re-subscribes itself).
     this.sub = new Redis(o.url, { ...options, enableOfflineQueue: true });
     for (const [name, conn] of [['redis', this.redis], ['subscriber', this.sub]] as const) {
       conn.on('error', (err: Error) => this.failed(`${name}: ${err.message}`));
     }
+    // ioredis reports every failed reconnect: the outage is logged once, its end by resync().
+    let outage = false;
     this.redis.on('close', () => {
-      if (!this.closed && this.wasReady) o.log.warn('redis unreachable: serving from memory');
+      if (!this.closed && this.wasReady && !outage) o.log.warn('redis unreachable: serving from memory');
+      outage = true;
       this.dirty = true;
     });
     this.redis.on('ready', () => {
+      outage = false;
       if (this.wasReady && !this.closed) void this.resync('reconnected');
       this.wasReady = true;
     });
@@ -215,7 +232,7 @@ export class RedisState implements Persistence {
       const json = storedCodecs.call.json(call);
       const exts = [...new Set(call.parties.map((p) => p.extension))];
       const owned = `{"owner":${jsonString(this.me)},${json.slice(1)}`;
-      this.run(this.redis.eval(CALL_UP, 4, this.k.calls, this.k.callsOf(this.me), this.k.busy, this.k.changes, key, owned, this.me, this.change('call', key, json), ...exts));
+      this.run(this.redis.callUp(this.k.calls, this.k.callsOf(this.me), this.k.busy, this.k.changes, key, owned, this.me, this.change('call', key, json), ...exts));
     } else {
       const json = storedCodecs.setting.json(value as ExtensionSetting);
       if (this.status === 'down') this.dirtySettings.add(key);
@@ -227,7 +244,7 @@ export class RedisState implements Persistence {
     if (kind === 'binding') {
       this.run(this.redis.multi().hdel(this.k.bindings(this.me), key).publish(this.k.changes, this.change('binding', key, 'null')).exec());
     } else if (kind === 'call') {
-      this.run(this.redis.eval(CALL_DOWN, 4, this.k.calls, this.k.callsOf(this.me), this.k.busy, this.k.changes, key, this.change('call', key, 'null')));
+      this.run(this.redis.callDown(this.k.calls, this.k.callsOf(this.me), this.k.busy, this.k.changes, key, this.change('call', key, 'null')));
     } else {
       this.run(this.redis.multi().hdel(this.k.settings, key).publish(this.k.changes, this.change('setting', key, 'null')).exec());
     }
@@ -381,9 +398,7 @@ export class RedisState implements Persistence {
     const dead = await this.redis.zrangebyscore(this.k.instances, '-inf', now);
     for (const instance of dead) {
       if (instance === this.me) continue;
-      const n = (await this.redis.eval(
-        REAP,
-        7,
+      const n = await this.redis.reap(
         this.k.instances,
         this.k.addresses,
         this.k.callsOf(instance),
@@ -395,7 +410,7 @@ export class RedisState implements Persistence {
         now,
         this.change('reaped', instance, 'null'),
         this.o.maxBindingMs,
-      )) as number;
+      );
       if (n >= 0) {
         this.stats.reaped++;
         this.o.log.warn({ dead: instance, calls: n }, 'instance lease ran out: its calls stop counting, its devices are unreachable until they register again');
@@ -485,7 +500,7 @@ export class RedisState implements Persistence {
       for (const c of stores.calls.all()) {
         if (c.owner === undefined) args.push(c.id, `{"owner":${jsonString(this.me)},${storedCodecs.call.json(c).slice(1)}`);
       }
-      await this.redis.eval(SYNC_OWN_CALLS, 3, this.k.calls, this.k.callsOf(this.me), this.k.busy, ...args);
+      await this.redis.syncOwnCalls(this.k.calls, this.k.callsOf(this.me), this.k.busy, ...args);
       for (const ext of this.dirtySettings) {
         await this.redis.hset(this.k.settings, ext, storedCodecs.setting.json({ busyOnBusy: stores.directory.busyOnBusy(ext) }));
       }
