@@ -5,9 +5,11 @@
 // the instances asked Redis during a phase: INFO commandstats (server-wide) and MONITOR
 // (each command with the connection it came from, mapped to the instance by `ss -p`).
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { c0, cfixed } from './fmt.mjs';
 import { die, log, sleep, startBg, stopTree, treePids } from './proc.mjs';
@@ -150,10 +152,11 @@ export function startMonitor(ctx, port, file) {
  * @param {string} file MONITOR output
  * @param {number} redisPort
  * @param {Record<string, number>} pids instance name -> root pid
+ * @param {Map<string, string>} [scripts] SHA1 -> script name
  * @returns {Promise<{ rows: Map<string, number>, trips: Map<string, number> }>}
  *   rows: "<instance> <what>" -> count; trips: instance -> round trips
  */
-export async function summarizeMonitor(file, redisPort, pids) {
+export async function summarizeMonitor(file, redisPort, pids, scripts = new Map()) {
   const owners = await connectionOwners(redisPort, pids);
   /** @type {Map<string, number>} */
   const rows = new Map();
@@ -163,7 +166,7 @@ export async function summarizeMonitor(file, redisPort, pids) {
   const open = new Map();
   const add = (/** @type {Map<string, number>} */ m, /** @type {string} */ k) => m.set(k, (m.get(k) ?? 0) + 1);
   for (const line of readFileSync(file, 'utf8').split('\n')) {
-    const x = /^\d+\.\d+ \[\d+ ([^\]]+)\] "([^"]+)"(?: "([^"]*)")?/.exec(line);
+    const x = /^\d+\.\d+ \[\d+ ([^\]]+)\] "([^"]+)"(?: "((?:[^"\\]|\\.)*)")?/.exec(line);
     if (!x) continue;
     const [, client, cmdRaw, arg1] = x;
     const cmd = cmdRaw.toUpperCase();
@@ -191,21 +194,43 @@ export async function summarizeMonitor(file, redisPort, pids) {
       inMulti.push(cmd);
       continue;
     }
-    // A script is named by its first words (the scripts are bench-independent sipbob source).
-    add(rows, `${who} ${cmd}${cmd === 'EVAL' && arg1 ? ` ${scriptName(arg1)}` : ''}`);
+    // A script is named as sipbob's scripts.ts names it (by SHA1: EVALSHA's argument, EVAL's body's).
+    let script = '';
+    if ((cmd === 'EVAL' || cmd === 'EVALSHA') && arg1 !== undefined) {
+      const sha = cmd === 'EVAL' ? sha1(unquote(arg1)) : arg1.toLowerCase();
+      script = ` (${scripts.get(sha) ?? 'script'})`;
+    }
+    add(rows, `${who} ${cmd}${script}`);
     add(trips, who);
   }
   return { rows, trips };
 }
 
-/** The scripts of src/state/redis/scripts.ts, by their first command. @param {string} body */
-function scriptName(body) {
-  const b = body.replaceAll('\\n', '\n');
-  if (/HSETNX/.test(b) && /HINCRBY', KEYS\[3\], ARGV\[i\], 1/.test(b)) return '(CALL_UP)';
-  if (/^\s*local json = redis.call\('HGET'/.test(b)) return '(CALL_DOWN)';
-  if (/ZSCORE/.test(b)) return '(REAP)';
-  if (/local want/.test(b)) return '(SYNC_OWN_CALLS)';
-  return '(script)';
+/** MONITOR's quoting (sdscatrepr) undone. @param {string} q */
+function unquote(q) {
+  const esc = /** @type {Record<string, string>} */ ({ n: '\n', r: '\r', t: '\t', a: '\x07', b: '\b', '"': '"', '\\': '\\' });
+  return q.replace(/\\(x[0-9a-f]{2}|.)/g, (_, e) => (e.length === 3 ? String.fromCharCode(parseInt(e.slice(1), 16)) : (esc[e] ?? e)));
+}
+
+const sha1 = (/** @type {string} */ t) => createHash('sha1').update(t).digest('hex');
+
+/**
+ * The measured build's Lua scripts (dist/src/state/redis/scripts.js) by SHA1: an EVALSHA names
+ * its script by it, an EVAL by its body. Empty if the build has no such module.
+ * @param {Ctx} ctx
+ * @returns {Promise<Map<string, string>>}
+ */
+async function scriptNames(ctx) {
+  /** @type {Map<string, string>} */
+  const m = new Map();
+  if (!ctx.sipbob) return m;
+  try {
+    const mod = await import(pathToFileURL(join(dirname(ctx.sipbob.cli), 'state/redis/scripts.js')).href);
+    for (const [name, body] of Object.entries(mod)) if (typeof body === 'string') m.set(sha1(body), name);
+  } catch {
+    // an older build: scripts shown unnamed
+  }
+  return m;
 }
 
 /** What redis-cli itself sends to count (INFO) or watch (MONITOR), and readiness probes. */
@@ -232,7 +257,7 @@ export async function redisCounter(ctx, name) {
   return async (label, w, n) => {
     await sleep(500);
     const after = await commandStats(ctx, port);
-    const { rows, trips } = await summarizeMonitor(file, port, { [MEASURED]: cl.pid, [PEER]: cl.peer.pid });
+    const { rows, trips } = await summarizeMonitor(file, port, { [MEASURED]: cl.pid, [PEER]: cl.peer.pid }, await scriptNames(ctx));
     await stopTree(mon, 3);
     let cmds = 0;
     const stat = [];
