@@ -16,6 +16,7 @@ import { createMetrics } from './metrics/metrics.js';
 import type { ProxyEvents } from './proxy/events.js';
 import { Identity } from './proxy/identity.js';
 import { Proxy } from './proxy/proxy.js';
+import { NO_PEERS } from './proxy/deps.js';
 import { DialogKeepalive } from './calls/keepalive.js';
 import { END_REASONS, type EndReason } from './calls/active-call.js';
 import { LocationService } from './location/location.js';
@@ -151,6 +152,7 @@ export class App {
       registrar,
       calls: this.calls,
       events: this.proxyEvents(log),
+      peers: this.shared ?? NO_PEERS,
     });
     layer.setUser(proxy);
     this.keepalive = new DialogKeepalive({

@@ -41,6 +41,7 @@ export function branchRequests(ctx: BranchContext, inc: IncomingRequest, fwd: Fo
       let prepend = `Via: ${ourVia(local, branchId)}\r\n`;
       if (recordRouted) prepend += recordRoute(inc.local, local);
       if (mfLine) prepend += `${mfLine}\r\n`;
+      if (target.route !== undefined) prepend += target.route;
       // Our Via and Record-Route name hosts the config validated as IP addresses or host names.
       return rewrite(req, `${req.method} ${target.uri} SIP/2.0`, prepend, edits, req.isAscii && isAsciiString(target.uri));
     },
@@ -53,7 +54,7 @@ export function branchRequests(ctx: BranchContext, inc: IncomingRequest, fwd: Fo
         to,
         callId: inc.callId,
         cseq: inc.cseq,
-        routeLines,
+        routeLines: target.route === undefined ? routeLines : target.route + routeLines,
         extra,
         ascii: req.isAscii && isAsciiString(target.uri) && isAsciiString(to) && extra.every(isAsciiString),
       });

@@ -28,4 +28,17 @@ export interface ProxyDeps {
   /** Read only: the Busy-on-Busy decision reads the per-extension call count. */
   calls: Pick<CallTracker, 'activeFor'>;
   events: ProxyEvents;
+  /**
+   * Several instances: is source another instance of this cluster? Only a peer's request with
+   * our Route is relayed to a contact registered here (relay-route.ts). Always false without
+   * a cluster.
+   */
+  peers: Peers;
 }
+
+export interface Peers {
+  isPeer(source: Endpoint): boolean;
+}
+
+/** Not clustered: nobody is a peer. */
+export const NO_PEERS: Peers = { isPeer: () => false };

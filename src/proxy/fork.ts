@@ -19,6 +19,12 @@ export interface BranchTarget {
   /** Device username and its extension when the target is a registered device. */
   device: string;
   extension: string;
+  /**
+   * A Route header line (with CRLF) the branch's request, CANCEL and ACK carry on top: set when
+   * the target is a binding another instance owns, which dest (its path) then names (§9.1,
+   * §17.1.1.3: a CANCEL or ACK has the INVITE's Route). Absent on every other target.
+   */
+  route?: string;
 }
 
 /** How a call attempt ended, as the "call outcome" log line spells it. */

@@ -13,7 +13,8 @@ import type { IncomingRequest } from '../transaction/request.js';
 import type { ServerTransaction } from '../transaction/server.js';
 import { responseTarget } from '../transport/reply-target.js';
 import type { ProxyDeps } from './deps.js';
-import { routeInDialog } from './in-dialog-route.js';
+import { ourRoutes, routeInDialog } from './in-dialog-route.js';
+import { routeRelay } from './relay-route.js';
 import { routeInitial } from './initial-route.js';
 import { localResponse, statelessResponse, type LocalAnswer } from './local-response.js';
 import { isLoop } from './loop-detection.js';
@@ -50,6 +51,11 @@ export class Proxy implements TransactionUser {
       case 'INVITE':
       case 'MESSAGE':
       case 'OPTIONS':
+        // Another instance's branch to a contact registered here carries our Route on top.
+        if (d.peers.isPeer(inc.source)) {
+          const popped = ourRoutes(req, d.identity).popped;
+          if (popped > 0) return routeRelay(d, inc, popped);
+        }
         return routeInitial(d, inc, ruri!.user, uriIsOurs); // checkRequest refused a missing R-URI
       case 'BYE':
         return this.answer(inc, { status: 481, reason: 'Call/Transaction Does Not Exist' });

@@ -7,14 +7,21 @@ import type { LocationService } from '../location/location.js';
 import { hostPort } from '../sip/uri.js';
 import type { Endpoint } from '../transport/endpoint.js';
 import type { BranchTarget } from './fork.js';
+import { ownerRoute } from './next-hop.js';
 
-/** The devices of ext, except the calling device itself, each where its binding says (location/nat.ts). */
+/**
+ * The devices of ext, except the calling device itself, each where its binding says
+ * (location/nat.ts); a binding another instance owns through that instance, which relays the
+ * branch to the device (see ownerRoute).
+ */
 export function extensionTargets(ext: ExtensionConfig, callerDevice: string | undefined, location: Pick<LocationService, 'lookup'>): BranchTarget[] {
   const targets: BranchTarget[] = [];
   for (const dev of ext.devices) {
     if (dev.username === callerDevice) continue;
     for (const b of location.lookup(dev.username)) {
-      targets.push({ uri: b.contact, dest: b.dest, device: b.username, extension: ext.number });
+      const path = b.path;
+      if (path === undefined) targets.push({ uri: b.contact, dest: b.dest, device: b.username, extension: ext.number });
+      else targets.push({ uri: b.contact, dest: path, device: b.username, extension: ext.number, route: ownerRoute(path) });
     }
   }
   return targets;

@@ -29,7 +29,11 @@ export const bindingCodec: Codec<Binding> = {
     `"expiresAt":${jsonNumber(b.expiresAt)},"callId":${jsonString(b.callId)},"cseq":${jsonNumber(b.cseq)},` +
     `"source":${jsonString(formatEndpoint(b.source))},"transport":${jsonString(b.source.transport)},"userAgent":${jsonString(b.userAgent)}` +
     (b.dest === b.source ? '' : `,"dest":${jsonString(formatEndpoint(b.dest))}`) +
-    (b.qValue === undefined ? '}' : `,"qValue":${jsonNumber(b.qValue)}}`),
+    (b.qValue === undefined ? '' : `,"qValue":${jsonNumber(b.qValue)}`) +
+    // RFC 5626: kept so that after a restart the device's next REGISTER of the same flow still
+    // replaces this binding (a reboot behind a restarted proxy leaves no ghost contact).
+    (b.instance === undefined ? '' : `,"instance":${jsonString(b.instance)}`) +
+    (b.regId === undefined ? '}' : `,"regId":${jsonNumber(b.regId)}}`),
   decode: (r) => {
     if (!isObject(r) || typeof r.username !== 'string' || typeof r.contact !== 'string' || typeof r.expiresAt !== 'number') return undefined;
     const source = typeof r.source === 'string' ? parseEndpoint(r.source) : undefined;
@@ -47,6 +51,10 @@ export const bindingCodec: Codec<Binding> = {
       userAgent: str(r.userAgent),
     };
     if (typeof r.qValue === 'number') b.qValue = r.qValue;
+    // Absent in records written before they were stored: such a binding is plain RFC 3261.
+    if (typeof r.instance === 'string' && r.instance !== '') b.instance = r.instance;
+    const regId = r.regId;
+    if (typeof regId === 'number' && Number.isInteger(regId) && regId > 0 && regId <= 0x7fffffff) b.regId = regId;
     return b;
   },
 };

@@ -112,6 +112,12 @@ export interface ProxyOptions {
   security?: object;
   /** config `tls` ({cert, key}): the certificate of wss/tls listeners. */
   tls?: object;
+  /** The proxy's own loopback address (SIP listeners, HTTP, remote); default PROXY_HOST. */
+  host?: string;
+  /** config `storage` instead of {path: storageDir}, e.g. {redis: 'redis://...'} (several instances). */
+  storage?: object;
+  /** config `cluster` ({instance, address}); only with storage.redis. */
+  cluster?: object;
 }
 
 export type LogLine = Record<string, unknown>;
@@ -119,7 +125,7 @@ export type LogLine = Record<string, unknown>;
 export interface Proxy {
   sipPort: number;
   httpPort: number;
-  /** For sipp's remote argument: '127.0.0.1:<sipPort>'. */
+  /** For sipp's remote argument: '<host>:<sipPort>' (host: ProxyOptions.host, default 127.0.0.1). */
   remote: string;
   configFile: string;
   storageDir: string;
@@ -150,12 +156,13 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   if (!existsSync(CLI)) throw new Error(`${CLI} does not exist: run npm run build first`);
   const dir = tempDir('proxy');
   const storageDir = opts.storageDir ?? tempDir('storage');
+  const host = opts.host ?? PROXY_HOST;
   const config: Record<string, unknown> = {
     domain: DOMAIN,
-    listen: opts.listen ?? [`udp://${PROXY_HOST}:${opts.sipPort}`, `tcp://${PROXY_HOST}:${opts.sipPort}`],
-    http: { listen: `${PROXY_HOST}:${opts.httpPort}`, adminToken: ADMIN_TOKEN },
+    listen: opts.listen ?? [`udp://${host}:${opts.sipPort}`, `tcp://${host}:${opts.sipPort}`],
+    http: { listen: `${host}:${opts.httpPort}`, adminToken: ADMIN_TOKEN },
     auth: opts.auth ?? { algorithms: ['MD5'] },
-    storage: { path: storageDir },
+    storage: opts.storage ?? { path: storageDir },
     extensions: opts.extensions,
   };
   if (opts.registrar) config.registrar = opts.registrar;
@@ -163,6 +170,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   if (opts.trunks) config.trunks = opts.trunks;
   if (opts.security) config.security = opts.security;
   if (opts.tls) config.tls = opts.tls;
+  if (opts.cluster) config.cluster = opts.cluster;
   const configFile = path.join(dir, 'sipbob.yaml');
   writeFileSync(configFile, stringify(config));
 
@@ -226,7 +234,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     const headers = new Headers(init.headers);
     if (!headers.has('authorization')) headers.set('authorization', `Bearer ${ADMIN_TOKEN}`);
     if (init.body !== undefined && !headers.has('content-type')) headers.set('content-type', 'application/json');
-    return fetch(`http://${PROXY_HOST}:${opts.httpPort}${apiPath}`, {
+    return fetch(`http://${host}:${opts.httpPort}${apiPath}`, {
       ...init,
       headers,
       signal: init.signal ?? AbortSignal.timeout(5000),
@@ -245,7 +253,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     reload: () => void child.kill('SIGHUP'),
     sipPort: opts.sipPort,
     httpPort: opts.httpPort,
-    remote: `${PROXY_HOST}:${opts.sipPort}`,
+    remote: `${host}:${opts.sipPort}`,
     configFile,
     storageDir,
     logs,
@@ -289,7 +297,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
       throw new Error(`proxy exited (code ${code}, signal ${signal}) before /healthz; output:\n${output()}`);
     }
     try {
-      const res = await fetch(`http://${PROXY_HOST}:${opts.httpPort}/healthz`, {
+      const res = await fetch(`http://${host}:${opts.httpPort}/healthz`, {
         signal: AbortSignal.timeout(1000),
       });
       if (res.status === 200) break;

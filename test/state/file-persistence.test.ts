@@ -62,6 +62,48 @@ t.test('a binding reached at its Contact keeps that dest; one stored without a d
   t.equal(bindingCodec.decode({ ...oldRecord('anna', 5062), dest: 'garbage' })?.dest.port, 5062, 'an unreadable dest: the source');
 });
 
+t.test('RFC 5626: instance and reg-id are stored and read back; records without them still load', async (t) => {
+  const source = { transport: 'tls' as const, address: '127.0.0.2', port: 40999 };
+  const instance = '<urn:uuid:4f1c2a2e-0000-4000-8000-00000000a001>';
+  const flow = binding('anna', 5062, undefined, { source, dest: source, qValue: 0.5, instance, regId: 2 });
+  const text = bindingCodec.json(flow);
+  t.equal(
+    text,
+    JSON.stringify({ ...oldRecord('anna', 5062), source: 'tls:127.0.0.2:40999', transport: 'tls', qValue: 0.5, instance, regId: 2 }),
+    'written after the other fields, as JSON.stringify would',
+  );
+  const back = bindingCodec.decode(JSON.parse(text))!;
+  t.same(back, flow, 'a flow binding round-trips');
+  t.equal(back.dest, back.source, 'its dest is its connection (the source), not written twice');
+  const noQ = binding('anna', 5062, undefined, { instance: 'say "hi"', regId: 1 });
+  t.same(bindingCodec.decode(JSON.parse(bindingCodec.json(noQ))), noQ, 'without a q-value; an instance that needs escaping');
+
+  const old = bindingCodec.decode(oldRecord('anna', 5062))!;
+  t.notOk('instance' in old || 'regId' in old, 'an old record: no flow, plain RFC 3261');
+  t.equal(bindingCodec.json(old), JSON.stringify(oldRecord('anna', 5062)), 'and it is written as before');
+  for (const [instanceValue, regIdValue] of [[42, '1'], ['', 0], [null, 1.5], [undefined, -1], [undefined, 2 ** 31]] as const) {
+    const d = bindingCodec.decode({ ...oldRecord('anna', 5062), instance: instanceValue, regId: regIdValue });
+    t.ok(d && !('instance' in d) && !('regId' in d), `a damaged flow (${String(instanceValue)}, ${String(regIdValue)}) is dropped, the binding kept`);
+  }
+});
+
+t.test('a flow binding survives a restart, from the journal and from the snapshot', async (t) => {
+  const dir = tempDir(t);
+  const key = 'anna\nsip:anna@127.0.0.2:5062;transport=tls';
+  const source = { transport: 'tls' as const, address: '127.0.0.2', port: 40999 };
+  const b = binding('anna', 5062, undefined, { contact: 'sip:anna@127.0.0.2:5062;transport=tls', source, dest: source, instance: '<urn:uuid:a>', regId: 1 });
+  const a = new FilePersistence(dir);
+  await a.load();
+  a.put('binding', key, b);
+  await a.close();
+  const r = new FilePersistence(dir, { compactAfter: 1 });
+  t.same((await r.load()).binding.get(key), b, 'from the journal');
+  await r.close();
+  const s = new FilePersistence(dir);
+  t.same((await s.load()).binding.get(key), b, 'from the snapshot');
+  await s.close();
+});
+
 t.test('decode: the old string source becomes an Endpoint; damaged records are refused', async (t) => {
   t.same(bindingCodec.decode(oldRecord('anna', 5062, 'tcp')), binding('anna', 5062, undefined, { source: { transport: 'tcp', address: '127.0.0.2', port: 5062 } }));
   t.same(bindingCodec.decode({ ...oldRecord('anna', 1), source: 'udp:::1:5062' })?.source, { transport: 'udp', address: '::1', port: 5062 }, 'IPv6');
