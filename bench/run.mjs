@@ -15,10 +15,11 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BENCH_DIR, loadConfig, USAGE } from './lib/config.mjs';
+import { BENCH_DIR, loadConfig, sipbobLabel, STORAGES, USAGE } from './lib/config.mjs';
 import { busyCalls, forkCalls, holdBusyCall, pushRegistrations, registrations } from './lib/load.mjs';
-import { cachegrindTarget, callgrindTarget, cpuTicks, memKb, Metrics, usPer } from './lib/measure.mjs';
+import { cachegrindTarget, callgrindTarget, cpuTicks, memKb, Metrics, redisHealth, usPer } from './lib/measure.mjs';
 import { BenchError, die, log, sleep, stopAll, stopTree } from './lib/proc.mjs';
+import { redisCounter } from './lib/redis.mjs';
 import { report } from './lib/report.mjs';
 import { devicesAlive, genConfig, sipbobBuild, startDevices, startTarget, stopDevices, stopTarget } from './lib/start.mjs';
 
@@ -54,11 +55,15 @@ function have(cmd) {
 
 // ------------------------------------------------------------------ load run, one target
 
-/** @param {Ctx} ctx @param {string} t @param {string} gen */
-async function loadTarget(ctx, t, gen) {
+/**
+ * @param {Ctx} ctx @param {string} target_ kamailio or sipbob @param {string} gen
+ * @param {string} [label] the metrics label (sipbob-<storage> in a Redis mode)
+ */
+async function loadTarget(ctx, target_, gen, label = target_) {
   const c = ctx.cfg;
   const m = ctx.metrics;
-  const target = await startTarget(ctx, t, gen, t, { nodeExtra: t === 'sipbob' ? c.SIPBOB_NODE_FLAGS : [] });
+  const t = label;
+  const target = await startTarget(ctx, target_, gen, t, { nodeExtra: target_ === 'sipbob' ? c.SIPBOB_NODE_FLAGS : [] });
   m.add(t, 'mem_start_kb', memKb(target.pid)[1]);
   const devices = await startDevices(ctx, t, gen);
 
@@ -70,9 +75,11 @@ async function loadTarget(ctx, t, gen) {
    * @param {string} key @param {number} n @param {() => Promise<import('./lib/load.mjs').SippResult>} op
    */
   const phase = async (key, n, op) => {
+    const counted = await redisCounter(ctx, `${t}-${key}`);
     const [c0, u0] = cpuTicks(target.pid);
     const r = await op();
     const [c1, u1] = cpuTicks(target.pid);
+    if (counted) await counted(t, key, n);
     m.add(t, `${key}_ok`, `${r.ok}/${n}`);
     m.add(t, `${key}_cpu_us`, usPer(c1 - c0, n));
     m.add(t, `${key}_retrans`, r.retr);
@@ -116,6 +123,7 @@ async function loadTarget(ctx, t, gen) {
     m.add(t, `mem_${step}_ok`, `${registered}/${step}`);
     log(`${t}: ${registered}/${step} registered, rss+pss kB: ${rss} ${pss}`);
   }
+  await redisHealth(ctx, t);
   await stopTarget(target);
 }
 
@@ -171,6 +179,10 @@ async function main() {
   if (mode !== 'load' && mode !== 'profile' && !have(cfg.VALGRIND)) die('valgrind not found');
   for (const step of cfg.MEM_STEPS) if (step > 999999) die('MEM_STEPS: at most 999999');
   for (const t of cfg.TARGETS) if (t !== 'sipbob' && t !== 'kamailio') die(`unknown target ${t}`);
+  for (const s of cfg.SIPBOB_STORAGE) if (!STORAGES.includes(s)) die(`SIPBOB_STORAGE: ${s}? (${STORAGES.join(', ')})`);
+  const clustered = cfg.SIPBOB_STORAGE.some((s) => s !== 'embedded');
+  if (clustered && mode !== 'load' && mode !== 'callgrind') die('SIPBOB_STORAGE: the Redis modes run with the load run and --callgrind only');
+  if (clustered) for (const bin of [cfg.REDIS_SERVER, cfg.REDIS_CLI]) if (!have(bin)) die(`${bin} not found`);
 
   mkdirSync(cfg.OUT, { recursive: true });
   const run = join(cfg.OUT, `run-${stamp()}`);
@@ -192,7 +204,13 @@ async function main() {
     const gen = join(cfg.OUT, `gen-${need}`);
     genConfig(cfg, gen, need);
     for (const t of cfg.TARGETS) {
-      if (t === 'sipbob') await callgrindTarget(ctx, t, gen);
+      if (t === 'sipbob') {
+        // One window per storage mode, back to back in this run.
+        for (const s of cfg.SIPBOB_STORAGE) {
+          ctx.storage = s;
+          await callgrindTarget(ctx, t, gen, sipbobLabel(s));
+        }
+      }
       // Kamailio: N/2N cachegrind in the same run (its counts do not drift: no JIT, no GC).
       else await cachegrindTarget(ctx, t, gen, { n: cfg.CGW_N_KAMAILIO, rate: cfg.CGW_RATE, workloads: cfg.CGW_WORKLOADS, padS: cfg.CG_PAD_S });
     }
@@ -200,7 +218,15 @@ async function main() {
   if (mode === 'load' || mode === 'all') {
     const gen = join(cfg.OUT, `gen-${maxUsers}`);
     genConfig(cfg, gen, maxUsers);
-    for (const t of cfg.TARGETS) await loadTarget(ctx, t, gen);
+    for (const t of cfg.TARGETS) {
+      if (t !== 'sipbob') await loadTarget(ctx, t, gen);
+      else {
+        for (const s of cfg.SIPBOB_STORAGE) {
+          ctx.storage = s;
+          await loadTarget(ctx, t, gen, sipbobLabel(s));
+        }
+      }
+    }
   }
   if (mode === 'cachegrind' || mode === 'all') {
     const users = Math.max(cfg.CG_REG_USERS, cfg.CG_N * 2);

@@ -15,6 +15,10 @@ export const CALLER_IP = '127.0.0.61'; // the trusted trunk both proxies accept 
 export const REG_IP = '127.0.0.70'; // registration load; the memory push uses 127.0.0.71..
 
 export const MODES = ['load', 'cachegrind', 'all', 'profile', 'callgrind'];
+export const STORAGES = ['embedded', 'redis', 'redis-relay'];
+
+/** The metrics label of sipbob with a storage mode: 'sipbob' for the embedded store. @param {string} storage */
+export const sipbobLabel = (storage) => (storage === 'embedded' ? 'sipbob' : `sipbob-${storage}`);
 
 export const USAGE = `usage: bench/run.mjs [--cachegrind | --all | --profile | --callgrind]
        (bench/run.sh passes its arguments on)
@@ -52,8 +56,14 @@ environment (defaults in brackets):
                                dist: use the tree's dist/ as it is (uncommitted work)
   SIPBOB_COMMIT [HEAD]         with SIPBOB_BUILD=head: the commit to build (an older one, to
                                measure it in the same windows)
+  SIPBOB_STORAGE [embedded]    sipbob's state, one run per word, in this order: embedded (storage.path),
+                               redis (redis-server on a free loopback port, storage.redis + cluster,
+                               a second instance on PEER_IP sharing it), redis-relay (the same, the
+                               devices registered through the peer: every branch is relayed by it)
+  PEER_IP [127.0.0.2]          the peer instance (same SIP and HTTP ports as the measured one)
   OUT [bench/out]              where logs and results go
   KAMAILIO [/usr/sbin/kamailio] SIPP [/usr/bin/sipp] NODE [node] VALGRIND [valgrind]  programs
+  REDIS_SERVER [/usr/bin/redis-server] REDIS_CLI [/usr/bin/redis-cli]  programs (Redis modes)
 `;
 
 /**
@@ -78,6 +88,8 @@ environment (defaults in brackets):
  * @property {number} CGW_N @property {number} CGW_WARMUP @property {number} CGW_RATE
  * @property {number} CGW_WARMUP_RATE @property {string[]} CGW_WORKLOADS @property {number} CGW_SETTLE
  * @property {number} CGW_N_KAMAILIO
+ * @property {string[]} SIPBOB_STORAGE @property {string} PEER_IP
+ * @property {string} REDIS_SERVER @property {string} REDIS_CLI
  */
 
 /**
@@ -152,6 +164,10 @@ export function loadConfig(mode, env = process.env) {
     CGW_WORKLOADS: words(str('CGW_WORKLOADS', 'fork busy reg')),
     CGW_SETTLE: int('CGW_SETTLE', 500),
     CGW_N_KAMAILIO: int('CGW_N_KAMAILIO', cgwN),
+    SIPBOB_STORAGE: words(str('SIPBOB_STORAGE', 'embedded')),
+    PEER_IP: str('PEER_IP', '127.0.0.2'),
+    REDIS_SERVER: str('REDIS_SERVER', '/usr/bin/redis-server'),
+    REDIS_CLI: str('REDIS_CLI', '/usr/bin/redis-cli'),
   };
 }
 

@@ -34,13 +34,14 @@ export function sippCounts(file) {
  * Retransmissions SIPp sent or saw: 0 on an idle loopback unless a message went unanswered
  * (overload) or a transaction was not matched (a bug on one side).
  * @param {Ctx} ctx @param {string} name @param {number} tmo @param {string[]} args
+ * @param {string} [remote] host:port to send to instead of the proxy (a Redis mode's peer)
  * @returns {Promise<SippResult>}
  */
-export async function runSipp(ctx, name, tmo, args) {
+export async function runSipp(ctx, name, tmo, args, remote) {
   const c = ctx.cfg;
   const stf = `${ctx.run}/${name}.csv`;
   rmSync(stf, { force: true });
-  const rc = await runFg(`${ctx.run}/${name}.out`, 'timeout', ['--kill-after=5', String(tmo), c.SIPP, `${c.PROXY_IP}:${c.PROXY_PORT}`, ...args, ...SIPP_COMMON,
+  const rc = await runFg(`${ctx.run}/${name}.out`, 'timeout', ['--kill-after=5', String(tmo), c.SIPP, remote ?? `${c.PROXY_IP}:${c.PROXY_PORT}`, ...args, ...SIPP_COMMON,
     '-timeout', `${tmo}s`, '-trace_stat', '-stf', stf, '-fd', '1', '-trace_err', '-error_file', `${ctx.run}/${name}.err`]);
   const [ok, fail, retr] = sippCounts(stf);
   return { rc, ok, fail, retr };

@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { c0, cfixed } from './fmt.mjs';
 import { busyCalls, forkCalls, holdBusyCall, registrations } from './load.mjs';
 import { die, log, sleep, statFields, stopTree, treePids } from './proc.mjs';
+import { redisCounter } from './redis.mjs';
 import { devicesAlive, startDevices, startTarget, stopDevices, stopTarget } from './start.mjs';
 
 const execFileP = promisify(execFile);
@@ -289,16 +290,20 @@ async function cgwSettle(ctx, pid, op) {
 
 /**
  * Runs op with the counters on and dumps into dir/w; records ir_<w> (per operation) and
- * ir_<w>_invalid if not all n operations succeeded; writes callgrind-<t>-<w>.txt.
+ * ir_<w>_invalid if not all n operations succeeded; writes callgrind-<t>-<w>.txt. t is the
+ * metrics label (sipbob, sipbob-redis, ...; kamailio has no window). In a Redis mode, what
+ * reaches Redis during the window is counted as well (redis.mjs).
  * @param {Ctx} ctx @param {string} t @param {number} pid @param {string} dir @param {string} w @param {number} n
  * @param {() => Promise<SippResult>} op
  */
 async function cgwWindow(ctx, t, pid, dir, w, n, op) {
+  const counted = await redisCounter(ctx, `${t}-cgw-${w}`);
   await cgwCtl(pid, ['-z']);
   await cgwCtl(pid, ['-i', 'on']);
   const r = await op();
   await cgwCtl(pid, ['-d', w]);
   await cgwCtl(pid, ['-i', 'off']);
+  if (counted) await counted(t, w, n);
   const wdir = join(dir, w);
   mkdirSync(wdir, { recursive: true });
   await sleep(1000);
@@ -310,7 +315,7 @@ async function cgwWindow(ctx, t, pid, dir, w, n, op) {
   const files = readdirSync(wdir).filter((f) => /^cg\./.test(f)).sort().map((f) => join(wdir, f));
   const a = spawnSync('callgrind_annotate', ['--inclusive=no', ...files], { encoding: 'utf8', maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] });
   writeFileSync(join(ctx.run, `callgrind-${t}-${w}.txt`), headLines(a.stdout ?? '', 80));
-  if (t === 'sipbob') {
+  if (t.startsWith('sipbob')) {
     const run = (args) => spawnSync('callgrind_annotate', [...args, ...files], { encoding: 'utf8', maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] }).stdout ?? '';
     const v8 = v8Work(run(['--inclusive=yes', '--threshold=100']), run(['--tree=caller', '--threshold=100']));
     const steady = Number(ir) - v8.compile - v8.gc;
@@ -363,12 +368,13 @@ function headLines(text, n) {
  * sipbob under callgrind: the devices register, then per workload CGW_WARMUP operations at
  * CGW_WARMUP_RATE (uninstrumented), CGW_SETTLE at CGW_RATE (instrumented, not counted) and
  * the window of CGW_N at CGW_RATE. Registrations use fresh accounts in every phase.
- * @param {Ctx} ctx @param {string} t @param {string} gen
+ * label names the metrics and files (sipbob, or sipbob-<storage> in a Redis mode).
+ * @param {Ctx} ctx @param {string} t @param {string} gen @param {string} [label]
  */
-export async function callgrindTarget(ctx, t, gen) {
+export async function callgrindTarget(ctx, t, gen, label = t) {
   const c = ctx.cfg;
-  const dir = `${ctx.run}/cgw-${t}`;
-  const name = `${t}-cgw`;
+  const dir = `${ctx.run}/cgw-${label}`;
+  const name = `${label}-cgw`;
   const target = await startTarget(ctx, t, gen, name, { cgDir: dir, tool: 'callgrind', nodeExtra: c.CG_NODE_FLAGS });
   const pid = target.pid;
   const devices = await startDevices(ctx, name, gen);
@@ -377,20 +383,20 @@ export async function callgrindTarget(ctx, t, gen) {
       case 'fork':
         await forkCalls(ctx, name, 'fork-warmup', c.CGW_WARMUP, c.CGW_WARMUP_RATE);
         await cgwSettle(ctx, pid, () => forkCalls(ctx, name, 'fork-settle', c.CGW_SETTLE, c.CGW_RATE));
-        await cgwWindow(ctx, t, pid, dir, 'fork', c.CGW_N, () => forkCalls(ctx, name, 'fork', c.CGW_N, c.CGW_RATE));
+        await cgwWindow(ctx, label, pid, dir, 'fork', c.CGW_N, () => forkCalls(ctx, name, 'fork', c.CGW_N, c.CGW_RATE));
         break;
       case 'busy': {
         const hold = await holdBusyCall(ctx, name);
         await busyCalls(ctx, name, 'busy-warmup', c.CGW_WARMUP, c.CGW_WARMUP_RATE);
         await cgwSettle(ctx, pid, () => busyCalls(ctx, name, 'busy-settle', c.CGW_SETTLE, c.CGW_RATE));
-        await cgwWindow(ctx, t, pid, dir, 'busy', c.CGW_N, () => busyCalls(ctx, name, 'busy', c.CGW_N, c.CGW_RATE));
+        await cgwWindow(ctx, label, pid, dir, 'busy', c.CGW_N, () => busyCalls(ctx, name, 'busy', c.CGW_N, c.CGW_RATE));
         await stopTree(hold, 3);
         break;
       }
       case 'reg':
         await registrations(ctx, name, 'reg-warmup', gen, 1, c.CGW_WARMUP, c.CGW_WARMUP_RATE);
         await cgwSettle(ctx, pid, () => registrations(ctx, name, 'reg-settle', gen, c.CGW_WARMUP + 1, c.CGW_SETTLE, c.CGW_RATE));
-        await cgwWindow(ctx, t, pid, dir, 'reg', c.CGW_N, () =>
+        await cgwWindow(ctx, label, pid, dir, 'reg', c.CGW_N, () =>
           registrations(ctx, name, 'reg', gen, c.CGW_WARMUP + c.CGW_SETTLE + 1, c.CGW_N, c.CGW_RATE));
         break;
       default:
@@ -398,5 +404,27 @@ export async function callgrindTarget(ctx, t, gen) {
     }
   }
   await stopDevices(devices);
+  await redisHealth(ctx, label);
   await stopTarget(target, true);
+}
+
+/**
+ * A Redis mode's own health at the end: failed Redis commands and resyncs of both instances
+ * (from /metrics). A failed write or a resync in a window means extra work in its count.
+ * @param {Ctx} ctx @param {string} label
+ */
+export async function redisHealth(ctx, label) {
+  if (!ctx.cluster) return;
+  const c = ctx.cfg;
+  for (const [who, ip] of [['measured', c.PROXY_IP], ['peer', c.PEER_IP]]) {
+    try {
+      const { stdout } = await execFileP('curl', ['-fsS', '-m', '20', '-H', 'Authorization: Bearer bench-token', `http://${ip}:${c.HTTP_PORT}/metrics`], { encoding: 'utf8' });
+      const v = (/** @type {string} */ name) => new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(stdout)?.[1] ?? '?';
+      const line = `up ${v('sipbob_redis_up')}, errors ${v('sipbob_redis_errors_total')}, resyncs ${v('sipbob_redis_resyncs_total')}, reaped ${v('sipbob_cluster_instances_reaped_total')}`;
+      ctx.metrics.add(label, `redis_health_${who}`, line);
+      log(`${label}: ${who} instance: redis ${line}`);
+    } catch (e) {
+      log(`WARNING: ${label}: /metrics of the ${who} instance: ${/** @type {Error} */ (e).message}`);
+    }
+  }
 }

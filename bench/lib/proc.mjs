@@ -67,7 +67,7 @@ export function treePids(pid) {
   return out;
 }
 
-/** @typedef {{ pid: number, exited: Promise<number> }} Proc */
+/** @typedef {{ pid: number, exited: Promise<number>, companions?: Proc[] }} Proc companions: stopped after it (start.mjs) */
 
 /** @type {Map<number, Proc>} every process started, for stopping it on exit */
 const started = new Map();

@@ -5,6 +5,7 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { cfixed } from './fmt.mjs';
+import { sipbobLabel } from './config.mjs';
 import { repoRel } from './start.mjs';
 
 /** @typedef {import('./start.mjs').Ctx} Ctx */
@@ -89,6 +90,47 @@ function header(ctx) {
 }
 
 /**
+ * sipbob's storage modes side by side (SIPBOB_STORAGE), when a Redis mode ran: its labels are
+ * sipbob-redis and sipbob-redis-relay; the embedded store's is sipbob.
+ * @param {Ctx} ctx
+ */
+function storageTable(ctx) {
+  const m = ctx.metrics;
+  const labels = ctx.cfg.SIPBOB_STORAGE.map(sipbobLabel);
+  if (!labels.some((l) => l !== 'sipbob')) return [];
+  /** @type {[string, string][]} */
+  const keys = [
+    ['fork_ok', 'forked calls completed'],
+    ['fork_cpu_us', 'CPU per forked call, µs'],
+    ['busy_cpu_us', 'CPU per Busy-on-Busy 486, µs'],
+    ['reg_cpu_us', 'CPU per registration, µs'],
+    ['ir_fork', 'instructions per forked call, whole window'],
+    ['ir_fork_steady', '  without JIT compilation and GC'],
+    ['ir_fork_invalid', '  forked calls completed in the window (if not all)'],
+    ['ir_busy', 'instructions per 486, whole window'],
+    ['ir_busy_steady', '  without JIT compilation and GC'],
+    ['ir_reg', 'instructions per registration, whole window'],
+    ['ir_reg_steady', '  without JIT compilation and GC'],
+  ];
+  for (const w of ['fork', 'busy', 'reg']) {
+    keys.push([`rt_${w}`, `Redis round trips per ${w === 'fork' ? 'forked call' : w === 'busy' ? '486' : 'registration'}, measured instance (timers included)`]);
+    keys.push([`rt_${w}_peer`, '  the peer\'s, same phase']);
+    keys.push([`cmds_${w}`, '  commands Redis ran per operation (both, inside scripts and MULTI too)']);
+  }
+  const out = ['', '## sipbob by storage (SIPBOB_STORAGE)', '', `| metric | ${ctx.cfg.SIPBOB_STORAGE.join(' | ')} | ratio redis / embedded |`, `|---|${labels.map(() => '---:|').join('')}---:|`];
+  for (const [key, label] of keys) {
+    const v = labels.map((l) => m.val(l, key));
+    if (v.every((x) => x === '')) continue;
+    out.push(`| ${label} | ${v.map((x) => x || '–').join(' | ')} | ${ratio(m.val('sipbob-redis', key), m.val('sipbob', key))} |`);
+  }
+  for (const l of labels) for (const who of ['measured', 'peer']) {
+    const h = m.val(l, `redis_health_${who}`);
+    if (h !== '') out.push('', `- ${l}, ${who} instance at the end: redis ${h}`);
+  }
+  return out;
+}
+
+/**
  * Writes results.md into the run directory and OUT, and returns it.
  * @param {Ctx} ctx
  */
@@ -112,6 +154,7 @@ export function report(ctx) {
     const fork = m.val(t, 'ir_fork');
     if (busy !== '' && fork !== '') lines.push('', `- ${t}: a 486 costs ${ratio(busy, fork)}x the instructions of a forked call.`);
   }
+  lines.push(...storageTable(ctx));
   lines.push(
     '',
     "CPU times are from /proc/<pid>/stat of the proxy's whole process tree and swing with",

@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { A_IP, B_IP, BENCH_DIR, C_IP, CALLER_IP, DOMAIN, REPO, SCEN, SIPP_COMMON } from './config.mjs';
 import { alive, die, log, sleep, startBg, stopTree, treePids } from './proc.mjs';
 import { runSipp } from './load.mjs';
+import { clusterYaml, MEASURED, PEER, startRedis, stopRedis } from './redis.mjs';
 
 const execFileP = promisify(execFile);
 
@@ -19,6 +20,15 @@ const execFileP = promisify(execFile);
  * @property {string} run          the run directory, bench/out/run-<time>
  * @property {import('./measure.mjs').Metrics} metrics
  * @property {{ cli: string, rev: string } | undefined} sipbob
+ * @property {string} [storage]   sipbob's storage mode of the target being run (SIPBOB_STORAGE)
+ * @property {Cluster} [cluster]  set while a sipbob in a Redis mode runs
+ */
+/**
+ * The Redis mode's companions of the measured sipbob.
+ * @typedef {object} Cluster
+ * @property {import('./redis.mjs').RedisRun} redis
+ * @property {Proc} peer   the second instance, on PEER_IP
+ * @property {number} pid  the measured instance (under valgrind: valgrind's pid, the same process)
  */
 
 /** path as the shell's ${p#"$REPO"/}: relative to the repository if inside it. @param {string} p */
@@ -83,11 +93,11 @@ export function lineCount(f) {
 export const regBase = (users) => '1' + '0'.repeat(Math.max(5, String(users).length));
 
 /**
- * The command line of a target.
- * @param {Ctx} ctx @param {string} t @param {string} gen @param {number} users @param {string[]} nodeExtra
+ * The command line of a target; sipbob reads `config` (default: gen's sipbob.yaml).
+ * @param {Ctx} ctx @param {string} t @param {string} gen @param {number} users @param {string[]} nodeExtra @param {string} [config]
  * @returns {string[]}
  */
-export function targetCmd(ctx, t, gen, users, nodeExtra) {
+export function targetCmd(ctx, t, gen, users, nodeExtra, config) {
   const c = ctx.cfg;
   switch (t) {
     case 'kamailio':
@@ -98,7 +108,7 @@ export function targetCmd(ctx, t, gen, users, nodeExtra) {
         '-A', `BENCH_CHILDREN=${c.KAM_CHILDREN}`];
     case 'sipbob':
       if (!ctx.sipbob) die('sipbob is not built');
-      return [c.NODE, ...nodeExtra, ctx.sipbob.cli, '--config', join(gen, 'sipbob.yaml')];
+      return [c.NODE, ...nodeExtra, ctx.sipbob.cli, '--config', config ?? join(gen, 'sipbob.yaml')];
     default:
       return die(`unknown target ${t}`);
   }
@@ -113,10 +123,10 @@ export function portBusy(cfg) {
   }
 }
 
-/** @param {Config} cfg */
-async function healthy(cfg) {
+/** @param {Config} cfg @param {string} [ip] */
+async function healthy(cfg, ip = cfg.PROXY_IP) {
   try {
-    await execFileP('curl', ['-fsS', '-m', '2', `http://${cfg.PROXY_IP}:${cfg.HTTP_PORT}/healthz`]);
+    await execFileP('curl', ['-fsS', '-m', '2', `http://${ip}:${cfg.HTTP_PORT}/healthz`]);
     return true;
   } catch {
     return false;
@@ -128,6 +138,9 @@ async function healthy(cfg) {
  * and no more processes being forked for two seconds (Kamailio starts its workers after
  * binding). Under valgrind: `tool` is cachegrind (counts from the start, --cache-sim=no:
  * instruction counts only) or callgrind (counts nothing until switched on).
+ * sipbob in a Redis mode (ctx.storage): redis-server is started first, the measured instance
+ * gets storage.redis and cluster, and once it is ready the peer starts on PEER_IP; both are
+ * stopped after the target by stopTarget (Proc.companions).
  * @param {Ctx} ctx @param {string} t @param {string} gen @param {string} name log file name
  * @param {{ cgDir?: string, tool?: 'cachegrind' | 'callgrind', nodeExtra?: string[] }} [opts]
  * @returns {Promise<Proc>}
@@ -135,7 +148,17 @@ async function healthy(cfg) {
 export async function startTarget(ctx, t, gen, name, opts = {}) {
   const cfg = ctx.cfg;
   if (portBusy(cfg)) die(`UDP port ${cfg.PROXY_PORT} is already in use`);
-  let cmd = targetCmd(ctx, t, gen, lineCount(join(gen, 'users.csv')) - 1, opts.nodeExtra ?? []);
+  const clustered = t === 'sipbob' && ctx.storage !== undefined && ctx.storage !== 'embedded';
+  ctx.cluster = undefined;
+  /** @type {import('./redis.mjs').RedisRun | undefined} */
+  let redis;
+  let config;
+  if (clustered) {
+    redis = await startRedis(ctx, name);
+    config = clusterYaml(join(gen, 'sipbob.yaml'), join(ctx.run, `${name}.yaml`),
+      { url: redis.url, instance: MEASURED, ip: cfg.PROXY_IP, sipPort: cfg.PROXY_PORT, httpPort: cfg.HTTP_PORT });
+  }
+  let cmd = targetCmd(ctx, t, gen, lineCount(join(gen, 'users.csv')) - 1, opts.nodeExtra ?? [], config);
   rmSync(join(gen, 'sipbob-data'), { recursive: true, force: true });
   mkdirSync(join(gen, 'sipbob-data'), { recursive: true }); // fresh state every start
   let limit = 60;
@@ -165,6 +188,11 @@ export async function startTarget(ctx, t, gen, name, opts = {}) {
       }
       if (stable >= 4) {
         log(`${t} ready (pid ${p.pid}, ${n} processes)`);
+        if (redis) {
+          const peer = await startPeer(ctx, gen, name, redis.url);
+          p.companions = [peer, redis.proc];
+          ctx.cluster = { redis, peer, pid: p.pid };
+        }
         return p;
       }
     }
@@ -173,8 +201,42 @@ export async function startTarget(ctx, t, gen, name, opts = {}) {
   return die(`${t} not ready after ${limit}s; see ${ctx.run}/${name}.log`);
 }
 
-/** Stops a target; valgrind needs time to write its output. @param {Proc} p @param {boolean} [cg] */
-export const stopTarget = (p, cg = false) => stopTree(p, cg ? 180 : 20);
+/**
+ * The second instance of a Redis mode: plain node (not measured), the same accounts, on
+ * PEER_IP with the measured instance's ports, sharing its Redis.
+ * @param {Ctx} ctx @param {string} gen @param {string} name @param {string} url
+ * @returns {Promise<Proc>}
+ */
+async function startPeer(ctx, gen, name, url) {
+  const cfg = ctx.cfg;
+  if (!ctx.sipbob) die('sipbob is not built');
+  const config = clusterYaml(join(gen, 'sipbob.yaml'), join(ctx.run, `${name}-peer.yaml`),
+    { url, instance: PEER, ip: cfg.PEER_IP, sipPort: cfg.PROXY_PORT, httpPort: cfg.HTTP_PORT });
+  const cmd = [cfg.NODE, ctx.sipbob.cli, '--config', config];
+  log(`start peer: ${cmd.join(' ')}`);
+  const p = startBg(join(ctx.run, `${name}-peer.log`), cmd[0], cmd.slice(1));
+  for (let i = 0; i < 120; i++) {
+    if (!alive(p.pid)) die(`the peer exited during start; see ${ctx.run}/${name}-peer.log`);
+    if (await healthy(cfg, cfg.PEER_IP)) {
+      // The measured instance reads the live instances once a second: let it see the peer.
+      await sleep(3000);
+      log(`peer ready (pid ${p.pid})`);
+      return p;
+    }
+    await sleep(500);
+  }
+  return die(`the peer not ready after 60s; see ${ctx.run}/${name}-peer.log`);
+}
+
+/**
+ * Stops a target, then what it needed (a Redis mode's peer and redis-server); valgrind needs
+ * time to write its output.
+ * @param {Proc} p @param {boolean} [cg]
+ */
+export async function stopTarget(p, cg = false) {
+  await stopTree(p, cg ? 180 : 20);
+  for (const c of p.companions ?? []) await stopTree(c, 10);
+}
 
 /**
  * Registers bench-a/b/c from where their UAS will listen, then starts those SIPps.
@@ -183,9 +245,12 @@ export const stopTarget = (p, cg = false) => stopTree(p, cg ? 180 : 20);
  */
 export async function startDevices(ctx, t, gen) {
   const c = ctx.cfg;
+  // redis-relay: the devices are the peer's, so every branch the measured instance forks goes
+  // through the peer, which relays it to the device.
+  const via = ctx.storage === 'redis-relay' ? `${c.PEER_IP}:${c.PROXY_PORT}` : undefined;
   for (const [d, ip] of [['a', A_IP], ['b', B_IP], ['c', C_IP]]) {
     const r = await runSipp(ctx, `${t}-reg-bench-${d}`, 40, ['-sf', `${SCEN}/reg.xml`, '-inf', `${gen}/dev-bench-${d}.csv`,
-      '-key', 'expires', '3600', '-i', ip, '-p', '5060', '-m', '1']);
+      '-key', 'expires', '3600', '-i', ip, '-p', '5060', '-m', '1'], via);
     if (r.ok !== 1) die(`${t}: registering bench-${d} failed; see ${ctx.run}/${t}-reg-bench-${d}.*`);
   }
   /** @param {string} d @param {string} scen @param {string} ip @param {string[]} delay */
