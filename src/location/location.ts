@@ -44,16 +44,19 @@ export class LocationService {
   mirror(b: Binding): void {
     const list = this.byUser.get(b.username);
     const i = list ? list.findIndex((x) => x.contact === b.contact) : -1;
-    if (list && i !== -1) {
-      const previous = list[i]!;
-      this.byContact.delete(previous.contact);
-      this.unindexFlow(previous);
-      list[i] = b;
-      this.byContact.set(b.contact, b);
-      this.indexFlow(b);
-      return;
-    }
-    this.insert(b);
+    if (list && i !== -1) this.replaceAt(list, i, b);
+    else this.insert(b);
+  }
+
+  /** Puts b where list[i] was (the same contact); returns what it replaced. */
+  private replaceAt(list: Binding[], i: number, b: Binding): Binding {
+    const previous = list[i]!;
+    this.byContact.delete(previous.contact);
+    this.unindexFlow(previous);
+    list[i] = b;
+    this.byContact.set(b.contact, b);
+    this.indexFlow(b);
+    return previous;
   }
 
   /** Another instance removed a binding, or it died: gone here without an event (see mirror). */
@@ -96,12 +99,7 @@ export class LocationService {
     const list = this.byUser.get(b.username);
     const i = list ? list.findIndex((x) => x.contact === b.contact) : -1;
     if (list && i !== -1) {
-      const previous = list[i]!;
-      this.byContact.delete(previous.contact);
-      this.unindexFlow(previous);
-      list[i] = b;
-      this.byContact.set(b.contact, b);
-      this.indexFlow(b);
+      const previous = this.replaceAt(list, i, b);
       this.events.emit({ type: 'refreshed', binding: b, previous });
       return;
     }

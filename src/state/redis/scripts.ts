@@ -1,8 +1,28 @@
 /**
  * Lua scripts: each runs atomically in Redis, so two instances confirming or ending calls of one
  * extension at the same moment cannot lose a count (no read-modify-write between them).
- * KEYS and ARGV are documented per script; every key is built by keys.ts.
+ * KEYS and ARGV are documented per script; the keys are named in redis-state.ts (keys()).
  */
+
+/**
+ * Lua: add `by` to the count of each extension of a stored call, once per extension; a count
+ * that reaches 0 goes.
+ */
+const COUNT = `
+local function count(json, by)
+  local seen = {}
+  for _, p in ipairs(cjson.decode(json).parties) do
+    local ext = p.extension
+    if not seen[ext] then
+      seen[ext] = true
+      if redis.call('HINCRBY', KEYS_BUSY, ext, by) <= 0 then redis.call('HDEL', KEYS_BUSY, ext) end
+    end
+  end
+end
+`;
+
+/** The script with COUNT defined first, counting in the busy hash KEYS[busy]. */
+const withCount = (busy: number, body: string) => `local KEYS_BUSY = KEYS[${busy}]${COUNT}${body}`;
 
 /**
  * A call confirmed. KEYS: calls hash, owner's call set, busy hash, changes channel.
@@ -21,21 +41,17 @@ return 1`;
  * ARGV: call id, message to publish. The extensions come from the stored call, so whoever ends
  * it (its owner, or the reaper of a dead owner) uncounts exactly what was counted, once.
  */
-export const CALL_DOWN = `
+export const CALL_DOWN = withCount(
+  3,
+  `
 local json = redis.call('HGET', KEYS[1], ARGV[1])
 if not json then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('SREM', KEYS[2], ARGV[1])
-local seen = {}
-for _, p in ipairs(cjson.decode(json).parties) do
-  local ext = p.extension
-  if not seen[ext] then
-    seen[ext] = true
-    if redis.call('HINCRBY', KEYS[3], ext, -1) <= 0 then redis.call('HDEL', KEYS[3], ext) end
-  end
-end
+count(json, -1)
 redis.call('PUBLISH', KEYS[4], ARGV[2])
-return 1`;
+return 1`,
+);
 
 /**
  * An instance whose lease ran out: its calls are uncounted, once, by whichever instance gets
@@ -46,7 +62,9 @@ return 1`;
  * Returns the number of calls uncounted, or -1 when the lease was renewed meanwhile (the
  * instance is alive after all).
  */
-export const REAP = `
+export const REAP = withCount(
+  5,
+  `
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if score and tonumber(score) > tonumber(ARGV[2]) then return -1 end
 local n = 0
@@ -54,14 +72,7 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[3])) do
   local json = redis.call('HGET', KEYS[4], id)
   if json then
     redis.call('HDEL', KEYS[4], id)
-    local seen = {}
-    for _, p in ipairs(cjson.decode(json).parties) do
-      local ext = p.extension
-      if not seen[ext] then
-        seen[ext] = true
-        if redis.call('HINCRBY', KEYS[5], ext, -1) <= 0 then redis.call('HDEL', KEYS[5], ext) end
-      end
-    end
+    count(json, -1)
     n = n + 1
   end
 end
@@ -70,7 +81,8 @@ redis.call('PEXPIRE', KEYS[6], ARGV[4])
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('PUBLISH', KEYS[7], ARGV[3])
-return n`;
+return n`,
+);
 
 /**
  * After Redis was unreachable (or this instance was reaped meanwhile): make Redis hold exactly
@@ -78,19 +90,11 @@ return n`;
  * call JSON. Calls Redis has for us but we no longer do are uncounted; ours it lacks are added
  * and counted. Returns the number of changes.
  */
-export const SYNC_OWN_CALLS = `
+export const SYNC_OWN_CALLS = withCount(
+  3,
+  `
 local want = {}
 for i = 1, #ARGV, 2 do want[ARGV[i]] = ARGV[i + 1] end
-local function count(json, by)
-  local seen = {}
-  for _, p in ipairs(cjson.decode(json).parties) do
-    local ext = p.extension
-    if not seen[ext] then
-      seen[ext] = true
-      if redis.call('HINCRBY', KEYS[3], ext, by) <= 0 then redis.call('HDEL', KEYS[3], ext) end
-    end
-  end
-end
 local changes = 0
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   if not want[id] then
@@ -107,4 +111,5 @@ for id, json in pairs(want) do
     changes = changes + 1
   end
 end
-return changes`;
+return changes`,
+);
