@@ -95,6 +95,8 @@ export class RedisState implements Persistence {
   private readonly myAddress: string;
   /** How every change this instance publishes begins (change()). */
   private readonly echoPrefix: string;
+  /** A stored call record's first member: the instance that owns it. */
+  private readonly ownerMember: string;
   private readonly now: () => number;
   private readonly k: ReturnType<typeof keys>;
   private stores: Stores | undefined;
@@ -118,6 +120,7 @@ export class RedisState implements Persistence {
     this.me = o.instance;
     this.myAddress = formatEndpoint(o.address);
     this.echoPrefix = `[${jsonString(this.me)},`;
+    this.ownerMember = `{"owner":${jsonString(this.me)},`;
     this.now = o.now ?? Date.now;
     this.k = keys();
     this.bans = new SharedBans({
@@ -242,10 +245,11 @@ export class RedisState implements Persistence {
       this.run(this.redis.multi().hset(this.k.bindings(this.me), key, json).publish(this.k.changes, this.change('binding', key, json)).exec());
     } else if (kind === 'call') {
       const call = value as ActiveCall;
-      const json = storedCodecs.call.json(call);
+      const owned = this.ownerMember + storedCodecs.call.json(call).slice(1);
       const exts = [...new Set(call.parties.map((p) => p.extension))];
-      const owned = `{"owner":${jsonString(this.me)},${json.slice(1)}`;
-      this.run(this.redis.callUp(this.k.calls, this.k.callsOf(this.me), this.k.busy, this.k.changes, key, owned, this.me, this.change('call', key, json), ...exts));
+      // The script publishes the message as change() would write it, the record appended there.
+      const head = `${this.echoPrefix}${jsonString(this.myAddress)},"call",${jsonString(key)},`;
+      this.run(this.redis.callUp(this.k.calls, this.k.callsOf(this.me), this.k.busy, this.k.changes, key, owned, this.me, head, ...exts));
     } else {
       const json = storedCodecs.setting.json(value as ExtensionSetting);
       if (this.status === 'down') this.dirtySettings.add(key);
@@ -521,7 +525,7 @@ export class RedisState implements Persistence {
       await m.exec();
       const args: string[] = [];
       for (const c of stores.calls.all()) {
-        if (c.owner === undefined) args.push(c.id, `{"owner":${jsonString(this.me)},${storedCodecs.call.json(c).slice(1)}`);
+        if (c.owner === undefined) args.push(c.id, this.ownerMember + storedCodecs.call.json(c).slice(1));
       }
       await this.redis.syncOwnCalls(this.k.calls, this.k.callsOf(this.me), this.k.busy, ...args);
       for (const ext of this.dirtySettings) {

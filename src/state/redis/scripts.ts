@@ -26,14 +26,15 @@ const withCount = (busy: number, body: string) => `local KEYS_BUSY = KEYS[${busy
 
 /**
  * A call confirmed. KEYS: calls hash, owner's call set, busy hash, changes channel.
- * ARGV: call id, call JSON, owner, message to publish, then each extension once.
+ * ARGV: call id, call JSON, owner, the message to publish up to the call JSON (which the script
+ * appends, so the record crosses the socket once), then each extension once.
  * Returns 1 when counted, 0 when the call was known already (a retransmitted write).
  */
 export const CALL_UP = `
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('SADD', KEYS[2], ARGV[1])
 for i = 5, #ARGV do redis.call('HINCRBY', KEYS[3], ARGV[i], 1) end
-redis.call('PUBLISH', KEYS[4], ARGV[4])
+redis.call('PUBLISH', KEYS[4], ARGV[4] .. ARGV[2] .. ']')
 return 1`;
 
 /**
