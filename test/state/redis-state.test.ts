@@ -239,3 +239,23 @@ t.test('Redis gone and back: each instance serves from memory and catches up', a
   a.calls.end(c, 'bye');
   await until_('B uncounts it', () => b.calls.activeFor('200') === 0);
 });
+
+t.test('an instance reaped while alive (a stall outlasted its lease) writes its state again and the others take it back', async (t) => {
+  const raw = new Redis(URL_);
+  await raw.flushall();
+  const a = await instance('a', '127.0.3.101');
+  const b = await instance('b', '127.0.3.102');
+  t.teardown(async () => {
+    await a.state.close();
+    await b.state.close();
+    raw.disconnect();
+  });
+  a.location.upsert(anna(5062));
+  a.calls.confirmed(call('s1'), 600);
+  await until_('B mirrors both', () => b.calls.activeFor('200') === 1 && b.location.lookup('anna').length === 1);
+  await raw.zadd('sipbob:instances', 1, 'a'); // A's lease "ran out"
+  await until_('B reaped A', () => b.state.stats.reaped === 1);
+  await until_('A wrote its call and binding again, and B took them back', () => b.calls.activeFor('200') === 1 && b.location.lookup('anna')[0]?.owner === 'a', 5000);
+  t.equal(await raw.hget('sipbob:busy', '200'), '1', 'counted once in Redis again');
+  t.ok(a.state.stats.resyncs >= 1, 'A resynchronised');
+});

@@ -49,7 +49,8 @@ export interface RedisStateOptions {
 }
 
 /** Changes announced on the channel: [instance, its address, kind, key, value JSON or null]. */
-type Change = [string, string, Kind | 'ban' | 'reaped' | 'end-call', string, unknown];
+type Change = [string, string, ChangeKind, string, unknown];
+type ChangeKind = Kind | 'ban' | 'reaped' | 'end-call' | 'resynced';
 
 /** What else hears the other instances' changes. */
 export interface SharedHooks {
@@ -290,7 +291,7 @@ export class RedisState implements Persistence {
     this.run(this.redis.publish(this.k.changes, this.change('end-call', call.id, jsonString(call.owner ?? this.me))));
   }
 
-  private change(kind: Kind | 'ban' | 'reaped' | 'end-call', key: string, valueJson: string): string {
+  private change(kind: ChangeKind, key: string, valueJson: string): string {
     return `[${jsonString(this.me)},${jsonString(this.myAddress)},"${kind}",${jsonString(key)},${valueJson}]`;
   }
 
@@ -347,6 +348,11 @@ export class RedisState implements Persistence {
         this.hooks.banChanged?.(key);
         return;
       }
+      case 'resynced':
+        // It wrote its bindings and calls again without announcing each (after an outage, or
+        // after it was reaped while alive): read them.
+        void this.mirrorInstance(stores, instance, path).catch((e: Error) => this.failed(e.message));
+        return;
       case 'end-call':
         if (value === this.me) this.hooks.endCall?.(key);
         return;
@@ -453,13 +459,21 @@ export class RedisState implements Persistence {
     this.updatePeers();
     // An instance that (re)started took up its bindings without announcing each: read them.
     const stores = this.stores;
-    if (stores) for (const name of joined) await this.mirrorBindingsOf(stores, name, live.get(name)!);
+    if (stores) for (const name of joined) await this.mirrorInstance(stores, name, live.get(name)!);
   }
 
-  private async mirrorBindingsOf(stores: Stores, owner: string, path: Endpoint): Promise<void> {
+  /** What an instance owns, as Redis has it, into our stores. */
+  private async mirrorInstance(stores: Stores, owner: string, path: Endpoint | undefined): Promise<void> {
+    if (path === undefined || owner === this.me) return;
     for (const json of Object.values(await this.redis.hgetall(this.k.bindings(owner)))) {
       const b = storedCodecs.binding.decode(parseJson(json));
       if (b && b.expiresAt > this.now()) stores.location.mirror({ ...b, owner, path });
+    }
+    const ids = await this.redis.smembers(this.k.callsOf(owner));
+    const records = ids.length ? await this.redis.hmget(this.k.calls, ...ids) : [];
+    for (const json of records) {
+      const call = json ? storedCodecs.call.decode(parseJson(json)) : undefined;
+      if (call) stores.calls.mirror({ ...call, owner });
     }
   }
 
@@ -556,6 +570,7 @@ export class RedisState implements Persistence {
         }
       }
       this.dirty = false;
+      await this.redis.publish(this.k.changes, this.change('resynced', this.me, 'null'));
       this.o.log.info({ why, bindings: own.length }, 'redis state resynchronised');
     };
     this.resyncing = run()
