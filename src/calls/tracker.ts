@@ -88,13 +88,12 @@ export class CallTracker {
 
   /** BYE passed through (RFC 3261 §15), or the call ran out of time: the dialog is over. */
   end(call: ActiveCall, why: EndReason): void {
-    if (!this.calls.has(call.id)) return;
-    this.uncount(call);
-    this.events.emit({ type: 'ended', call, why });
+    if (this.uncount(call)) this.events.emit({ type: 'ended', call, why });
   }
 
-  private uncount(call: ActiveCall): void {
-    this.calls.delete(call.id);
+  /** False when the call was not (or no longer) tracked. */
+  private uncount(call: ActiveCall): boolean {
+    if (!this.calls.delete(call.id)) return false;
     const parties = call.parties;
     for (let i = 0; i < parties.length; i++) {
       if (seenBefore(parties, i)) continue;
@@ -103,6 +102,7 @@ export class CallTracker {
       if (n > 0) this.perExtension.set(ext, n);
       else this.perExtension.delete(ext);
     }
+    return true;
   }
 
   /** End calls that never saw their BYE (calls.maxCallDuration). Run periodically. */

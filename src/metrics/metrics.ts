@@ -176,22 +176,9 @@ export function createMetrics(source: MetricsSource): { registry: Registry; sip:
         this.set(redis().up ? 1 : 0);
       },
     });
-    const counters = [
-      ['sipbob_redis_errors_total', 'Redis commands that failed (unreachable, slow or refused)', 'errors'],
-      ['sipbob_redis_resyncs_total', 'Times this instance re-wrote what it owns to Redis and reloaded the others\' state', 'resyncs'],
-      ['sipbob_cluster_instances_reaped_total', 'Instances whose lease ran out and that this instance reaped', 'reaped'],
-    ] as const;
-    for (const [name, help, field] of counters) {
-      new Counter({
-        name,
-        help,
-        registers: [registry],
-        collect() {
-          this.reset();
-          this.inc(redis()[field]);
-        },
-      });
-    }
+    total('sipbob_redis_errors_total', 'Redis commands that failed (unreachable, slow or refused)', () => redis().errors);
+    total('sipbob_redis_resyncs_total', "Times this instance re-wrote what it owns to Redis and reloaded the others' state", () => redis().resyncs);
+    total('sipbob_cluster_instances_reaped_total', 'Instances whose lease ran out and that this instance reaped', () => redis().reaped);
   }
 
   const bans = source.bans?.bind(source);

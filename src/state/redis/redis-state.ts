@@ -181,11 +181,6 @@ export class RedisState implements Persistence {
     return this.peerHosts.has(source.address);
   }
 
-  /** The SIP address of a live instance. */
-  addressOf(instance: string): Endpoint | undefined {
-    return this.live.get(instance);
-  }
-
   /** Connects (bounded), renews the lease, reaps the dead, and reads everything the live instances own. */
   async load(): Promise<Loaded> {
     const empty: Loaded = { binding: new Map(), call: new Map(), setting: new Map() };
