@@ -57,28 +57,66 @@ export async function answer(peer: UdpPeer, callId: string, timeoutMs: number, p
 }
 
 /**
- * A whole digest registration (REGISTER, 401, REGISTER with credentials) from peer; resolves
- * with the final status and how long each step took, or status 0 when an answer did not come.
+ * Sends a non-INVITE request over UDP the way a phone's client transaction does (RFC 3261
+ * 17.1.2.2): again after T1 = 500 ms, then doubling up to T2 = 4 s, until an answer matching
+ * pred comes or timeoutMs pass. Over UDP a datagram may be lost (a flood fills the proxy's
+ * socket buffer, and the kernel drops whatever arrives then); the retransmission is how SIP
+ * recovers, so a test that measures what a phone experiences must send them too.
+ */
+export async function transact(
+  peer: UdpPeer,
+  sipPort: number,
+  message: string,
+  callId: string,
+  timeoutMs: number,
+  pred: (m: string) => boolean,
+): Promise<{ reply: string | undefined; sends: number }> {
+  let sends = 1;
+  let interval = 500;
+  let timer: NodeJS.Timeout | undefined;
+  const again = () => {
+    timer = setTimeout(() => {
+      peer.send(message, sipPort);
+      sends++;
+      interval = Math.min(interval * 2, 4000);
+      again();
+    }, interval);
+  };
+  peer.send(message, sipPort);
+  again();
+  try {
+    return { reply: await answer(peer, callId, timeoutMs, pred), sends };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * A whole digest registration (REGISTER, 401, REGISTER with credentials) from peer, each
+ * request retransmitted as a phone does (transact); resolves with the final status, how long
+ * each step took from its first send, and how many datagrams were retransmitted, or status 0
+ * when an answer did not come within timeoutMs.
  */
 export async function registerOnce(
   peer: UdpPeer,
   sipPort: number,
   device: { username: string; password: string },
   timeoutMs = 2000,
-): Promise<{ status: number; ms: number[] }> {
+): Promise<{ status: number; ms: number[]; retransmissions: number }> {
   const callId = `reg-${++seq}-${process.pid}@${peer.host}`;
   const ms: number[] = [];
   let t0 = performance.now();
-  peer.send(request('REGISTER', { peer, user: device.username, callId, cseq: 1 }), sipPort);
-  const challenge = await answer(peer, callId, timeoutMs, (m) => statusOf(m) === 401);
+  const first = await transact(peer, sipPort, request('REGISTER', { peer, user: device.username, callId, cseq: 1 }), callId, timeoutMs, (m) => statusOf(m) === 401);
   ms.push(performance.now() - t0);
-  if (!challenge) return { status: 0, ms };
-  const auth = digestAuth(device, header(challenge, 'www-authenticate')[0]!, 'REGISTER', `sip:${DOMAIN}`, 'MD5');
+  let retransmissions = first.sends - 1;
+  if (!first.reply) return { status: 0, ms, retransmissions };
+  const auth = digestAuth(device, header(first.reply, 'www-authenticate')[0]!, 'REGISTER', `sip:${DOMAIN}`, 'MD5');
   t0 = performance.now();
-  peer.send(request('REGISTER', { peer, user: device.username, callId, cseq: 2, authLine: `Authorization: ${auth}` }), sipPort);
-  const final = await answer(peer, callId, timeoutMs, (m) => header(m, 'cseq')[0] === '2 REGISTER' && statusOf(m) >= 200);
+  const withAuth = request('REGISTER', { peer, user: device.username, callId, cseq: 2, authLine: `Authorization: ${auth}` });
+  const final = await transact(peer, sipPort, withAuth, callId, timeoutMs, (m) => header(m, 'cseq')[0] === '2 REGISTER' && statusOf(m) >= 200);
   ms.push(performance.now() - t0);
-  return { status: final ? statusOf(final) : 0, ms };
+  retransmissions += final.sends - 1;
+  return { status: final.reply ? statusOf(final.reply) : 0, ms, retransmissions };
 }
 
 /** A Prometheus sample of /metrics, e.g. metric(p, 'sipbob_dropped_messages_total{reason="flood"}'); 0 when absent. */
