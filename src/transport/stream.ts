@@ -7,11 +7,11 @@
  */
 import net from 'node:net';
 import { isWildcard } from './addresses.js';
+import { acceptedLocal, Connections, listenerGroups, listenOn, normalizeAddress } from './connections.js';
 import { endpointKey, type Endpoint } from './endpoint.js';
 import { StreamFramer } from './framer.js';
-import { LocalChoice } from './local-choice.js';
 import type { TransportKind } from './names.js';
-import { OPEN_GATE, type Listener, type ListenSpec, type LocalAddress, type Transport, type TransportContext } from './transport.js';
+import { OPEN_GATE, type Listener, type LocalAddress, type Transport, type TransportContext } from './transport.js';
 
 const MAX_TCP_CONNECTIONS = 10000;
 /** A phone keeps its registration connection open; one silent for longer than this is gone. */
@@ -38,9 +38,7 @@ export abstract class StreamTransport implements Transport {
   readonly reliable = true;
   readonly locals: readonly LocalAddress[];
   protected servers: net.Server[] = [];
-  /** Open connections by endpointKey of the remote end. */
-  private readonly conns = new Map<string, Conn>();
-  private readonly choice: LocalChoice<Listener>;
+  private readonly conns: Connections<Conn>;
 
   constructor(
     kind: TransportKind,
@@ -50,7 +48,7 @@ export abstract class StreamTransport implements Transport {
     this.name = kind.name;
     this.viaToken = kind.viaToken;
     this.locals = listeners.map((l) => l.local);
-    this.choice = new LocalChoice(listeners);
+    this.conns = new Connections(listeners, ctx);
   }
 
   /**
@@ -64,14 +62,7 @@ export abstract class StreamTransport implements Transport {
   protected abstract readonly readyEvent: string;
 
   async start(): Promise<void> {
-    // One server per configured spec: a wildcard spec's interface addresses share its server.
-    const specs = new Map<ListenSpec, Listener[]>();
-    for (const l of this.listeners) {
-      const group = specs.get(l.spec);
-      if (group) group.push(l);
-      else specs.set(l.spec, [l]);
-    }
-    for (const group of specs.values()) await this.listen(group);
+    for (const group of listenerGroups(this.listeners)) await this.listen(group);
   }
 
   private listen(group: Listener[]): Promise<void> {
@@ -91,14 +82,7 @@ export abstract class StreamTransport implements Transport {
     server.maxConnections = MAX_TCP_CONNECTIONS;
     server.on('error', (err) => this.ctx.log.warn({ err, listen: spec.url }, `${name} server error`));
     this.servers.push(server);
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(spec.port, spec.host, () => {
-        server.off('error', reject);
-        if (spec.port === 0) for (const l of group) l.local.port = (server.address() as net.AddressInfo).port;
-        resolve();
-      });
-    });
+    return listenOn(server, group);
   }
 
   /**
@@ -106,9 +90,8 @@ export abstract class StreamTransport implements Transport {
    * sending to remote. local: our end of it. outgoing: we opened it and it is not up yet.
    */
   private adopt(sock: net.Socket, remote: Endpoint, local: LocalAddress, outgoing: boolean): void {
-    const key = endpointKey(remote);
     const conn: Conn = { sock, local };
-    this.conns.set(key, conn);
+    const closed = this.conns.add(remote, conn);
     sock.setNoDelay(true);
     // Until an outgoing connection is up, the shorter connect bound applies (send() lifts it).
     // (sock.connecting cannot tell: a TLS socket over a connecting TCP socket is not "connecting".)
@@ -124,33 +107,26 @@ export abstract class StreamTransport implements Transport {
           onMessage(ev.data, remote, local);
         } else if (ev.kind === 'ping') sock.write('\r\n');
         else {
-          this.ctx.log.warn({ remote: key, reason: ev.reason }, `closing ${this.name} connection: bad framing`);
+          this.ctx.log.warn({ remote: endpointKey(remote), reason: ev.reason }, `closing ${this.name} connection: bad framing`);
           sock.destroy();
           return;
         }
       }
     });
     sock.on('error', () => sock.destroy());
-    sock.on('close', () => {
-      if (this.conns.get(key) !== conn) return;
-      this.conns.delete(key);
-      // Whatever was bound to this connection (a registration over it) is unreachable now.
-      this.ctx.onConnectionClosed?.(remote);
-    });
+    sock.on('close', closed);
   }
 
   localFor(dest: Endpoint): LocalAddress {
-    const l = dest.local ?? this.conns.get(endpointKey(dest))?.local;
-    if (l !== undefined) return l;
-    return (this.choice.choose(dest.address) ?? this.listeners[0]!).local;
+    return this.conns.localFor(dest);
   }
 
   send(dest: Endpoint, data: Buffer, onError?: () => void): void {
-    const conn = this.conns.get(endpointKey(dest));
+    const conn = this.conns.get(dest);
     let sock = conn?.sock;
     if (sock === undefined || sock.destroyed) {
       if (this.conns.size >= MAX_TCP_CONNECTIONS || !net.isIP(dest.address)) return onError?.();
-      const from = this.choice.choose(dest.address) ?? this.listeners[0]!;
+      const from = this.conns.listenerFor(dest.address);
       // An interface address of a wildcard listener: connect from it, so that the peer sees
       // the address our Via names (the kernel's own choice could be another of ours).
       const localAddress = from.bind !== from.spec.host ? from.bind : undefined;
@@ -170,19 +146,3 @@ export abstract class StreamTransport implements Transport {
   }
 }
 
-/**
- * Our end of a connection accepted on a wildcard listener: the interface address it reached
- * (its listener's local: advertise when set), or an address no interface lists (another
- * 127.x on Linux): named as is, or advertise.
- */
-function acceptedLocal(transport: TransportKind['name'], group: readonly Listener[], address: string): LocalAddress {
-  for (const l of group) if (l.bind === address) return l.local;
-  const first = group[0]!;
-  if (first.advertised) return first.local;
-  return { transport, host: address, port: first.local.port };
-}
-
-/** "::ffff:127.0.0.1" from a dual-stack socket is the IPv4 peer 127.0.0.1. */
-function normalizeAddress(a: string): string {
-  return a.startsWith('::ffff:') && net.isIPv4(a.slice(7)) ? a.slice(7) : a;
-}

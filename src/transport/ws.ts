@@ -18,10 +18,10 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { TlsMaterial } from '../lib/tls-files.js';
 import { MAX_MESSAGE_SIZE } from '../sip/parser.js';
 import { isWildcard } from './addresses.js';
+import { acceptedLocal, Connections, listenerGroups, listenOn, normalizeAddress } from './connections.js';
 import { endpointKey, type Endpoint } from './endpoint.js';
-import { LocalChoice } from './local-choice.js';
 import { TRANSPORTS } from './names.js';
-import { OPEN_GATE, type Listener, type ListenSpec, type LocalAddress, type Transport, type TransportContext } from './transport.js';
+import { OPEN_GATE, type Listener, type LocalAddress, type Transport, type TransportContext } from './transport.js';
 
 const MAX_WS_CONNECTIONS = 10000;
 /** TCP connect, TLS handshake and HTTP upgrade together must be done by then. */
@@ -42,8 +42,7 @@ export class WsTransport implements Transport {
   readonly reliable = true;
   readonly locals: readonly LocalAddress[];
   private servers: (http.Server | https.Server)[] = [];
-  private readonly conns = new Map<string, Conn>();
-  private readonly choice: LocalChoice<Listener>;
+  private readonly conns: Connections<Conn>;
   /** One for every server: it only does the frame protocol; the upgrade checks are ours. */
   private readonly wss = new WebSocketServer({
     noServer: true,
@@ -65,17 +64,11 @@ export class WsTransport implements Transport {
     this.name = name;
     this.viaToken = TRANSPORTS[name].viaToken;
     this.locals = listeners.map((l) => l.local);
-    this.choice = new LocalChoice(listeners);
+    this.conns = new Connections(listeners, ctx);
   }
 
   async start(): Promise<void> {
-    const specs = new Map<ListenSpec, Listener[]>();
-    for (const l of this.listeners) {
-      const group = specs.get(l.spec);
-      if (group) group.push(l);
-      else specs.set(l.spec, [l]);
-    }
-    for (const group of specs.values()) await this.listen(group);
+    for (const group of listenerGroups(this.listeners)) await this.listen(group);
   }
 
   private listen(group: Listener[]): Promise<void> {
@@ -105,14 +98,7 @@ export class WsTransport implements Transport {
     server.on('upgrade', (req: http.IncomingMessage, sock: Duplex, head: Buffer) => this.onUpgrade(req, sock as net.Socket, head, group, wildcard));
     server.on('error', (err) => this.ctx.log.warn({ err, listen: spec.url }, `${this.name} server error`));
     this.servers.push(server);
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(spec.port, spec.host, () => {
-        server.off('error', reject);
-        if (spec.port === 0) for (const l of group) l.local.port = (server.address() as net.AddressInfo).port;
-        resolve();
-      });
-    });
+    return listenOn(server, group);
   }
 
   private onUpgrade(req: http.IncomingMessage, sock: net.Socket, head: Buffer, group: Listener[], wildcard: boolean): void {
@@ -129,11 +115,10 @@ export class WsTransport implements Transport {
   }
 
   private adopt(ws: WebSocket, remote: Endpoint, local: LocalAddress): void {
-    const key = endpointKey(remote);
     const conn: Conn = { ws, local };
     // A peer reconnecting from the same address and port replaces the old connection.
-    this.conns.get(key)?.ws.terminate();
-    this.conns.set(key, conn);
+    this.conns.get(remote)?.ws.terminate();
+    const closed = this.conns.add(remote, conn);
     const onMessage = this.ctx.onMessage;
     const gate = this.ctx.gate ?? OPEN_GATE;
     ws.on('message', (data: Buffer) => {
@@ -148,25 +133,19 @@ export class WsTransport implements Transport {
     });
     // Too large a frame, a bad opcode, unmasked client frames: ws closes with 1009/1002 and we drop it.
     ws.on('error', (err) => {
-      this.ctx.log.debug({ remote: key, err: err.message }, `closing ${this.name} connection`);
+      this.ctx.log.debug({ remote: endpointKey(remote), err: err.message }, `closing ${this.name} connection`);
       ws.terminate();
     });
-    ws.on('close', () => {
-      if (this.conns.get(key) !== conn) return;
-      this.conns.delete(key);
-      this.ctx.onConnectionClosed?.(remote);
-    });
+    ws.on('close', closed);
   }
 
   localFor(dest: Endpoint): LocalAddress {
-    const l = dest.local ?? this.conns.get(endpointKey(dest))?.local;
-    if (l !== undefined) return l;
-    return (this.choice.choose(dest.address) ?? this.listeners[0]!).local;
+    return this.conns.localFor(dest);
   }
 
   /** Only over a connection the peer opened: a browser accepts none, so there is nothing to connect to. */
   send(dest: Endpoint, data: Buffer, onError?: () => void): void {
-    const conn = this.conns.get(endpointKey(dest));
+    const conn = this.conns.get(dest);
     if (conn === undefined || conn.ws.readyState !== 1) return onError?.();
     // Text frames: SIP is UTF-8 text and browser libraries read text frames as strings.
     conn.ws.send(data, { binary: false }, onError === undefined ? undefined : (err) => err && onError());
@@ -211,14 +190,3 @@ function isCrlfOnly(data: Buffer): boolean {
   return true;
 }
 
-/** As tcp.ts: our end of a connection accepted on a wildcard listener. */
-function acceptedLocal(name: 'ws' | 'wss', group: readonly Listener[], address: string): LocalAddress {
-  for (const l of group) if (l.bind === address) return l.local;
-  const first = group[0]!;
-  if (first.advertised) return first.local;
-  return { transport: name, host: address, port: first.local.port };
-}
-
-function normalizeAddress(a: string): string {
-  return a.startsWith('::ffff:') && net.isIPv4(a.slice(7)) ? a.slice(7) : a;
-}
