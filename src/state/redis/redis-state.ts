@@ -253,9 +253,13 @@ export class RedisState implements Persistence {
     }
   }
 
-  del(kind: Kind, key: string): void {
+  del<K extends Kind>(kind: K, key: string, value?: StoredKinds[K]): void {
     if (kind === 'binding') {
-      this.run(this.redis.multi().hdel(this.k.bindings(this.me), key).publish(this.k.changes, this.change('binding', key, 'null')).exec());
+      // The value announced is whose binding went (ours, or another instance's we removed for
+      // it: an un-REGISTER or a replaced flow through us), so that a removal of our own stale
+      // binding cannot take the one another instance now holds under the same key (applyBinding).
+      const owner = (value as Binding | undefined)?.owner ?? this.me;
+      this.run(this.redis.multi().hdel(this.k.bindings(this.me), key).publish(this.k.changes, this.change('binding', key, jsonString(owner))).exec());
     } else if (kind === 'call') {
       this.run(this.redis.callDown(this.k.calls, this.k.callsOf(this.me), this.k.busy, this.k.changes, key, this.change('call', key, 'null')));
     } else {
@@ -365,10 +369,17 @@ export class RedisState implements Persistence {
     const username = key.slice(0, nl);
     const contact = key.slice(nl + 1);
     const mine = stores.location.lookup(username).find((b) => b.contact === contact && b.owner === undefined);
-    if (value === null) {
-      // Removed through another instance (un-REGISTER there, the API): ours goes as well, announced.
-      if (mine) stores.location.remove(username, contact, 'unregistered');
-      else stores.location.forget(username, contact);
+    if (value === null || typeof value === 'string') {
+      // A binding went; value names its owner (null: not said, whoever holds it). A device that
+      // moved to us (a roaming phone, the same Contact) may have its old connection close at
+      // the instance it left just as it registers here: that instance removes its own stale
+      // binding, and must not take ours, which it has not heard of yet.
+      const owner = value ?? undefined;
+      // Removed for us through another instance (un-REGISTER there, the API, a flow replaced
+      // there): ours goes as well, announced.
+      if (mine) {
+        if (owner === undefined || owner === this.me) stores.location.remove(username, contact, 'unregistered');
+      } else stores.location.forget(username, contact, owner);
       return;
     }
     const b = storedCodecs.binding.decode(value);
