@@ -190,6 +190,41 @@ t.test('a device moves to B with the same contact while its old flow closes at A
   t.equal(await raw.hlen('sipbob:bindings:b'), 0);
 });
 
+t.test('a device moves to another flow through B while Redis is down: after the resync only the later flow remains', async (t) => {
+  let raw = new Redis(URL_);
+  await raw.flushall();
+  raw.disconnect();
+  const a = await instance('a', '127.0.3.101');
+  const b = await instance('b', '127.0.3.102');
+  t.teardown(async () => {
+    await a.state.close();
+    await b.state.close();
+  });
+  const flow = { instance: '<urn:uuid:0000-roam-down>', regId: 1 };
+  const old = anna(5062, { ...flow, expiresAt: Date.now() + 600_000 });
+  a.location.upsert(old);
+  await until_('B mirrors the binding', () => b.location.lookup('anna')[0]?.owner === 'a');
+
+  await stopRedis();
+  await until_('both see Redis down', () => a.state.status === 'down' && b.state.status === 'down');
+  // The registrar of B: the flow's old binding (A's) is replaced, the new one is B's. A hears nothing.
+  b.location.remove('anna', old.contact, 'replaced');
+  const roamed = anna(5064, { ...flow, expiresAt: Date.now() + 600_000, callId: 'cid-roamed' });
+  b.location.upsert(roamed);
+
+  await startRedis(); // empty: each instance writes again what it owns
+  raw = new Redis(URL_);
+  t.teardown(() => raw.disconnect());
+  const only = (s: Instance) => s.location.lookup('anna').map((x) => `${x.contact} ${x.owner ?? 'own'}`);
+  await until_('only the later flow remains', async () =>
+    only(a).join() === `${roamed.contact} b` && only(b).join() === `${roamed.contact} own` && (await raw.hlen('sipbob:bindings:a')) === 0 && (await raw.hlen('sipbob:bindings:b')) === 1,
+  8000).catch(() => undefined);
+  t.same(only(a), [`${roamed.contact} b`], 'A dropped its own binding of the old flow and mirrors B\'s');
+  t.same(only(b), [`${roamed.contact} own`], 'B keeps its own only');
+  t.same(Object.keys(await raw.hgetall('sipbob:bindings:a')), [], 'nothing under A in Redis');
+  t.same(Object.keys(await raw.hgetall('sipbob:bindings:b')), [`anna\n${roamed.contact}`], 'the later flow under B');
+});
+
 t.test('a new instance loads everything; a dead instance is reaped within its lease', async (t) => {
   const raw = new Redis(URL_);
   await raw.flushall();
