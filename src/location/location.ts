@@ -59,11 +59,16 @@ export class LocationService {
     return previous;
   }
 
-  /** Another instance removed a binding, or it died: gone here without an event (see mirror). */
-  forget(username: string, contact: string): void {
+  /**
+   * Another instance removed a binding, or it died: gone here without an event (see mirror).
+   * owner: only when that instance owns it. The key (device and contact) may have moved to
+   * another instance, or to this one, since the owner's binding went: that binding stays.
+   */
+  forget(username: string, contact: string, owner?: string): void {
     const list = this.byUser.get(username);
     const i = list ? list.findIndex((x) => x.contact === contact) : -1;
     if (!list || i === -1) return;
+    if (owner !== undefined && list[i]!.owner !== owner) return;
     this.drop(list, i);
   }
 

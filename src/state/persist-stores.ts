@@ -23,7 +23,7 @@ export function bindingKey(b: Pick<Binding, 'username' | 'contact'>): string {
 export function persistStores(stores: Stores, persistence: Persistence): () => void {
   const offs = [
     stores.location.events.add((e) => {
-      if (e.type === 'removed') persistence.del('binding', bindingKey(e.binding));
+      if (e.type === 'removed') persistence.del('binding', bindingKey(e.binding), e.binding);
       else persistence.put('binding', bindingKey(e.binding), e.binding);
     }),
     // call.id: owned by the tracker, so the key lives as long as the call without pinning anything.

@@ -32,7 +32,11 @@ export interface Persistence {
   /** Once, before any put/del. The values returned are the ones persistence keeps (adopt them, do not copy). */
   load(): Promise<Loaded>;
   put<K extends Kind>(kind: K, key: string, value: StoredKinds[K]): void;
-  del(kind: Kind, key: string): void;
+  /**
+   * value: what was removed, when the caller has it. Several instances share one key per device
+   * and contact, so the Redis state tells the others whose binding went (Binding.owner).
+   */
+  del<K extends Kind>(kind: K, key: string, value?: StoredKinds[K]): void;
   /** Flush what is pending and release resources. */
   close(): Promise<void>;
 }

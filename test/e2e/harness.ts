@@ -147,6 +147,10 @@ export interface Proxy {
   kill9(): Promise<void>;
   /** SIGHUP: the proxy re-reads its config (and the tls files). */
   reload(): void;
+  /** SIGSTOP: the process stands still, what reaches its sockets waits in the kernel. */
+  pause(): void;
+  /** SIGCONT after pause(). */
+  resume(): void;
   /** Exit code/signal once the process ended. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -251,6 +255,8 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
 
   const proxy: Proxy = {
     reload: () => void child.kill('SIGHUP'),
+    pause: () => void child.kill('SIGSTOP'),
+    resume: () => void child.kill('SIGCONT'),
     sipPort: opts.sipPort,
     httpPort: opts.httpPort,
     remote: `${host}:${opts.sipPort}`,

@@ -91,3 +91,24 @@ t.test('removeFlow: a closed stream connection takes exactly the bindings regist
   loc.remove('anna', 'sip:anna@127.0.0.2:5062');
   t.equal(loc.removeFlow(tls2), 0, 'an unregistered binding leaves the flow index too');
 });
+
+t.test('forget with an owner takes only that instance\'s binding (several instances)', async (t) => {
+  const location = new LocationService(() => 0);
+  const seen = recorder(location);
+  const contact = binding('anna', 5062).contact;
+  // The same device and contact, held by this instance: another instance's removal of its own
+  // (stale) binding under that key leaves ours alone.
+  location.upsert(binding('anna', 5062, 10_000));
+  location.forget('anna', contact, 'sip-a');
+  t.equal(location.lookup('anna').length, 1, 'our own binding stays');
+  // Mirrored from sip-b: sip-a's removal leaves it; sip-b's takes it; without an owner, any goes.
+  location.mirror(binding('anna', 5062, 10_000, { owner: 'sip-b', path: { transport: 'udp', address: '127.0.3.2', port: 5060 } }));
+  location.forget('anna', contact, 'sip-a');
+  t.equal(location.lookup('anna')[0]?.owner, 'sip-b', 'sip-b\'s binding stays when sip-a\'s goes');
+  location.forget('anna', contact, 'sip-b');
+  t.same(location.lookup('anna'), [], 'its owner\'s removal takes it');
+  location.mirror(binding('anna', 5062, 10_000, { owner: 'sip-b', path: { transport: 'udp', address: '127.0.3.2', port: 5060 } }));
+  location.forget('anna', contact);
+  t.same(location.lookup('anna'), [], 'no owner named: whichever it is');
+  t.same(seen, ['added anna:5062'], 'forget announces nothing');
+});

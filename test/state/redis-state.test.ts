@@ -156,6 +156,75 @@ t.test('bindings, calls and settings of one instance are mirrored by the other, 
   t.ok(ka && kb && ka.equals(kb), 'both instances use the same nonce key');
 });
 
+t.test('a device moves to B with the same contact while its old flow closes at A: B keeps its binding', async (t) => {
+  const raw = new Redis(URL_);
+  await raw.flushall();
+  const a = await instance('a', '127.0.3.101');
+  const b = await instance('b', '127.0.3.102');
+  t.teardown(async () => {
+    await a.state.close();
+    await b.state.close();
+    raw.disconnect();
+  });
+  const tcp = (address: string, port: number) => ({ source: { transport: 'tcp' as const, address, port } });
+  const flow = { instance: '<urn:uuid:0000-roam>', regId: 1 };
+  a.location.upsert(anna(5062, { ...tcp('127.0.3.50', 40001), ...flow }));
+  await until_('B mirrors the binding', () => b.location.lookup('anna')[0]?.owner === 'a');
+
+  // In one tick, before either hears the other: the device registers the same contact through
+  // B (a new connection), and its old connection to A closes there.
+  b.location.upsert(anna(5062, { ...tcp('127.0.3.60', 40002), ...flow, callId: 'cid-roamed' }));
+  t.equal(a.location.removeFlow({ transport: 'tcp', address: '127.0.3.50', port: 40001 }), 1, 'A removes its own binding');
+  await until_('A mirrors B\'s binding', () => a.location.lookup('anna')[0]?.owner === 'b');
+  await sleep(200); // A's removal reached B as well
+  const kept = b.location.lookup('anna');
+  t.equal(kept.length, 1, 'B keeps its binding');
+  t.equal(kept[0]?.owner, undefined, 'as its own');
+  t.equal(kept[0]?.callId, 'cid-roamed');
+  t.same(Object.keys(await raw.hgetall('sipbob:bindings:b')), [`anna\n${anna(5062).contact}`], 'Redis has it under B');
+  t.equal(await raw.hlen('sipbob:bindings:a'), 0, 'and nothing under A');
+
+  // A removal for B's binding through A (an un-REGISTER there) still takes it everywhere.
+  a.location.remove('anna', anna(5062).contact, 'unregistered');
+  await until_('B removed its binding', () => b.location.lookup('anna').length === 0);
+  t.equal(await raw.hlen('sipbob:bindings:b'), 0);
+});
+
+t.test('a device moves to another flow through B while Redis is down: after the resync only the later flow remains', async (t) => {
+  let raw = new Redis(URL_);
+  await raw.flushall();
+  raw.disconnect();
+  const a = await instance('a', '127.0.3.101');
+  const b = await instance('b', '127.0.3.102');
+  t.teardown(async () => {
+    await a.state.close();
+    await b.state.close();
+  });
+  const flow = { instance: '<urn:uuid:0000-roam-down>', regId: 1 };
+  const old = anna(5062, { ...flow, expiresAt: Date.now() + 600_000 });
+  a.location.upsert(old);
+  await until_('B mirrors the binding', () => b.location.lookup('anna')[0]?.owner === 'a');
+
+  await stopRedis();
+  await until_('both see Redis down', () => a.state.status === 'down' && b.state.status === 'down');
+  // The registrar of B: the flow's old binding (A's) is replaced, the new one is B's. A hears nothing.
+  b.location.remove('anna', old.contact, 'replaced');
+  const roamed = anna(5064, { ...flow, expiresAt: Date.now() + 600_000, callId: 'cid-roamed' });
+  b.location.upsert(roamed);
+
+  await startRedis(); // empty: each instance writes again what it owns
+  raw = new Redis(URL_);
+  t.teardown(() => raw.disconnect());
+  const only = (s: Instance) => s.location.lookup('anna').map((x) => `${x.contact} ${x.owner ?? 'own'}`);
+  await until_('only the later flow remains', async () =>
+    only(a).join() === `${roamed.contact} b` && only(b).join() === `${roamed.contact} own` && (await raw.hlen('sipbob:bindings:a')) === 0 && (await raw.hlen('sipbob:bindings:b')) === 1,
+  8000).catch(() => undefined);
+  t.same(only(a), [`${roamed.contact} b`], 'A dropped its own binding of the old flow and mirrors B\'s');
+  t.same(only(b), [`${roamed.contact} own`], 'B keeps its own only');
+  t.same(Object.keys(await raw.hgetall('sipbob:bindings:a')), [], 'nothing under A in Redis');
+  t.same(Object.keys(await raw.hgetall('sipbob:bindings:b')), [`anna\n${roamed.contact}`], 'the later flow under B');
+});
+
 t.test('a new instance loads everything; a dead instance is reaped within its lease', async (t) => {
   const raw = new Redis(URL_);
   await raw.flushall();

@@ -207,6 +207,8 @@ export class RedisState implements Persistence {
   attach(stores: Stores, hooks: SharedHooks = {}): void {
     this.stores = stores;
     this.hooks = hooks;
+    // Restarted with a flow the device has since registered through another instance.
+    this.dropSuperseded(stores, [...stores.location.all()]);
     if (this.peerHosts.size) hooks.peersChanged?.([...this.peerHosts]);
     const tick = Math.max(1000, Math.floor(this.o.leaseMs / 3));
     this.timers.push(
@@ -253,9 +255,13 @@ export class RedisState implements Persistence {
     }
   }
 
-  del(kind: Kind, key: string): void {
+  del<K extends Kind>(kind: K, key: string, value?: StoredKinds[K]): void {
     if (kind === 'binding') {
-      this.run(this.redis.multi().hdel(this.k.bindings(this.me), key).publish(this.k.changes, this.change('binding', key, 'null')).exec());
+      // The value announced is whose binding went (ours, or another instance's we removed for
+      // it: an un-REGISTER or a replaced flow through us), so that a removal of our own stale
+      // binding cannot take the one another instance now holds under the same key (applyBinding).
+      const owner = (value as Binding | undefined)?.owner ?? this.me;
+      this.run(this.redis.multi().hdel(this.k.bindings(this.me), key).publish(this.k.changes, this.change('binding', key, jsonString(owner))).exec());
     } else if (kind === 'call') {
       this.run(this.redis.callDown(this.k.calls, this.k.callsOf(this.me), this.k.busy, this.k.changes, key, this.change('call', key, 'null')));
     } else {
@@ -365,17 +371,48 @@ export class RedisState implements Persistence {
     const username = key.slice(0, nl);
     const contact = key.slice(nl + 1);
     const mine = stores.location.lookup(username).find((b) => b.contact === contact && b.owner === undefined);
-    if (value === null) {
-      // Removed through another instance (un-REGISTER there, the API): ours goes as well, announced.
-      if (mine) stores.location.remove(username, contact, 'unregistered');
-      else stores.location.forget(username, contact);
+    if (value === null || typeof value === 'string') {
+      // A binding went; value names its owner (null: not said, whoever holds it). A device that
+      // moved to us (a roaming phone, the same Contact) may have its old connection close at
+      // the instance it left just as it registers here: that instance removes its own stale
+      // binding, and must not take ours, which it has not heard of yet.
+      const owner = value ?? undefined;
+      // Removed for us through another instance (un-REGISTER there, the API, a flow replaced
+      // there): ours goes as well, announced.
+      if (mine) {
+        if (owner === undefined || owner === this.me) stores.location.remove(username, contact, 'unregistered');
+      } else stores.location.forget(username, contact, owner);
       return;
     }
     const b = storedCodecs.binding.decode(value);
     if (!b || !path) return;
     // The device registered the same contact through another instance: that one owns it now.
     if (mine) this.run(this.redis.hdel(this.k.bindings(this.me), key));
-    stores.location.mirror({ ...b, owner: instance, path });
+    const theirs: Binding = { ...b, owner: instance, path };
+    stores.location.mirror(theirs);
+    this.dropSuperseded(stores, [theirs]);
+  }
+
+  /**
+   * RFC 5626 outbound across instances: a device has one flow per +sip.instance and reg-id, and
+   * the instance that takes a REGISTER for it over a new flow (a phone that roamed to it) removes
+   * the old binding through the instance that owns it. When that removal was lost (Redis was
+   * unreachable meanwhile), each instance keeps a binding of the flow, its own, and every resync
+   * wrote the dead one back: it would ring until it expired. Of the two, the one that expires
+   * later was registered later (the device asks for the same interval again), as readAll decides
+   * for one contact; on a tie the owner whose name sorts last wins, so that both agree. Ours
+   * goes, announced; theirs is left to its owner, which applies the same rule.
+   */
+  private dropSuperseded(stores: Stores, others: Iterable<Binding>): void {
+    for (const b of others) {
+      if (b.owner === undefined || b.instance === undefined) continue;
+      for (const own of stores.location.lookup(b.username)) {
+        if (own.owner !== undefined || own.instance !== b.instance || own.regId !== b.regId || own.contact === b.contact) continue;
+        if (own.expiresAt < b.expiresAt || (own.expiresAt === b.expiresAt && this.me < b.owner)) {
+          stores.location.remove(own.username, own.contact, 'replaced');
+        }
+      }
+    }
   }
 
   private learnPeer(instance: string, address: Endpoint): void {
@@ -460,10 +497,13 @@ export class RedisState implements Persistence {
   /** What an instance owns, as Redis has it, into our stores. */
   private async mirrorInstance(stores: Stores, owner: string, path: Endpoint | undefined): Promise<void> {
     if (path === undefined || owner === this.me) return;
+    const theirs: Binding[] = [];
     for (const json of Object.values(await this.redis.hgetall(this.k.bindings(owner)))) {
       const b = storedCodecs.binding.decode(parseJson(json));
-      if (b && b.expiresAt > this.now()) stores.location.mirror({ ...b, owner, path });
+      if (b && b.expiresAt > this.now()) theirs.push({ ...b, owner, path });
     }
+    for (const b of theirs) stores.location.mirror(b);
+    this.dropSuperseded(stores, theirs);
     const ids = await this.redis.smembers(this.k.callsOf(owner));
     const records = ids.length ? await this.redis.hmget(this.k.calls, ...ids) : [];
     for (const json of records) {
@@ -553,6 +593,7 @@ export class RedisState implements Persistence {
         if (b.owner !== undefined && loaded.binding.get(bindingKey(b))?.owner !== b.owner) stores.location.forget(b.username, b.contact);
       }
       for (const b of loaded.binding.values()) if (b.owner !== undefined) stores.location.mirror(b);
+      this.dropSuperseded(stores, loaded.binding.values());
       for (const c of [...stores.calls.all()]) if (c.owner !== undefined && !loaded.call.has(c.id)) stores.calls.forget(c.id);
       for (const c of loaded.call.values()) if (c.owner !== undefined) stores.calls.mirror(c);
       for (const [ext, s] of loaded.setting) if (!this.dirtySettings.has(ext)) stores.directory.restore(ext, s);
