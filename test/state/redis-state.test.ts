@@ -328,3 +328,57 @@ t.test('an instance reaped while alive (a stall outlasted its lease) writes its 
   t.equal(await raw.hget('sipbob:busy', '200'), '1', 'counted once in Redis again');
   t.ok(a.state.stats.resyncs >= 1, 'A resynchronised');
 });
+
+t.test("the 'resynced' announcement: an instance that lost only its own connection for a moment tells the others what changed meanwhile", async (t) => {
+  // Nothing but the announcement can tell B here: A's lease never lapses (B never sees A leave
+  // and rejoin, so its reaper tick reads nothing of A's), and B's own connections stay up (B
+  // does not resync). Redis keeps its data; only A's command connection is dropped.
+  const raw = new Redis(URL_);
+  await raw.flushall();
+  const a = await instance('a', '127.0.3.101');
+  const b = await instance('b', '127.0.3.102');
+  t.teardown(async () => {
+    await a.state.close();
+    await b.state.close();
+    raw.disconnect();
+  });
+  a.location.upsert(anna(5062));
+  a.location.upsert(binding('desk', 5070, Date.now() + 600_000, { extension: '100' }));
+  const s1 = a.calls.confirmed(call('s1'), 600)!;
+  await until_('B mirrors both bindings and the call', () => b.location.lookup('anna').length === 1 && b.location.lookup('desk').length === 1 && b.calls.activeFor('200') === 1);
+
+  // The server drops A's command connection (a network blip between A and Redis alone). A's
+  // writes fail at once while it reconnects (about 100 ms): these changes stay in A's memory.
+  const aRedis = (a.state as unknown as { redis: Redis }).redis;
+  const changed = new Promise<void>((resolve) =>
+    aRedis.once('close', () => {
+      a.location.upsert(anna(5064));
+      a.location.remove('desk', binding('desk', 5070).contact, 'unregistered');
+      a.calls.confirmed(call('s2', '100'), 600);
+      a.calls.end(s1, 'bye');
+      resolve();
+    }),
+  );
+  const errors = a.state.stats.errors;
+  await raw.client('KILL', 'ID', String(await aRedis.client('ID')));
+  await changed;
+  await until_("A's writes during the blip failed", () => a.state.stats.errors > errors, 1000);
+  await until_('A resynchronised', () => a.state.stats.resyncs >= 1 && a.state.status === 'up');
+
+  await until_(
+    "B took A's state from the announcement",
+    () =>
+      b.location.lookup('anna').length === 2 &&
+      b.calls.activeFor('100') === 1 &&
+      b.calls.activeFor('200') === 0 &&
+      b.location.lookup('desk').length === 0,
+    3000,
+  ).catch((e: Error) => t.fail(e.message, { anna: b.location.lookup('anna').map((x) => x.contact), desk: b.location.lookup('desk').length, calls: [...b.calls.all()].map((c) => c.id) }));
+  t.equal(b.location.lookup('anna').find((x) => x.contact === anna(5064).contact)?.owner, 'a', 'B mirrors the binding A took during the blip, owned by A');
+  t.equal(b.calls.activeFor('100'), 1, 'B counts the call A confirmed during the blip');
+  t.equal(b.calls.activeFor('200'), 0, 'B no longer counts the call A ended during the blip (200 is not left busy on B)');
+  t.equal(b.location.lookup('desk').length, 0, 'B no longer lists the binding removed through A during the blip');
+  t.equal(b.state.stats.resyncs, 0, 'B did not resynchronise itself: the announcement told it');
+  t.equal(await raw.hget('sipbob:busy', '200'), null, 'Redis: 200 uncounted by A\'s resync');
+  t.equal(await raw.hget('sipbob:busy', '100'), '1');
+});

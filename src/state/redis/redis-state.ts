@@ -352,7 +352,7 @@ export class RedisState implements Persistence {
       case 'resynced':
         // It wrote its bindings and calls again without announcing each (after an outage, or
         // after it was reaped while alive): read them.
-        void this.mirrorInstance(stores, instance, path).catch((e: Error) => this.failed(e.message));
+        void this.mirrorInstance(stores, instance, path, true).catch((e: Error) => this.failed(e.message));
         return;
       case 'end-call':
         if (value === this.me) this.hooks.endCall?.(key);
@@ -494,11 +494,20 @@ export class RedisState implements Persistence {
     if (stores) for (const name of joined) await this.mirrorInstance(stores, name, live.get(name)!);
   }
 
-  /** What an instance owns, as Redis has it, into our stores. */
-  private async mirrorInstance(stores: Stores, owner: string, path: Endpoint | undefined): Promise<void> {
+  /**
+   * What an instance owns, as Redis has it, into our stores. With `replace` (its 'resynced'
+   * announcement) what we mirrored of it that Redis no longer holds goes too: it ended those
+   * calls or lost those bindings while its own writes failed (a blip of its connection alone),
+   * and nothing else tells us (its lease never lapsed), so the extension would stay busy here
+   * until maxCallDuration. What changed on the channel while we read is newer and stays.
+   */
+  private async mirrorInstance(stores: Stores, owner: string, path: Endpoint | undefined, replace = false): Promise<void> {
     if (path === undefined || owner === this.me) return;
+    const heldBindings = replace ? [...stores.location.all()].filter((b) => b.owner === owner) : [];
+    const heldCalls = replace ? [...stores.calls.all()].filter((c) => c.owner === owner) : [];
+    const bindings = await this.redis.hgetall(this.k.bindings(owner));
     const theirs: Binding[] = [];
-    for (const json of Object.values(await this.redis.hgetall(this.k.bindings(owner)))) {
+    for (const json of Object.values(bindings)) {
       const b = storedCodecs.binding.decode(parseJson(json));
       if (b && b.expiresAt > this.now()) theirs.push({ ...b, owner, path });
     }
@@ -506,10 +515,19 @@ export class RedisState implements Persistence {
     this.dropSuperseded(stores, theirs);
     const ids = await this.redis.smembers(this.k.callsOf(owner));
     const records = ids.length ? await this.redis.hmget(this.k.calls, ...ids) : [];
+    const calls = new Set<string>();
     for (const json of records) {
       const call = json ? storedCodecs.call.decode(parseJson(json)) : undefined;
-      if (call) stores.calls.mirror({ ...call, owner });
+      if (call) {
+        calls.add(call.id);
+        stores.calls.mirror({ ...call, owner });
+      }
     }
+    for (const b of heldBindings) {
+      const now = stores.location.lookup(b.username).find((x) => x.contact === b.contact);
+      if (!Object.hasOwn(bindings, bindingKey(b)) && now === b) stores.location.forget(b.username, b.contact, owner);
+    }
+    for (const c of heldCalls) if (!calls.has(c.id) && stores.calls.byId(c.id) === c) stores.calls.forget(c.id);
   }
 
   /** Everything the live instances own (and what this one owned before it restarted). */
