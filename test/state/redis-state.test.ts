@@ -3,10 +3,6 @@
  * each with its own stores, sharing one Redis. What one instance changes, the others mirror;
  * a dead instance is reaped; Redis gone and back is caught up.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import t from 'tap';
@@ -17,8 +13,8 @@ import { LocationService } from '../../src/location/location.js';
 import { persistStores, restoreStores, type Stores } from '../../src/state/persist-stores.js';
 import { RedisState, type SharedHooks } from '../../src/state/redis/redis-state.js';
 import { binding } from '../location/fixtures.js';
+import { startRedis, type RedisServer } from '../support/redis-server.js';
 
-const REDIS = '/usr/bin/redis-server';
 const PORT = 26401;
 const URL_ = `redis://127.0.0.1:${PORT}/0`;
 const config = {
@@ -29,37 +25,8 @@ const config = {
 } as unknown as Config;
 const log = pino({ level: 'silent' });
 
-let server: ChildProcess | undefined;
-const dir = mkdtempSync(join(tmpdir(), 'sipbob-redis-'));
-
-async function startRedis(): Promise<void> {
-  server = spawn(REDIS, ['--port', String(PORT), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-  const until = Date.now() + 5000;
-  for (;;) {
-    const probe = new Redis(URL_, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-    probe.on('error', () => undefined);
-    try {
-      await probe.connect();
-      await probe.ping();
-      return;
-    } catch {
-      if (Date.now() > until) throw new Error('redis-server did not start');
-      await sleep(50);
-    } finally {
-      probe.disconnect();
-    }
-  }
-}
-
-async function stopRedis(): Promise<void> {
-  const s = server;
-  server = undefined;
-  if (!s || s.exitCode !== null) return;
-  await new Promise((r) => {
-    s.once('exit', r);
-    s.kill('SIGKILL');
-  });
-}
+/** A throwaway redis-server (test/support/redis-server.ts): nothing saved, killed at exit. */
+let server: RedisServer;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -87,11 +54,10 @@ async function instance(name: string, host: string, leaseMs = 30_000, hooks: Sha
 const anna = (port: number, extra = {}) => binding('anna', port, Date.now() + 600_000, extra);
 const call = (id: string, ext = '200') => ({ callId: id, fromTag: 'f', toTag: 't', parties: [{ extension: ext, device: 'anna', direction: 'inbound' as const }], ends: null, sessionExpires: 0 });
 
-t.before(startRedis);
-t.teardown(async () => {
-  await stopRedis();
-  rmSync(dir, { recursive: true, force: true });
+t.before(async () => {
+  server = await startRedis({ port: PORT });
 });
+t.teardown(() => server.close());
 
 t.test('bindings, calls and settings of one instance are mirrored by the other, counted once in Redis', async (t) => {
   const raw = new Redis(URL_);
@@ -205,14 +171,14 @@ t.test('a device moves to another flow through B while Redis is down: after the 
   a.location.upsert(old);
   await until_('B mirrors the binding', () => b.location.lookup('anna')[0]?.owner === 'a');
 
-  await stopRedis();
+  await server.kill9();
   await until_('both see Redis down', () => a.state.status === 'down' && b.state.status === 'down');
   // The registrar of B: the flow's old binding (A's) is replaced, the new one is B's. A hears nothing.
   b.location.remove('anna', old.contact, 'replaced');
   const roamed = anna(5064, { ...flow, expiresAt: Date.now() + 600_000, callId: 'cid-roamed' });
   b.location.upsert(roamed);
 
-  await startRedis(); // empty: each instance writes again what it owns
+  await server.restart(); // empty: each instance writes again what it owns
   raw = new Redis(URL_);
   t.teardown(() => raw.disconnect());
   const only = (s: Instance) => s.location.lookup('anna').map((x) => `${x.contact} ${x.owner ?? 'own'}`);
@@ -280,7 +246,7 @@ t.test('Redis gone and back: each instance serves from memory and catches up', a
   await until_('B has the setting', () => b.directory.busyOnBusy('100'));
   const secret = await a.state.nonceSecret();
 
-  await stopRedis();
+  await server.kill9();
   await until_('A sees Redis down', () => a.state.status === 'down');
   // An instance started while Redis is down gets the shared nonce key when Redis is back.
   const secrets: Buffer[] = [];
@@ -293,7 +259,7 @@ t.test('Redis gone and back: each instance serves from memory and catches up', a
   b.location.upsert(binding('desk', 5070, Date.now() + 600_000, { extension: '100' }));
   t.equal(a.location.lookup('anna').length, 2, 'A keeps serving from memory');
 
-  await startRedis(); // empty: as a Redis restarted without persistence
+  await server.restart(); // empty: as a Redis restarted without persistence
   await until_('both caught up', () => b.location.lookup('anna').length === 2 && b.calls.activeFor('200') === 1 && a.location.lookup('desk').length === 1, 8000);
   raw = new Redis(URL_);
   t.teardown(() => raw.disconnect());
