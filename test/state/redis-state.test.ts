@@ -273,6 +273,14 @@ t.test('Redis gone and back: each instance serves from memory and catches up', a
   t.ok(a.state.stats.resyncs >= 1 && a.state.stats.errors >= 1);
   a.calls.end(c, 'bye');
   await until_('B uncounts it', () => b.calls.activeFor('200') === 0);
+
+  // C, started while Redis was down, hears the others' changes now: it loaded A's bindings (A is
+  // live for it, so its reaper tick reads nothing more of A's), and a new one comes on the channel.
+  await until_("C loaded A's bindings", () => c3.location.lookup('anna').length === 2);
+  a.location.upsert(anna(5066));
+  await until_("C mirrors A's new binding, heard on the channel", () => c3.location.lookup('anna').length === 3, 3000).catch((e: Error) =>
+    t.fail(e.message, { c: c3.location.lookup('anna').map((x) => x.contact) }),
+  );
 });
 
 t.test('an instance reaped while alive (a stall outlasted its lease) writes its state again and the others take it back', async (t) => {

@@ -147,7 +147,10 @@ export class RedisState implements Persistence {
     redis.defineCommand('syncOwnCalls', { numberOfKeys: 3, lua: SYNC_OWN_CALLS });
     this.redis = redis as Redis & ScriptCommands;
     // The subscriber keeps its subscription across reconnects (ioredis re-subscribes itself).
-    this.sub = new Redis(o.url, { ...options, enableOfflineQueue: true });
+    // Its SUBSCRIBE waits for a connection however long Redis is away: with the retry limit of
+    // the commands (0) it was dropped at the first failed connect, and an instance started while
+    // Redis was down never heard the others' changes (their calls never counted here).
+    this.sub = new Redis(o.url, { ...options, enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined });
     for (const [name, conn] of [['redis', this.redis], ['subscriber', this.sub]] as const) {
       conn.on('error', (err: Error) => this.failed(`${name}: ${err.message}`));
     }
