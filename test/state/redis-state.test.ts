@@ -12,6 +12,7 @@ import { Directory } from '../../src/directory/directory.js';
 import { LocationService } from '../../src/location/location.js';
 import { persistStores, restoreStores, type Stores } from '../../src/state/persist-stores.js';
 import { RedisState, type SharedHooks } from '../../src/state/redis/redis-state.js';
+import type { Loaded } from '../../src/state/types.js';
 import { binding } from '../location/fixtures.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
 
@@ -355,4 +356,39 @@ t.test("the 'resynced' announcement: an instance that lost only its own connecti
   t.equal(b.state.stats.resyncs, 0, 'B did not resynchronise itself: the announcement told it');
   t.equal(await raw.hget('sipbob:busy', '200'), null, 'Redis: 200 uncounted by A\'s resync');
   t.equal(await raw.hget('sipbob:busy', '100'), '1');
+});
+
+t.test('a change heard on the channel while an instance resyncs is kept: it is newer than what the resync read', async (t) => {
+  const raw = new Redis(URL_);
+  await raw.flushall();
+  const a = await instance('a', '127.0.3.101');
+  const b = await instance('b', '127.0.3.102');
+  t.teardown(async () => {
+    await a.state.close();
+    await b.state.close();
+    raw.disconnect();
+  });
+  a.location.upsert(anna(5062));
+  await until_('B mirrors the binding', () => b.location.lookup('anna').length === 1);
+
+  // B's resync reads Redis; A registers a device and confirms a call just after that read, and
+  // B hears both on the channel before the resync replaces what it mirrored with what it read.
+  const inner = b.state as unknown as { readAll(): Promise<Loaded>; resyncing: Promise<void> | undefined };
+  const readAll = inner.readAll.bind(b.state);
+  let during = false;
+  inner.readAll = async () => {
+    const loaded = await readAll();
+    if (!during) {
+      during = true;
+      a.location.upsert(anna(5064));
+      a.calls.confirmed(call('r1', '100'), 600);
+      await until_('B heard them while resyncing', () => b.location.lookup('anna').length === 2 && b.calls.activeFor('100') === 1);
+    }
+    return loaded;
+  };
+  // What B hears when another instance reaped it: it writes what it owns again and reloads.
+  await raw.publish('sipbob:changes', JSON.stringify(['x', null, 'reaped', 'b', null]));
+  await until_('B resynced', () => during && b.state.stats.resyncs === 1 && inner.resyncing === undefined);
+  t.same(b.location.lookup('anna').map((x) => `${x.contact} ${x.owner}`).sort(), [`${anna(5062).contact} a`, `${anna(5064).contact} a`], "B lists both of A's bindings");
+  t.equal(b.calls.activeFor('100'), 1, "B counts A's call");
 });

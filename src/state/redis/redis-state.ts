@@ -608,14 +608,20 @@ export class RedisState implements Persistence {
       }
       this.dirtySettings.clear();
       await this.reapDead();
+      // What we mirrored before reading: a binding or call heard on the channel while readAll
+      // ran is newer than what it read and stays (it was forgotten here: a device registered
+      // through another instance just then was not listed, its call not counted).
+      const heldBindings = [...stores.location.all()].filter((b) => b.owner !== undefined);
+      const heldCalls = [...stores.calls.all()].filter((c) => c.owner !== undefined);
       const loaded = await this.readAll();
       // The others' state as Redis has it now replaces what we mirrored.
-      for (const b of [...stores.location.all()]) {
-        if (b.owner !== undefined && loaded.binding.get(bindingKey(b))?.owner !== b.owner) stores.location.forget(b.username, b.contact);
+      for (const b of heldBindings) {
+        const now = stores.location.lookup(b.username).find((x) => x.contact === b.contact);
+        if (now === b && loaded.binding.get(bindingKey(b))?.owner !== b.owner) stores.location.forget(b.username, b.contact);
       }
       for (const b of loaded.binding.values()) if (b.owner !== undefined) stores.location.mirror(b);
       this.dropSuperseded(stores, loaded.binding.values());
-      for (const c of [...stores.calls.all()]) if (c.owner !== undefined && !loaded.call.has(c.id)) stores.calls.forget(c.id);
+      for (const c of heldCalls) if (stores.calls.byId(c.id) === c && !loaded.call.has(c.id)) stores.calls.forget(c.id);
       for (const c of loaded.call.values()) if (c.owner !== undefined) stores.calls.mirror(c);
       for (const [ext, s] of loaded.setting) if (!this.dirtySettings.has(ext)) stores.directory.restore(ext, s);
       if (this.secretWanted || this.secret) {
