@@ -5,7 +5,7 @@
  *   sip-a 127.0.3.1, sip-b 127.0.3.2, sip-c 127.0.3.3 (SIP UDP+TCP portBlock(k).sip, HTTP portBlock(k).http),
  * each with `storage: {redis: <url>}` and `cluster: {instance, address: <host>:<sip port>}`.
  * Phones, trunks and the hang-up trigger are other 127.0.3.x addresses (CLUSTER_HOSTS); each
- * file keeps its own port block (23..26) and Redis port (26380..26389), so files may run at once.
+ * file keeps its own port block (23..28) and Redis port (26380..26389), so files may run at once.
  * The extensions are those of the other e2e tests: 200 "Anna Schmidt" (busyOnBusy true) and
  * 100 "Service Hotline" (busyOnBusy false, shared use).
  */
@@ -57,7 +57,7 @@ export const EXTENSIONS = [
 ];
 
 export interface ClusterOptions {
-  /** portBlock(k) of the file: 23, 24, 25 or 26. */
+  /** portBlock(k) of the file: 23 to 28. */
   block: number;
   redisPort: number;
   /** The instances to start now (default sip-a and sip-b). */

@@ -13,7 +13,8 @@
  *   is back, A still counts B's call (486 at A) and lists B's bindings (leases that ran out
  *   during the outage do not get live instances reaped for good).
  * - A Redis that hangs (SIGSTOP): REGISTER and calls through A still complete at once (the
- *   SIP path never waits on Redis); after it resumes, B lists what A registered meanwhile.
+ *   SIP path never waits on Redis); A's commands give up while it still hangs (bounded command
+ *   time: sipbob_redis_errors_total rises); after it resumes, B lists what A registered meanwhile.
  * Port block 25, Redis 26382.
  */
 import t, { type Test } from 'tap';
@@ -216,12 +217,24 @@ t.test('Redis that keeps its data, down past a lease while a call is up through 
   t.equal(free, true, '100 is free on both');
 });
 
+/** sipbob_redis_errors_total of an instance's /metrics. */
+async function redisErrors(n: InstanceName): Promise<number> {
+  const text = await (await cl.proxy(n).api('/metrics')).text();
+  return Number(/^sipbob_redis_errors_total (\d+)$/m.exec(text)?.[1] ?? NaN);
+}
+
 t.test('a Redis that hangs never holds up the SIP path', async (t) => {
+  const errorsBefore = await redisErrors('sip-a');
   cl.redis.pause();
+  const pausedAt = Date.now();
   t.teardown(() => cl.redis.resume());
   await quickRegister(t, 'anna-soft', 'sip-a', 'Redis hanging');
   await callAnswered(t, 'sip-a', '200', 'anna-soft', 'Redis hanging');
   await quickRegister(t, 'anna-soft', 'sip-a', 'Redis hanging, again');
+  // The bounded command time (about 2 s): A's commands to the hanging Redis give up and count
+  // as failed while it still hangs, rather than waiting for it (then A re-writes what it owns).
+  const gaveUp = await within('A counts failed Redis commands while Redis still hangs', async () => (await redisErrors('sip-a')) > errorsBefore, 4000, 100);
+  t.type(gaveUp, 'number', `Redis hanging: A's commands gave up (sipbob_redis_errors_total ${errorsBefore} -> ${await redisErrors('sip-a')}, ${Date.now() - pausedAt} ms after the pause)`);
   cl.redis.resume();
   const seen = await onAll(['sip-b'], 'B lists anna-soft', (n) => lists(n, ['anna-soft']), 8000);
   t.equal(seen, true, 'after Redis resumes, B lists the binding A took while it hung', { details: seen === true ? undefined : logs() });

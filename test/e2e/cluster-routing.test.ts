@@ -9,11 +9,8 @@
  *   a call at either instance; the one that loses is CANCELled through its owner.
  * Port blocks 21 (A, SIPp) and 22 (B), Redis on 26391.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import t from 'tap';
+import { startRedis } from '../support/redis-server.js';
 import {
   assertExit,
   callerOptions,
@@ -52,39 +49,10 @@ const DEV: Record<User, { local: string; localPort: number; via: 'A' | 'B' }> = 
 };
 
 // ---------------------------------------------------------------------------------------
-// A throwaway redis-server: Debian's, nothing saved, its own directory, killed at exit.
-
-const children = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const c of children) c.kill('SIGKILL');
-});
-
-async function startRedis(redisPort: number): Promise<{ url: string; stop(): Promise<void> }> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'sipbob-route-redis-'));
-  const args = ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'];
-  const child = spawn('/usr/bin/redis-server', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let out = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
-  await waitFor(`redis-server on ${redisPort}`, () => out.includes('Ready to accept connections') || child.exitCode !== null, 5000, 20);
-  if (child.exitCode !== null) throw new Error(`redis-server exited at start:\n${out}`);
-  return {
-    url: `redis://127.0.0.1:${redisPort}/0`,
-    async stop() {
-      child.kill('SIGTERM');
-      await exited;
-      children.delete(child);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-// ---------------------------------------------------------------------------------------
 // The cluster
 
-const redis = await startRedis(REDIS_PORT);
+// A throwaway redis-server (test/support/redis-server.ts): nothing saved, killed at exit.
+const redis = await startRedis({ port: REDIS_PORT });
 const options = (name: string, host: string, p: { sip: number; http: number }): ProxyOptions => ({
   host,
   sipPort: p.sip,
@@ -108,7 +76,7 @@ const proxies: Proxy[] = [];
 t.teardown(async () => {
   await stopProcs();
   await Promise.all(proxies.map((p) => p.stop()));
-  await redis.stop();
+  await redis.close();
 });
 const a = await startProxy(options('sip-a', A, PA));
 proxies.push(a);

@@ -3,10 +3,6 @@
  * each with its own stores, sharing one Redis. What one instance changes, the others mirror;
  * a dead instance is reaped; Redis gone and back is caught up.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import t from 'tap';
@@ -16,9 +12,10 @@ import { Directory } from '../../src/directory/directory.js';
 import { LocationService } from '../../src/location/location.js';
 import { persistStores, restoreStores, type Stores } from '../../src/state/persist-stores.js';
 import { RedisState, type SharedHooks } from '../../src/state/redis/redis-state.js';
+import type { Loaded } from '../../src/state/types.js';
 import { binding } from '../location/fixtures.js';
+import { startRedis, type RedisServer } from '../support/redis-server.js';
 
-const REDIS = '/usr/bin/redis-server';
 const PORT = 26401;
 const URL_ = `redis://127.0.0.1:${PORT}/0`;
 const config = {
@@ -29,37 +26,8 @@ const config = {
 } as unknown as Config;
 const log = pino({ level: 'silent' });
 
-let server: ChildProcess | undefined;
-const dir = mkdtempSync(join(tmpdir(), 'sipbob-redis-'));
-
-async function startRedis(): Promise<void> {
-  server = spawn(REDIS, ['--port', String(PORT), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-  const until = Date.now() + 5000;
-  for (;;) {
-    const probe = new Redis(URL_, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-    probe.on('error', () => undefined);
-    try {
-      await probe.connect();
-      await probe.ping();
-      return;
-    } catch {
-      if (Date.now() > until) throw new Error('redis-server did not start');
-      await sleep(50);
-    } finally {
-      probe.disconnect();
-    }
-  }
-}
-
-async function stopRedis(): Promise<void> {
-  const s = server;
-  server = undefined;
-  if (!s || s.exitCode !== null) return;
-  await new Promise((r) => {
-    s.once('exit', r);
-    s.kill('SIGKILL');
-  });
-}
+/** A throwaway redis-server (test/support/redis-server.ts): nothing saved, killed at exit. */
+let server: RedisServer;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -87,11 +55,10 @@ async function instance(name: string, host: string, leaseMs = 30_000, hooks: Sha
 const anna = (port: number, extra = {}) => binding('anna', port, Date.now() + 600_000, extra);
 const call = (id: string, ext = '200') => ({ callId: id, fromTag: 'f', toTag: 't', parties: [{ extension: ext, device: 'anna', direction: 'inbound' as const }], ends: null, sessionExpires: 0 });
 
-t.before(startRedis);
-t.teardown(async () => {
-  await stopRedis();
-  rmSync(dir, { recursive: true, force: true });
+t.before(async () => {
+  server = await startRedis({ port: PORT });
 });
+t.teardown(() => server.close());
 
 t.test('bindings, calls and settings of one instance are mirrored by the other, counted once in Redis', async (t) => {
   const raw = new Redis(URL_);
@@ -205,14 +172,14 @@ t.test('a device moves to another flow through B while Redis is down: after the 
   a.location.upsert(old);
   await until_('B mirrors the binding', () => b.location.lookup('anna')[0]?.owner === 'a');
 
-  await stopRedis();
+  await server.kill9();
   await until_('both see Redis down', () => a.state.status === 'down' && b.state.status === 'down');
   // The registrar of B: the flow's old binding (A's) is replaced, the new one is B's. A hears nothing.
   b.location.remove('anna', old.contact, 'replaced');
   const roamed = anna(5064, { ...flow, expiresAt: Date.now() + 600_000, callId: 'cid-roamed' });
   b.location.upsert(roamed);
 
-  await startRedis(); // empty: each instance writes again what it owns
+  await server.restart(); // empty: each instance writes again what it owns
   raw = new Redis(URL_);
   t.teardown(() => raw.disconnect());
   const only = (s: Instance) => s.location.lookup('anna').map((x) => `${x.contact} ${x.owner ?? 'own'}`);
@@ -280,7 +247,7 @@ t.test('Redis gone and back: each instance serves from memory and catches up', a
   await until_('B has the setting', () => b.directory.busyOnBusy('100'));
   const secret = await a.state.nonceSecret();
 
-  await stopRedis();
+  await server.kill9();
   await until_('A sees Redis down', () => a.state.status === 'down');
   // An instance started while Redis is down gets the shared nonce key when Redis is back.
   const secrets: Buffer[] = [];
@@ -293,7 +260,7 @@ t.test('Redis gone and back: each instance serves from memory and catches up', a
   b.location.upsert(binding('desk', 5070, Date.now() + 600_000, { extension: '100' }));
   t.equal(a.location.lookup('anna').length, 2, 'A keeps serving from memory');
 
-  await startRedis(); // empty: as a Redis restarted without persistence
+  await server.restart(); // empty: as a Redis restarted without persistence
   await until_('both caught up', () => b.location.lookup('anna').length === 2 && b.calls.activeFor('200') === 1 && a.location.lookup('desk').length === 1, 8000);
   raw = new Redis(URL_);
   t.teardown(() => raw.disconnect());
@@ -307,6 +274,14 @@ t.test('Redis gone and back: each instance serves from memory and catches up', a
   t.ok(a.state.stats.resyncs >= 1 && a.state.stats.errors >= 1);
   a.calls.end(c, 'bye');
   await until_('B uncounts it', () => b.calls.activeFor('200') === 0);
+
+  // C, started while Redis was down, hears the others' changes now: it loaded A's bindings (A is
+  // live for it, so its reaper tick reads nothing more of A's), and a new one comes on the channel.
+  await until_("C loaded A's bindings", () => c3.location.lookup('anna').length === 2);
+  a.location.upsert(anna(5066));
+  await until_("C mirrors A's new binding, heard on the channel", () => c3.location.lookup('anna').length === 3, 3000).catch((e: Error) =>
+    t.fail(e.message, { c: c3.location.lookup('anna').map((x) => x.contact) }),
+  );
 });
 
 t.test('an instance reaped while alive (a stall outlasted its lease) writes its state again and the others take it back', async (t) => {
@@ -327,4 +302,93 @@ t.test('an instance reaped while alive (a stall outlasted its lease) writes its 
   await until_('A wrote its call and binding again, and B took them back', () => b.calls.activeFor('200') === 1 && b.location.lookup('anna')[0]?.owner === 'a', 5000);
   t.equal(await raw.hget('sipbob:busy', '200'), '1', 'counted once in Redis again');
   t.ok(a.state.stats.resyncs >= 1, 'A resynchronised');
+});
+
+t.test("the 'resynced' announcement: an instance that lost only its own connection for a moment tells the others what changed meanwhile", async (t) => {
+  // Nothing but the announcement can tell B here: A's lease never lapses (B never sees A leave
+  // and rejoin, so its reaper tick reads nothing of A's), and B's own connections stay up (B
+  // does not resync). Redis keeps its data; only A's command connection is dropped.
+  const raw = new Redis(URL_);
+  await raw.flushall();
+  const a = await instance('a', '127.0.3.101');
+  const b = await instance('b', '127.0.3.102');
+  t.teardown(async () => {
+    await a.state.close();
+    await b.state.close();
+    raw.disconnect();
+  });
+  a.location.upsert(anna(5062));
+  a.location.upsert(binding('desk', 5070, Date.now() + 600_000, { extension: '100' }));
+  const s1 = a.calls.confirmed(call('s1'), 600)!;
+  await until_('B mirrors both bindings and the call', () => b.location.lookup('anna').length === 1 && b.location.lookup('desk').length === 1 && b.calls.activeFor('200') === 1);
+
+  // The server drops A's command connection (a network blip between A and Redis alone). A's
+  // writes fail at once while it reconnects (about 100 ms): these changes stay in A's memory.
+  const aRedis = (a.state as unknown as { redis: Redis }).redis;
+  const changed = new Promise<void>((resolve) =>
+    aRedis.once('close', () => {
+      a.location.upsert(anna(5064));
+      a.location.remove('desk', binding('desk', 5070).contact, 'unregistered');
+      a.calls.confirmed(call('s2', '100'), 600);
+      a.calls.end(s1, 'bye');
+      resolve();
+    }),
+  );
+  const errors = a.state.stats.errors;
+  await raw.client('KILL', 'ID', String(await aRedis.client('ID')));
+  await changed;
+  await until_("A's writes during the blip failed", () => a.state.stats.errors > errors, 1000);
+  await until_('A resynchronised', () => a.state.stats.resyncs >= 1 && a.state.status === 'up');
+
+  await until_(
+    "B took A's state from the announcement",
+    () =>
+      b.location.lookup('anna').length === 2 &&
+      b.calls.activeFor('100') === 1 &&
+      b.calls.activeFor('200') === 0 &&
+      b.location.lookup('desk').length === 0,
+    3000,
+  ).catch((e: Error) => t.fail(e.message, { anna: b.location.lookup('anna').map((x) => x.contact), desk: b.location.lookup('desk').length, calls: [...b.calls.all()].map((c) => c.id) }));
+  t.equal(b.location.lookup('anna').find((x) => x.contact === anna(5064).contact)?.owner, 'a', 'B mirrors the binding A took during the blip, owned by A');
+  t.equal(b.calls.activeFor('100'), 1, 'B counts the call A confirmed during the blip');
+  t.equal(b.calls.activeFor('200'), 0, 'B no longer counts the call A ended during the blip (200 is not left busy on B)');
+  t.equal(b.location.lookup('desk').length, 0, 'B no longer lists the binding removed through A during the blip');
+  t.equal(b.state.stats.resyncs, 0, 'B did not resynchronise itself: the announcement told it');
+  t.equal(await raw.hget('sipbob:busy', '200'), null, 'Redis: 200 uncounted by A\'s resync');
+  t.equal(await raw.hget('sipbob:busy', '100'), '1');
+});
+
+t.test('a change heard on the channel while an instance resyncs is kept: it is newer than what the resync read', async (t) => {
+  const raw = new Redis(URL_);
+  await raw.flushall();
+  const a = await instance('a', '127.0.3.101');
+  const b = await instance('b', '127.0.3.102');
+  t.teardown(async () => {
+    await a.state.close();
+    await b.state.close();
+    raw.disconnect();
+  });
+  a.location.upsert(anna(5062));
+  await until_('B mirrors the binding', () => b.location.lookup('anna').length === 1);
+
+  // B's resync reads Redis; A registers a device and confirms a call just after that read, and
+  // B hears both on the channel before the resync replaces what it mirrored with what it read.
+  const inner = b.state as unknown as { readAll(): Promise<Loaded>; resyncing: Promise<void> | undefined };
+  const readAll = inner.readAll.bind(b.state);
+  let during = false;
+  inner.readAll = async () => {
+    const loaded = await readAll();
+    if (!during) {
+      during = true;
+      a.location.upsert(anna(5064));
+      a.calls.confirmed(call('r1', '100'), 600);
+      await until_('B heard them while resyncing', () => b.location.lookup('anna').length === 2 && b.calls.activeFor('100') === 1);
+    }
+    return loaded;
+  };
+  // What B hears when another instance reaped it: it writes what it owns again and reloads.
+  await raw.publish('sipbob:changes', JSON.stringify(['x', null, 'reaped', 'b', null]));
+  await until_('B resynced', () => during && b.state.stats.resyncs === 1 && inner.resyncing === undefined);
+  t.same(b.location.lookup('anna').map((x) => `${x.contact} ${x.owner}`).sort(), [`${anna(5062).contact} a`, `${anna(5064).contact} a`], "B lists both of A's bindings");
+  t.equal(b.calls.activeFor('100'), 1, "B counts A's call");
 });

@@ -147,7 +147,10 @@ export class RedisState implements Persistence {
     redis.defineCommand('syncOwnCalls', { numberOfKeys: 3, lua: SYNC_OWN_CALLS });
     this.redis = redis as Redis & ScriptCommands;
     // The subscriber keeps its subscription across reconnects (ioredis re-subscribes itself).
-    this.sub = new Redis(o.url, { ...options, enableOfflineQueue: true });
+    // Its SUBSCRIBE waits for a connection however long Redis is away: with the retry limit of
+    // the commands (0) it was dropped at the first failed connect, and an instance started while
+    // Redis was down never heard the others' changes (their calls never counted here).
+    this.sub = new Redis(o.url, { ...options, enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined });
     for (const [name, conn] of [['redis', this.redis], ['subscriber', this.sub]] as const) {
       conn.on('error', (err: Error) => this.failed(`${name}: ${err.message}`));
     }
@@ -352,7 +355,7 @@ export class RedisState implements Persistence {
       case 'resynced':
         // It wrote its bindings and calls again without announcing each (after an outage, or
         // after it was reaped while alive): read them.
-        void this.mirrorInstance(stores, instance, path).catch((e: Error) => this.failed(e.message));
+        void this.mirrorInstance(stores, instance, path, true).catch((e: Error) => this.failed(e.message));
         return;
       case 'end-call':
         if (value === this.me) this.hooks.endCall?.(key);
@@ -494,11 +497,20 @@ export class RedisState implements Persistence {
     if (stores) for (const name of joined) await this.mirrorInstance(stores, name, live.get(name)!);
   }
 
-  /** What an instance owns, as Redis has it, into our stores. */
-  private async mirrorInstance(stores: Stores, owner: string, path: Endpoint | undefined): Promise<void> {
+  /**
+   * What an instance owns, as Redis has it, into our stores. With `replace` (its 'resynced'
+   * announcement) what we mirrored of it that Redis no longer holds goes too: it ended those
+   * calls or lost those bindings while its own writes failed (a blip of its connection alone),
+   * and nothing else tells us (its lease never lapsed), so the extension would stay busy here
+   * until maxCallDuration. What changed on the channel while we read is newer and stays.
+   */
+  private async mirrorInstance(stores: Stores, owner: string, path: Endpoint | undefined, replace = false): Promise<void> {
     if (path === undefined || owner === this.me) return;
+    const heldBindings = replace ? [...stores.location.all()].filter((b) => b.owner === owner) : [];
+    const heldCalls = replace ? [...stores.calls.all()].filter((c) => c.owner === owner) : [];
+    const bindings = await this.redis.hgetall(this.k.bindings(owner));
     const theirs: Binding[] = [];
-    for (const json of Object.values(await this.redis.hgetall(this.k.bindings(owner)))) {
+    for (const json of Object.values(bindings)) {
       const b = storedCodecs.binding.decode(parseJson(json));
       if (b && b.expiresAt > this.now()) theirs.push({ ...b, owner, path });
     }
@@ -506,10 +518,19 @@ export class RedisState implements Persistence {
     this.dropSuperseded(stores, theirs);
     const ids = await this.redis.smembers(this.k.callsOf(owner));
     const records = ids.length ? await this.redis.hmget(this.k.calls, ...ids) : [];
+    const calls = new Set<string>();
     for (const json of records) {
       const call = json ? storedCodecs.call.decode(parseJson(json)) : undefined;
-      if (call) stores.calls.mirror({ ...call, owner });
+      if (call) {
+        calls.add(call.id);
+        stores.calls.mirror({ ...call, owner });
+      }
     }
+    for (const b of heldBindings) {
+      const now = stores.location.lookup(b.username).find((x) => x.contact === b.contact);
+      if (!Object.hasOwn(bindings, bindingKey(b)) && now === b) stores.location.forget(b.username, b.contact, owner);
+    }
+    for (const c of heldCalls) if (!calls.has(c.id) && stores.calls.byId(c.id) === c) stores.calls.forget(c.id);
   }
 
   /** Everything the live instances own (and what this one owned before it restarted). */
@@ -587,14 +608,20 @@ export class RedisState implements Persistence {
       }
       this.dirtySettings.clear();
       await this.reapDead();
+      // What we mirrored before reading: a binding or call heard on the channel while readAll
+      // ran is newer than what it read and stays (it was forgotten here: a device registered
+      // through another instance just then was not listed, its call not counted).
+      const heldBindings = [...stores.location.all()].filter((b) => b.owner !== undefined);
+      const heldCalls = [...stores.calls.all()].filter((c) => c.owner !== undefined);
       const loaded = await this.readAll();
       // The others' state as Redis has it now replaces what we mirrored.
-      for (const b of [...stores.location.all()]) {
-        if (b.owner !== undefined && loaded.binding.get(bindingKey(b))?.owner !== b.owner) stores.location.forget(b.username, b.contact);
+      for (const b of heldBindings) {
+        const now = stores.location.lookup(b.username).find((x) => x.contact === b.contact);
+        if (now === b && loaded.binding.get(bindingKey(b))?.owner !== b.owner) stores.location.forget(b.username, b.contact);
       }
       for (const b of loaded.binding.values()) if (b.owner !== undefined) stores.location.mirror(b);
       this.dropSuperseded(stores, loaded.binding.values());
-      for (const c of [...stores.calls.all()]) if (c.owner !== undefined && !loaded.call.has(c.id)) stores.calls.forget(c.id);
+      for (const c of heldCalls) if (stores.calls.byId(c.id) === c && !loaded.call.has(c.id)) stores.calls.forget(c.id);
       for (const c of loaded.call.values()) if (c.owner !== undefined) stores.calls.mirror(c);
       for (const [ext, s] of loaded.setting) if (!this.dirtySettings.has(ext)) stores.directory.restore(ext, s);
       if (this.secretWanted || this.secret) {
