@@ -304,6 +304,44 @@ t.test('an instance reaped while alive (a stall outlasted its lease) writes its 
   t.ok(a.state.stats.resyncs >= 1, 'A resynchronised');
 });
 
+t.test('Redis lost its data without dropping a connection (FLUSHALL, eviction): each instance writes its state again at its next lease renewal', async (t) => {
+  const raw = new Redis(URL_);
+  await raw.flushall();
+  // Lease 3 s: renewed every second.
+  const a = await instance('a', '127.0.3.101', 3000);
+  const b = await instance('b', '127.0.3.102', 3000);
+  t.teardown(async () => {
+    await a.state.close();
+    await b.state.close();
+    raw.disconnect();
+  });
+  a.location.upsert(anna(5062));
+  a.calls.confirmed(call('f1'), 600);
+  b.location.upsert(binding('desk', 5070, Date.now() + 600_000));
+  await until_('each mirrors the other', () => b.calls.activeFor('200') === 1 && b.location.lookup('anna').length === 1 && a.location.lookup('desk').length === 1);
+  const resyncs = [a.state.stats.resyncs, b.state.stats.resyncs];
+
+  await raw.flushall();
+  await until_(
+    'Redis holds both instances, their bindings and the call again',
+    async () =>
+      (await raw.zcard('sipbob:instances')) === 2 &&
+      (await raw.hlen('sipbob:bindings:a')) === 1 &&
+      (await raw.hlen('sipbob:bindings:b')) === 1 &&
+      (await raw.hget('sipbob:busy', '200')) === '1',
+    4000,
+  );
+  t.pass('A and B wrote what they own again');
+  t.ok(a.state.stats.resyncs > resyncs[0]! && b.state.stats.resyncs > resyncs[1]!, 'each resynchronised');
+  await until_('each still lists the other\'s binding and counts the call', () => b.calls.activeFor('200') === 1 && b.location.lookup('anna')[0]?.owner === 'a' && a.location.lookup('desk')[0]?.owner === 'b');
+  t.pass('the mirrors converge');
+
+  // And it keeps working: a call A confirms now is counted by B as before.
+  a.calls.confirmed(call('f2', '100'), 600);
+  await until_('B counts the new call', () => b.calls.activeFor('100') === 1);
+  t.equal(await raw.hget('sipbob:busy', '100'), '1');
+});
+
 t.test("the 'resynced' announcement: an instance that lost only its own connection for a moment tells the others what changed meanwhile", async (t) => {
   // Nothing but the announcement can tell B here: A's lease never lapses (B never sees A leave
   // and rejoin, so its reaper tick reads nothing of A's), and B's own connections stay up (B

@@ -218,7 +218,16 @@ export class RedisState implements Persistence {
       setInterval(() => {
         // A write failed while connected (a slow Redis, a timeout): re-write what we own.
         if (this.dirty && this.status === 'up') void this.resync('writes failed');
-        else void this.renewLease().catch((e: Error) => this.failed(e.message));
+        else {
+          void this.renewLease()
+            .then((present) => {
+              // Our lease was gone though nobody said so: Redis lost its data without dropping
+              // the connection (FLUSHALL, eviction under maxmemory, a failover to an empty
+              // replica). What we own is gone with it and the others forgot it: write it again.
+              if (!present && this.status === 'up') void this.resync('our lease was missing from redis');
+            })
+            .catch((e: Error) => this.failed(e.message));
+        }
       }, tick),
       setInterval(() => void this.reapDead().catch((e: Error) => this.failed(e.message)), 1000),
     );
@@ -447,9 +456,11 @@ export class RedisState implements Persistence {
    * is reaped within a lease period (plus the one-second reaper tick, which the lease covers
    * from three seconds up).
    */
-  private async renewLease(): Promise<void> {
+  /** Whether our lease was still there (ZADD added no new member). */
+  private async renewLease(): Promise<boolean> {
     const until = this.now() + Math.floor((this.o.leaseMs * 2) / 3);
-    await this.redis.multi().zadd(this.k.instances, until, this.me).hset(this.k.addresses, this.me, this.myAddress).exec();
+    const r = await this.redis.multi().zadd(this.k.instances, until, this.me).hset(this.k.addresses, this.me, this.myAddress).exec();
+    return r?.[0]?.[1] === 0;
   }
 
   /** Reaps instances whose lease ran out and refreshes the list of live ones. */
