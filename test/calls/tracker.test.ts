@@ -58,7 +58,7 @@ t.test('two devices of one extension in one dialog count once', async (t) => {
 
 t.test('restore takes live calls silently and refuses those that expired while down', async (t) => {
   const now = 5_000_000;
-  const live: ActiveCall = { id: 'l;a;b', callId: 'l', fromTag: 'a', toTag: 'b', parties: [callee], startedAt: now - 10, expiresAt: now + 1000 };
+  const live: ActiveCall = { id: 'l;a;b', callId: 'l', fromTag: 'a', toTag: 'b', parties: [callee], startedAt: now - 10, expiresAt: now + 1000, ends: null, sessionExpires: 0 };
   const dead: ActiveCall = { ...live, id: 'd;a;b', callId: 'd', expiresAt: now - 1 };
   const calls = new CallTracker(() => now);
   const seen = recorder(calls);

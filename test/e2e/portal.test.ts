@@ -73,6 +73,14 @@ class FakeView implements AdminView {
     this.changes.push([number, value]);
     return true;
   }
+  endCall(): boolean {
+    return false;
+  }
+
+  removeRegistrations(): boolean {
+    return false;
+  }
+
   listCalls(): CallView[] {
     return [];
   }

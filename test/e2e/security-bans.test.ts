@@ -7,7 +7,7 @@
 import t from 'tap';
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { DOMAIN, HOSTS, portBlock, register, startProxy, describe as describeSipp, type Proxy } from './harness.js';
+import { DOMAIN, HOSTS, portBlock, register, startProxy, describe as describeSipp } from './harness.js';
 import { answer, bans, metric, registerOnce, request, sleep, statusOf, UdpPeer } from './security-kit.js';
 import { digestAuth, header } from './raw-sip.js';
 

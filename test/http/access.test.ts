@@ -19,6 +19,8 @@ const view: AdminView = {
   getExtension: () => undefined,
   setBusyOnBusy: () => false,
   listCalls: () => [],
+  endCall: () => false,
+  removeRegistrations: () => false,
   deviceLogin: (u, p) => (DEVICES[u]?.password === p ? DEVICES[u]!.extension : undefined),
   adminToken: () => TOKEN,
   ready: () => true,

@@ -73,7 +73,7 @@ const logger = pino(
 );
 
 const view = new FakeView();
-const { registry } = createMetrics({ registeredDevices: () => 0, contacts: () => 0, activeCallsByExtension: () => new Map(), transactionsInFlight: () => 0 });
+const { registry } = createMetrics({ registeredDevices: () => 0, contacts: () => 0, activeCallsByExtension: () => new Map(), transactionsInFlight: () => 0, endedCalls: () => new Map(), keepaliveProbes: () => ({ sent: 0, failed: 0 }) });
 const srv = await startHttp({ host: '127.0.0.1', port: 0, view, metrics: registry, logger });
 t.teardown(() => srv.close());
 

@@ -37,7 +37,7 @@ t.test('record writers match JSON.stringify of the same objects', async (t) => {
     },
     sessionExpires: 1800,
   };
-  const c = call.ends;
+  const c = call.ends!;
   const storedEnds = {
     from: c.callee.from,
     to: c.callee.to,

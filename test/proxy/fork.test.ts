@@ -13,9 +13,6 @@ import type { ServerTransaction } from '../../src/transaction/server.js';
 import { T1, TIMER_C, TIMER_M } from '../../src/transaction/timer-values.js';
 import { CALLER, FakeTimers, incoming, sip, type Sent } from '../support/sip.js';
 
-/** A test of a src bug not fixed yet: tap skips it as todo; RUN_TODO=1 runs it (and it fails). */
-const knownBug = (why: string): string | false => (process.env.RUN_TODO ? false : why);
-
 const DEVICES = ['anna', 'bob', 'carl'];
 const COMPLETED_ELSEWHERE = 'Reason: SIP;cause=200;text="Call completed elsewhere"';
 
