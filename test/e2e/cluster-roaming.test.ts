@@ -19,11 +19,11 @@
  * The trunk is raw UDP from CLUSTER_HOSTS.trunkIn; the phone answers 486 (no dialog to end).
  * Port block 27, Redis on 26386.
  */
-import net from 'node:net';
+import type net from 'node:net';
 import t from 'tap';
 import { contactsIn, CLUSTER_HOSTS, INSTANCES, ownersIn, PW, startCluster, type Cluster, type InstanceName } from './cluster-kit.js';
 import { DOMAIN, portBlock, waitFor } from './harness.js';
-import { digestAuth, header, UdpPeer } from './raw-sip.js';
+import { digestAuth, header, TcpPeer, UdpPeer } from './raw-sip.js';
 
 const P = portBlock(27);
 const REDIS_PORT = 26386;
@@ -33,43 +33,29 @@ const ROAMED = '127.0.3.16';
 const SDP = 'v=0\r\no=- 1 1 IN IP4 127.0.3.32\r\ns=-\r\nc=IN IP4 127.0.3.32\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n';
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** A phone on TCP (our own sockets): Content-Length framing, digest REGISTER, replies. */
+/** A phone on TCP (raw-sip's TcpPeer): digest REGISTER with an RFC 5626 flow, replies. */
 class TcpPhone {
-  readonly received: string[] = [];
-  private buf = '';
   private cseq = 0;
 
   private constructor(
-    readonly sock: net.Socket,
+    readonly peer: TcpPeer,
     readonly user: { username: string; password: string },
     /** The Contact URI to register; undefined: sip:user@<local address>:<port>;transport=tcp;ob. */
     private readonly fixedContact: string | undefined,
     readonly flow: string,
     readonly callId: string,
-  ) {
-    sock.setEncoding('latin1');
-    sock.on('data', (d: string) => {
-      this.buf += d;
-      for (;;) {
-        while (this.buf.startsWith('\r\n')) this.buf = this.buf.slice(2);
-        const end = this.buf.indexOf('\r\n\r\n');
-        if (end === -1) return;
-        const len = Number(header(this.buf.slice(0, end), 'content-length')[0] ?? '0');
-        if (this.buf.length < end + 4 + len) return;
-        this.received.push(this.buf.slice(0, end + 4 + len));
-        this.buf = this.buf.slice(end + 4 + len);
-      }
-    });
-    sock.on('error', () => {});
-  }
+  ) {}
 
   static async connect(o: { to: InstanceName; from: string; user: { username: string; password: string }; contact?: string; flow: string; callId: string }): Promise<TcpPhone> {
-    const sock = net.connect({ host: INSTANCES[o.to], port: P.sip, localAddress: o.from });
-    await new Promise<void>((resolve, reject) => {
-      sock.once('connect', () => resolve());
-      sock.once('error', reject);
-    });
-    return new TcpPhone(sock, o.user, o.contact, o.flow, o.callId);
+    return new TcpPhone(await TcpPeer.connect(INSTANCES[o.to], P.sip, o.from), o.user, o.contact, o.flow, o.callId);
+  }
+
+  get sock(): net.Socket {
+    return this.peer.sock;
+  }
+
+  get received(): string[] {
+    return this.peer.received;
   }
 
   get contact(): string {

@@ -77,6 +77,8 @@ export class TcpPeer {
     sock.on('data', (d: string) => {
       this.buf += d;
       for (;;) {
+        // An RFC 5626 keepalive pong (CRLF) between messages is no message.
+        while (this.buf.startsWith('\r\n')) this.buf = this.buf.slice(2);
         const end = this.buf.indexOf('\r\n\r\n');
         if (end === -1) return;
         const len = Number(header(this.buf.slice(0, end), 'content-length')[0] ?? '0');

@@ -5,7 +5,7 @@
  */
 import { Redis } from 'ioredis';
 import pino from 'pino';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { CallTracker } from '../../src/calls/tracker.js';
 import type { Config } from '../../src/config/types.js';
 import { Directory } from '../../src/directory/directory.js';
@@ -50,6 +50,20 @@ async function instance(name: string, host: string, leaseMs = 30_000, hooks: Sha
   restoreStores(s, await state.load(), state);
   state.attach(s, hooks);
   return s;
+}
+
+/** A and B on a Redis emptied for the test; both closed, and the raw client, at its end. */
+async function pair(t: Test, leaseMs = 30_000): Promise<{ raw: Redis; a: Instance; b: Instance }> {
+  const raw = new Redis(URL_);
+  await raw.flushall();
+  const a = await instance('a', '127.0.3.101', leaseMs);
+  const b = await instance('b', '127.0.3.102', leaseMs);
+  t.teardown(async () => {
+    await a.state.close();
+    await b.state.close();
+    raw.disconnect();
+  });
+  return { raw, a, b };
 }
 
 const anna = (port: number, extra = {}) => binding('anna', port, Date.now() + 600_000, extra);
@@ -124,15 +138,7 @@ t.test('bindings, calls and settings of one instance are mirrored by the other, 
 });
 
 t.test('a device moves to B with the same contact while its old flow closes at A: B keeps its binding', async (t) => {
-  const raw = new Redis(URL_);
-  await raw.flushall();
-  const a = await instance('a', '127.0.3.101');
-  const b = await instance('b', '127.0.3.102');
-  t.teardown(async () => {
-    await a.state.close();
-    await b.state.close();
-    raw.disconnect();
-  });
+  const { raw, a, b } = await pair(t);
   const tcp = (address: string, port: number) => ({ source: { transport: 'tcp' as const, address, port } });
   const flow = { instance: '<urn:uuid:0000-roam>', regId: 1 };
   a.location.upsert(anna(5062, { ...tcp('127.0.3.50', 40001), ...flow }));
@@ -285,15 +291,7 @@ t.test('Redis gone and back: each instance serves from memory and catches up', a
 });
 
 t.test('an instance reaped while alive (a stall outlasted its lease) writes its state again and the others take it back', async (t) => {
-  const raw = new Redis(URL_);
-  await raw.flushall();
-  const a = await instance('a', '127.0.3.101');
-  const b = await instance('b', '127.0.3.102');
-  t.teardown(async () => {
-    await a.state.close();
-    await b.state.close();
-    raw.disconnect();
-  });
+  const { raw, a, b } = await pair(t);
   a.location.upsert(anna(5062));
   a.calls.confirmed(call('s1'), 600);
   await until_('B mirrors both', () => b.calls.activeFor('200') === 1 && b.location.lookup('anna').length === 1);
@@ -305,16 +303,8 @@ t.test('an instance reaped while alive (a stall outlasted its lease) writes its 
 });
 
 t.test('Redis lost its data without dropping a connection (FLUSHALL, eviction): each instance writes its state again at its next lease renewal', async (t) => {
-  const raw = new Redis(URL_);
-  await raw.flushall();
   // Lease 3 s: renewed every second.
-  const a = await instance('a', '127.0.3.101', 3000);
-  const b = await instance('b', '127.0.3.102', 3000);
-  t.teardown(async () => {
-    await a.state.close();
-    await b.state.close();
-    raw.disconnect();
-  });
+  const { raw, a, b } = await pair(t, 3000);
   a.location.upsert(anna(5062));
   a.calls.confirmed(call('f1'), 600);
   b.location.upsert(binding('desk', 5070, Date.now() + 600_000));
@@ -346,15 +336,7 @@ t.test("the 'resynced' announcement: an instance that lost only its own connecti
   // Nothing but the announcement can tell B here: A's lease never lapses (B never sees A leave
   // and rejoin, so its reaper tick reads nothing of A's), and B's own connections stay up (B
   // does not resync). Redis keeps its data; only A's command connection is dropped.
-  const raw = new Redis(URL_);
-  await raw.flushall();
-  const a = await instance('a', '127.0.3.101');
-  const b = await instance('b', '127.0.3.102');
-  t.teardown(async () => {
-    await a.state.close();
-    await b.state.close();
-    raw.disconnect();
-  });
+  const { raw, a, b } = await pair(t);
   a.location.upsert(anna(5062));
   a.location.upsert(binding('desk', 5070, Date.now() + 600_000, { extension: '100' }));
   const s1 = a.calls.confirmed(call('s1'), 600)!;
@@ -397,15 +379,7 @@ t.test("the 'resynced' announcement: an instance that lost only its own connecti
 });
 
 t.test('a change heard on the channel while an instance resyncs is kept: it is newer than what the resync read', async (t) => {
-  const raw = new Redis(URL_);
-  await raw.flushall();
-  const a = await instance('a', '127.0.3.101');
-  const b = await instance('b', '127.0.3.102');
-  t.teardown(async () => {
-    await a.state.close();
-    await b.state.close();
-    raw.disconnect();
-  });
+  const { raw, a, b } = await pair(t);
   a.location.upsert(anna(5062));
   await until_('B mirrors the binding', () => b.location.lookup('anna').length === 1);
 
