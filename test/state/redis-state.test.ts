@@ -404,3 +404,31 @@ t.test('a change heard on the channel while an instance resyncs is kept: it is n
   t.same(b.location.lookup('anna').map((x) => `${x.contact} ${x.owner}`).sort(), [`${anna(5062).contact} a`, `${anna(5064).contact} a`], "B lists both of A's bindings");
   t.equal(b.calls.activeFor('100'), 1, "B counts A's call");
 });
+
+t.test('a removal heard on the channel while an instance resyncs stays removed: what the resync read of it is older', async (t) => {
+  const { raw, a, b } = await pair(t);
+  a.location.upsert(anna(5062));
+  const c = a.calls.confirmed(call('g1'), 600)!;
+  await until_('B mirrors the binding and counts the call', () => b.location.lookup('anna').length === 1 && b.calls.activeFor('200') === 1);
+
+  // B's resync has read Redis; A un-registers the device and ends the call just after that
+  // read, and B hears both on the channel before the resync applies what it read.
+  const inner = b.state as unknown as { readAll(): Promise<Loaded>; resyncing: Promise<void> | undefined };
+  const readAll = inner.readAll.bind(b.state);
+  let during = false;
+  inner.readAll = async () => {
+    const loaded = await readAll();
+    if (!during) {
+      during = true;
+      a.location.remove('anna', anna(5062).contact, 'unregistered');
+      a.calls.end(c, 'bye');
+      await until_('B heard both while resyncing', () => b.location.lookup('anna').length === 0 && b.calls.activeFor('200') === 0);
+    }
+    return loaded;
+  };
+  await raw.publish('sipbob:changes', JSON.stringify(['x', null, 'reaped', 'b', null]));
+  await until_('B resynced', () => during && b.state.stats.resyncs === 1 && inner.resyncing === undefined);
+  t.equal(b.location.lookup('anna').length, 0, "the binding A removed does not come back at B");
+  t.equal(b.calls.activeFor('200'), 0, 'the call A ended is not counted again at B (200 is not left busy)');
+  t.equal(await raw.hget('sipbob:busy', '200'), null, 'nor in Redis');
+});

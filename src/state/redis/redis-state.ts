@@ -109,6 +109,13 @@ export class RedisState implements Persistence {
   /** Settings changed here while Redis was unreachable (the others' must not be written back). */
   private dirtySettings = new Set<string>();
   private resyncing: Promise<void> | undefined;
+  /**
+   * Removals heard on the channel while a read of Redis is under way (goneKey). The read's
+   * answer and the removal come over different connections, so what it returns of them may be
+   * older than the removal and must not bring them back. Undefined when no read is under way.
+   */
+  private goneDuringRead: Set<string> | undefined;
+  private reads = 0;
   private timers: NodeJS.Timeout[] = [];
   private closed = false;
   private wasReady = false;
@@ -340,6 +347,7 @@ export class RedisState implements Persistence {
         return this.applyBinding(stores, instance, path, key, value);
       case 'call':
         if (value === null) {
+          this.goneDuringRead?.add(goneKey('call', '', key));
           stores.calls.forget(key);
           return;
         }
@@ -389,6 +397,7 @@ export class RedisState implements Persistence {
       // the instance it left just as it registers here: that instance removes its own stale
       // binding, and must not take ours, which it has not heard of yet.
       const owner = value ?? undefined;
+      this.goneDuringRead?.add(goneKey('binding', owner ?? '', key));
       // Removed for us through another instance (un-REGISTER there, the API, a flow replaced
       // there): ours goes as well, announced.
       if (mine) {
@@ -517,13 +526,22 @@ export class RedisState implements Persistence {
    */
   private async mirrorInstance(stores: Stores, owner: string, path: Endpoint | undefined, replace = false): Promise<void> {
     if (path === undefined || owner === this.me) return;
+    const gone = this.beginRead();
+    try {
+      await this.mirrorRead(stores, owner, path, replace, gone);
+    } finally {
+      this.endRead();
+    }
+  }
+
+  private async mirrorRead(stores: Stores, owner: string, path: Endpoint, replace: boolean, gone: ReadonlySet<string>): Promise<void> {
     const heldBindings = replace ? [...stores.location.all()].filter((b) => b.owner === owner) : [];
     const heldCalls = replace ? [...stores.calls.all()].filter((c) => c.owner === owner) : [];
     const bindings = await this.redis.hgetall(this.k.bindings(owner));
     const theirs: Binding[] = [];
     for (const json of Object.values(bindings)) {
       const b = storedCodecs.binding.decode(parseJson(json));
-      if (b && b.expiresAt > this.now()) theirs.push({ ...b, owner, path });
+      if (b && b.expiresAt > this.now() && !wasGone(gone, 'binding', owner, bindingKey(b))) theirs.push({ ...b, owner, path });
     }
     for (const b of theirs) stores.location.mirror(b);
     this.dropSuperseded(stores, theirs);
@@ -532,7 +550,7 @@ export class RedisState implements Persistence {
     const calls = new Set<string>();
     for (const json of records) {
       const call = json ? storedCodecs.call.decode(parseJson(json)) : undefined;
-      if (call) {
+      if (call && !wasGone(gone, 'call', owner, call.id)) {
         calls.add(call.id);
         stores.calls.mirror({ ...call, owner });
       }
@@ -588,6 +606,16 @@ export class RedisState implements Persistence {
     return out;
   }
 
+  /** Starts recording the removals heard on the channel; the set lives until the last read ends. */
+  private beginRead(): Set<string> {
+    this.reads++;
+    return (this.goneDuringRead ??= new Set());
+  }
+
+  private endRead(): void {
+    if (--this.reads === 0) this.goneDuringRead = undefined;
+  }
+
   /**
    * Redis answers again: make it hold exactly what this instance owns (it may have been reaped
    * meanwhile, and its writes failed), then reload what the others own.
@@ -624,7 +652,15 @@ export class RedisState implements Persistence {
       // through another instance just then was not listed, its call not counted).
       const heldBindings = [...stores.location.all()].filter((b) => b.owner !== undefined);
       const heldCalls = [...stores.calls.all()].filter((c) => c.owner !== undefined);
-      const loaded = await this.readAll();
+      const gone = this.beginRead();
+      let loaded: Loaded;
+      try {
+        loaded = await this.readAll();
+      } finally {
+        this.endRead();
+      }
+      for (const [key, b] of loaded.binding) if (b.owner !== undefined && wasGone(gone, 'binding', b.owner, key)) loaded.binding.delete(key);
+      for (const [id, c] of loaded.call) if (c.owner !== undefined && wasGone(gone, 'call', c.owner, id)) loaded.call.delete(id);
       // The others' state as Redis has it now replaces what we mirrored.
       for (const b of heldBindings) {
         const now = stores.location.lookup(b.username).find((x) => x.contact === b.contact);
@@ -652,6 +688,16 @@ export class RedisState implements Persistence {
       .finally(() => (this.resyncing = undefined));
     return this.resyncing;
   }
+}
+
+/** A removal heard on the channel: of whose (owner; '' when the announcement does not say) and what. */
+function goneKey(kind: 'binding' | 'call', owner: string, key: string): string {
+  return `${kind}\n${owner}\n${key}`;
+}
+
+/** Whether a removal of owner's key (or of that key, whoever's) was heard during the read. */
+function wasGone(gone: ReadonlySet<string>, kind: 'binding' | 'call', owner: string, key: string): boolean {
+  return gone.size !== 0 && (gone.has(goneKey(kind, owner, key)) || gone.has(goneKey(kind, '', key)));
 }
 
 function keys() {
