@@ -14,8 +14,7 @@ import { Fork, type BranchTarget } from './fork.js';
 import { forwardEdits } from './forward-edits.js';
 import type { Identity } from './identity.js';
 import { localResponse, statelessResponse } from './local-response.js';
-import { nextHop, ownerRoute, uriHop } from './next-hop.js';
-import type { Endpoint } from '../transport/endpoint.js';
+import { contactHop, nextHop } from './next-hop.js';
 import { ourVia } from '../transport/via.js';
 
 /**
@@ -30,20 +29,11 @@ export function routeInDialog(d: ProxyDeps, inc: IncomingRequest): void {
     if (!isAck) d.send(inc.replyTo, statelessResponse(inc, d.ids, 404, 'Not Found (no route)'));
     return;
   }
-  let dest: Endpoint | undefined;
-  // Set when the Request-URI is a contact another instance owns and no route beyond us leads
-  // there (the dialog began while the device was registered here): through its owner.
-  let route: string | undefined;
-  if (routes.nextRoute !== undefined) dest = nextHop(routes.nextRoute, d.location);
-  else {
-    const b = d.location.byContactUri(req.uri);
-    if (b === undefined) dest = uriHop(req.uri);
-    else if (b.path === undefined) dest = b.dest;
-    else {
-      dest = b.path;
-      route = ownerRoute(b.path);
-    }
-  }
+  // No route beyond us: the Request-URI, a contact; one another instance owns goes through it
+  // (the dialog began while the device was registered here, or through that instance).
+  const hop = routes.nextRoute !== undefined ? { dest: nextHop(routes.nextRoute, d.location), route: undefined } : contactHop(req.uri, d.location);
+  const dest = hop?.dest;
+  const route = hop?.route;
   if (!dest) {
     if (!isAck) d.send(inc.replyTo, statelessResponse(inc, d.ids, 404, 'Not Found (no next hop)'));
     return;
@@ -57,13 +47,13 @@ export function routeInDialog(d: ProxyDeps, inc: IncomingRequest): void {
   if (isAck) {
     // The ACK for a 2xx is forwarded statelessly; its Via branch derives from the upstream one.
     const via = ourVia(d.localFor(dest), `${d.ids.branchPrefix}a${inc.via.branch}`);
-    const prepend = route === undefined ? `Via: ${via}\r\n` : `Via: ${via}\r\n${route}`;
-    d.send(dest, rewrite(req, `${req.method} ${req.uri} SIP/2.0`, prepend, fwd.edits, req.isAscii));
+    d.send(dest, rewrite(req, `${req.method} ${req.uri} SIP/2.0`, `Via: ${via}\r\n${route ?? ''}`, fwd.edits, req.isAscii));
     return;
   }
   const tx = d.layer.createServer(inc);
   if (req.method === 'INVITE') tx.respond(100, localResponse(inc, d.ids, 100, 'Trying'));
-  const target: BranchTarget = route === undefined ? { uri: req.uri, dest, device: '', extension: '' } : { uri: req.uri, dest, device: '', extension: '', route };
+  const target: BranchTarget = { uri: req.uri, dest, device: '', extension: '' };
+  if (route !== undefined) target.route = route;
   new Fork(branchRequests(d, inc, fwd, false), tx, req.header('to') ?? '', [target], { ringTimeoutMs: 0, declineEndsCall: false }).start();
 }
 

@@ -23,8 +23,24 @@ export function nextHop(uri: string, location: Pick<LocationService, 'byContactU
   return uriHop(uri);
 }
 
+/** Where a request to a contact goes, and the Route it carries there (see ownerRoute). */
+export interface Hop {
+  dest: Endpoint;
+  route: string | undefined;
+}
+
+/** nextHop for a Request-URI, with the Route a contact another instance owns needs. */
+export function contactHop(uri: string, location: Pick<LocationService, 'byContactUri'>): Hop | undefined {
+  const b = location.byContactUri(uri);
+  if (b === undefined) {
+    const dest = uriHop(uri);
+    return dest && { dest, route: undefined };
+  }
+  return b.path === undefined ? { dest: b.dest, route: undefined } : { dest: b.path, route: ownerRoute(b.path) };
+}
+
 /** The URI's own host (an IP address), port and transport. */
-export function uriHop(uri: string): Endpoint | undefined {
+function uriHop(uri: string): Endpoint | undefined {
   const u = parseUri(uri);
   if (!u || !net.isIP(u.host)) return undefined;
   const transport = transportOfUriParam(getParam(u.params, 'transport'), u.scheme === 'sips');

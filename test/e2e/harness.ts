@@ -10,13 +10,14 @@
  * - Every child process (proxy, sipp) is bounded by a timeout and killed at the latest when
  *   the test process exits.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
 import { stringify } from 'yaml';
+import { killAtExit } from '../support/children.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SCENARIOS = path.join(ROOT, 'test', 'scenarios');
@@ -48,26 +49,6 @@ export const HOSTS = {
  */
 export function portBlock(k: number): { sip: number; http: number; base: number } {
   return { sip: 15060 + 10 * k, http: 18080 + k, base: 16000 + 200 * k };
-}
-
-// ---------------------------------------------------------------------------------------
-// Process bookkeeping: whatever a test forgets (or a failed assertion skips) is killed
-// when the test process exits, so no sipp or proxy outlives the run on a shared machine.
-
-const live = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const child of live) {
-    try {
-      child.kill('SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-});
-
-function track(child: ChildProcess): void {
-  live.add(child);
-  child.once('exit', () => live.delete(child));
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -184,7 +165,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     // The admin token comes from the config; do not let a developer's env override it.
     env: { ...process.env, SIPBOB_ADMIN_TOKEN: ADMIN_TOKEN, SIPBOB_CONFIG: '' },
   });
-  track(child);
+  killAtExit(child);
 
   const logs: Array<LogLine | string> = [];
   const raw: string[] = [];
@@ -434,7 +415,7 @@ export function sippStart(opts: SippOptions): SippProcess {
   const label = opts.label ?? `${opts.scenario}@${opts.local}:${opts.localPort}`;
   // cwd = the temp dir: sipp writes any file it is not told about next to itself.
   const child = spawn(SIPP, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  track(child);
+  killAtExit(child);
   let out = '';
   const collect = (chunk: Buffer) => {
     out += chunk.toString('utf8');

@@ -14,19 +14,10 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
+import { killAtExit } from './children.js';
 
 export const REDIS_SERVER = process.env.REDIS_SERVER_BIN ?? '/usr/bin/redis-server';
 
-const live = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const child of live) {
-    try {
-      child.kill('SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-});
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -104,12 +95,11 @@ export async function startRedis(opts: RedisServerOptions): Promise<RedisServer>
     ];
     const proc = spawn(REDIS_SERVER, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     child = proc;
-    live.add(proc);
+    killAtExit(proc);
     let gone = false;
     let failed: Error | undefined;
     exited = new Promise<void>((resolve) => {
       proc.once('exit', (code, signal) => {
-        live.delete(proc);
         gone = true;
         raw += `\n[redis-server exited: code ${code}, signal ${signal}]\n`;
         if (child === proc) child = undefined;

@@ -94,8 +94,9 @@ export class RedisState implements Persistence {
   private readonly sub: Redis;
   private readonly me: string;
   private readonly myAddress: string;
-  /** How every change this instance publishes begins (change()). */
+  /** How every change this instance publishes begins (change()): its name, then its address. */
   private readonly echoPrefix: string;
+  private readonly changePrefix: string;
   /** A stored call record's first member: the instance that owns it. */
   private readonly ownerMember: string;
   private readonly now: () => number;
@@ -128,6 +129,7 @@ export class RedisState implements Persistence {
     this.me = o.instance;
     this.myAddress = formatEndpoint(o.address);
     this.echoPrefix = `[${jsonString(this.me)},`;
+    this.changePrefix = `${this.echoPrefix}${jsonString(this.myAddress)},`;
     this.ownerMember = `{"owner":${jsonString(this.me)},`;
     this.now = o.now ?? Date.now;
     this.k = keys();
@@ -154,9 +156,9 @@ export class RedisState implements Persistence {
     redis.defineCommand('syncOwnCalls', { numberOfKeys: 3, lua: SYNC_OWN_CALLS });
     this.redis = redis as Redis & ScriptCommands;
     // The subscriber keeps its subscription across reconnects (ioredis re-subscribes itself).
-    // Its SUBSCRIBE waits for a connection however long Redis is away: with the retry limit of
-    // the commands (0) it was dropped at the first failed connect, and an instance started while
-    // Redis was down never heard the others' changes (their calls never counted here).
+    // Its SUBSCRIBE waits for a connection however long Redis is away: with the commands' retry
+    // limit (0) it would be dropped at the first failed connect, and an instance started while
+    // Redis is down would never hear the others' changes.
     this.sub = new Redis(o.url, { ...options, enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined });
     for (const [name, conn] of [['redis', this.redis], ['subscriber', this.sub]] as const) {
       conn.on('error', (err: Error) => this.failed(`${name}: ${err.message}`));
@@ -265,8 +267,7 @@ export class RedisState implements Persistence {
       const owned = this.ownerMember + storedCodecs.call.json(call).slice(1);
       const exts = [...new Set(call.parties.map((p) => p.extension))];
       // The script publishes the message as change() would write it, the record appended there.
-      const head = `${this.echoPrefix}${jsonString(this.myAddress)},"call",${jsonString(key)},`;
-      this.run(this.redis.callUp(this.k.calls, this.k.callsOf(this.me), this.k.busy, this.k.changes, key, owned, this.me, head, ...exts));
+      this.run(this.redis.callUp(this.k.calls, this.k.callsOf(this.me), this.k.busy, this.k.changes, key, owned, this.me, this.changeHead('call', key), ...exts));
     } else {
       const json = storedCodecs.setting.json(value as ExtensionSetting);
       if (this.status === 'down') this.dirtySettings.add(key);
@@ -312,7 +313,12 @@ export class RedisState implements Persistence {
   }
 
   private change(kind: ChangeKind, key: string, valueJson: string): string {
-    return `[${jsonString(this.me)},${jsonString(this.myAddress)},"${kind}",${jsonString(key)},${valueJson}]`;
+    return `${this.changeHead(kind, key)}${valueJson}]`;
+  }
+
+  /** A change up to its value (CALL_UP appends the value and the closing bracket itself). */
+  private changeHead(kind: ChangeKind, key: string): string {
+    return `${this.changePrefix}"${kind}",${jsonString(key)},`;
   }
 
   private run(p: Promise<unknown>): void {
@@ -526,40 +532,55 @@ export class RedisState implements Persistence {
    */
   private async mirrorInstance(stores: Stores, owner: string, path: Endpoint | undefined, replace = false): Promise<void> {
     if (path === undefined || owner === this.me) return;
-    const gone = this.beginRead();
+    const held = replace ? mirrored(stores, (o) => o === owner) : { bindings: [], calls: [] };
+    const { read, gone } = await this.whileReading(() => this.readInstance(owner, path));
+    this.applyRead(stores, held, read, gone);
+  }
+
+  /** What one other instance owns, as Redis has it. */
+  private async readInstance(owner: string, path: Endpoint): Promise<Pick<Loaded, 'binding' | 'call'>> {
+    const out: Pick<Loaded, 'binding' | 'call'> = { binding: new Map(), call: new Map() };
+    for (const [key, json] of Object.entries(await this.redis.hgetall(this.k.bindings(owner)))) {
+      const b = storedCodecs.binding.decode(parseJson(json));
+      if (b && b.expiresAt > this.now()) out.binding.set(key, { ...b, owner, path });
+    }
+    const ids = await this.redis.smembers(this.k.callsOf(owner));
+    const records = ids.length ? await this.redis.hmget(this.k.calls, ...ids) : [];
+    for (const json of records) {
+      const call = json ? storedCodecs.call.decode(parseJson(json)) : undefined;
+      if (call) out.call.set(call.id, { ...call, owner });
+    }
+    return out;
+  }
+
+  /** Runs a read of Redis, recording the removals heard on the channel meanwhile (goneDuringRead). */
+  private async whileReading<T>(readRedis: () => Promise<T>): Promise<{ read: T; gone: ReadonlySet<string> }> {
+    this.reads++;
+    const gone = (this.goneDuringRead ??= new Set());
     try {
-      await this.mirrorRead(stores, owner, path, replace, gone);
+      return { read: await readRedis(), gone };
     } finally {
-      this.endRead();
+      if (--this.reads === 0) this.goneDuringRead = undefined;
     }
   }
 
-  private async mirrorRead(stores: Stores, owner: string, path: Endpoint, replace: boolean, gone: ReadonlySet<string>): Promise<void> {
-    const heldBindings = replace ? [...stores.location.all()].filter((b) => b.owner === owner) : [];
-    const heldCalls = replace ? [...stores.calls.all()].filter((c) => c.owner === owner) : [];
-    const bindings = await this.redis.hgetall(this.k.bindings(owner));
-    const theirs: Binding[] = [];
-    for (const json of Object.values(bindings)) {
-      const b = storedCodecs.binding.decode(parseJson(json));
-      if (b && b.expiresAt > this.now() && !wasGone(gone, 'binding', owner, bindingKey(b))) theirs.push({ ...b, owner, path });
-    }
-    for (const b of theirs) stores.location.mirror(b);
-    this.dropSuperseded(stores, theirs);
-    const ids = await this.redis.smembers(this.k.callsOf(owner));
-    const records = ids.length ? await this.redis.hmget(this.k.calls, ...ids) : [];
-    const calls = new Set<string>();
-    for (const json of records) {
-      const call = json ? storedCodecs.call.decode(parseJson(json)) : undefined;
-      if (call && !wasGone(gone, 'call', owner, call.id)) {
-        calls.add(call.id);
-        stores.calls.mirror({ ...call, owner });
-      }
-    }
-    for (const b of heldBindings) {
+  /**
+   * What a read of Redis returned of the other instances replaces what we mirrored of them
+   * (held, taken before the read). A change heard on the channel during the read is newer than
+   * the read: a held entry replaced meanwhile stays, and what a removal heard meanwhile took
+   * does not come back. Our own entries in the read (owner undefined) are left alone.
+   */
+  private applyRead(stores: Stores, held: Mirrored, read: Pick<Loaded, 'binding' | 'call'>, gone: ReadonlySet<string>): void {
+    for (const [key, b] of read.binding) if (b.owner === undefined || wasGone(gone, 'binding', b.owner, key)) read.binding.delete(key);
+    for (const [id, c] of read.call) if (c.owner === undefined || wasGone(gone, 'call', c.owner, id)) read.call.delete(id);
+    for (const b of held.bindings) {
       const now = stores.location.lookup(b.username).find((x) => x.contact === b.contact);
-      if (!Object.hasOwn(bindings, bindingKey(b)) && now === b) stores.location.forget(b.username, b.contact, owner);
+      if (now === b && read.binding.get(bindingKey(b))?.owner !== b.owner) stores.location.forget(b.username, b.contact, b.owner);
     }
-    for (const c of heldCalls) if (!calls.has(c.id) && stores.calls.byId(c.id) === c) stores.calls.forget(c.id);
+    for (const b of read.binding.values()) stores.location.mirror(b);
+    this.dropSuperseded(stores, read.binding.values());
+    for (const c of held.calls) if (stores.calls.byId(c.id) === c && !read.call.has(c.id)) stores.calls.forget(c.id);
+    for (const c of read.call.values()) stores.calls.mirror(c);
   }
 
   /** Everything the live instances own (and what this one owned before it restarted). */
@@ -606,16 +627,6 @@ export class RedisState implements Persistence {
     return out;
   }
 
-  /** Starts recording the removals heard on the channel; the set lives until the last read ends. */
-  private beginRead(): Set<string> {
-    this.reads++;
-    return (this.goneDuringRead ??= new Set());
-  }
-
-  private endRead(): void {
-    if (--this.reads === 0) this.goneDuringRead = undefined;
-  }
-
   /**
    * Redis answers again: make it hold exactly what this instance owns (it may have been reaped
    * meanwhile, and its writes failed), then reload what the others own.
@@ -647,29 +658,9 @@ export class RedisState implements Persistence {
       }
       this.dirtySettings.clear();
       await this.reapDead();
-      // What we mirrored before reading: a binding or call heard on the channel while readAll
-      // ran is newer than what it read and stays (it was forgotten here: a device registered
-      // through another instance just then was not listed, its call not counted).
-      const heldBindings = [...stores.location.all()].filter((b) => b.owner !== undefined);
-      const heldCalls = [...stores.calls.all()].filter((c) => c.owner !== undefined);
-      const gone = this.beginRead();
-      let loaded: Loaded;
-      try {
-        loaded = await this.readAll();
-      } finally {
-        this.endRead();
-      }
-      for (const [key, b] of loaded.binding) if (b.owner !== undefined && wasGone(gone, 'binding', b.owner, key)) loaded.binding.delete(key);
-      for (const [id, c] of loaded.call) if (c.owner !== undefined && wasGone(gone, 'call', c.owner, id)) loaded.call.delete(id);
-      // The others' state as Redis has it now replaces what we mirrored.
-      for (const b of heldBindings) {
-        const now = stores.location.lookup(b.username).find((x) => x.contact === b.contact);
-        if (now === b && loaded.binding.get(bindingKey(b))?.owner !== b.owner) stores.location.forget(b.username, b.contact);
-      }
-      for (const b of loaded.binding.values()) if (b.owner !== undefined) stores.location.mirror(b);
-      this.dropSuperseded(stores, loaded.binding.values());
-      for (const c of heldCalls) if (stores.calls.byId(c.id) === c && !loaded.call.has(c.id)) stores.calls.forget(c.id);
-      for (const c of loaded.call.values()) if (c.owner !== undefined) stores.calls.mirror(c);
+      const held = mirrored(stores, (owner) => owner !== undefined);
+      const { read: loaded, gone } = await this.whileReading(() => this.readAll());
+      this.applyRead(stores, held, loaded, gone);
       for (const [ext, s] of loaded.setting) if (!this.dirtySettings.has(ext)) stores.directory.restore(ext, s);
       if (this.secretWanted || this.secret) {
         const before = this.secret;
@@ -688,6 +679,20 @@ export class RedisState implements Persistence {
       .finally(() => (this.resyncing = undefined));
     return this.resyncing;
   }
+}
+
+/** What we mirror of other instances at one moment. */
+interface Mirrored {
+  bindings: Binding[];
+  calls: ActiveCall[];
+}
+
+/** The bindings and calls whose owner matches (undefined: our own). */
+function mirrored(stores: Stores, owner: (o: string | undefined) => boolean): Mirrored {
+  return {
+    bindings: [...stores.location.all()].filter((b) => owner(b.owner)),
+    calls: [...stores.calls.all()].filter((c) => owner(c.owner)),
+  };
 }
 
 /** A removal heard on the channel: of whose (owner; '' when the announcement does not say) and what. */
